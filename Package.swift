@@ -1,0 +1,112 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "CarbonRecovery",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CarbonRecovery", targets: ["CarbonRecovery"]),
+        .library(name: "CarbonRecoveryAudit", targets: ["CarbonRecoveryAudit"]),
+        .library(name: "CarbonRecoveryTestKit", targets: ["CarbonRecoveryTestKit"]),
+        .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
+        .executable(name: "carbon-bench", targets: ["carbon-bench"]),
+        .plugin(name: "AuditReport", targets: ["AuditReport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Core: value types, validation, protocols, the coordinator. swift-log only.
+        .target(
+            name: "CarbonRecovery",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // The system libsqlite3 (Debian: libsqlite3-dev). No SQLite wrapper package.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // The append-only, tamper-evident audit trail.
+        .target(
+            name: "CarbonRecoveryAudit",
+            dependencies: [
+                "CarbonRecovery",
+                "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // In-memory doubles of every protocol and the conformance suites.
+        .target(
+            name: "CarbonRecoveryTestKit",
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The CLI: argument parsing and printing only.
+        .executableTarget(
+            name: "carbon-recovery",
+            dependencies: [
+                "CarbonRecovery",
+                "CarbonRecoveryAudit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Release-mode benchmarks, each figure beside a baseline measured in the same run.
+        .executableTarget(
+            name: "carbon-bench",
+            dependencies: [
+                "CarbonRecovery",
+                "CarbonRecoveryAudit",
+                "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Examples: thin executables that show how to embed the SDK.
+        .executableTarget(
+            name: "embed-sdk",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryTestKit"],
+            path: "Examples/embed-sdk"
+        ),
+        .executableTarget(
+            name: "audit-review",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit"],
+            path: "Examples/audit-review"
+        ),
+        // SwiftPM command plugin: `swift package audit-report` (calls the CLI tool target).
+        .plugin(
+            name: "AuditReport",
+            capability: .command(
+                intent: .custom(verb: "audit-report", description: "Verify the audit trail and print its statistics"),
+                permissions: []
+            ),
+            dependencies: ["carbon-recovery"]
+        ),
+        .testTarget(
+            name: "CarbonRecoveryTests",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit"]
+        ),
+        .testTarget(
+            name: "CarbonRecoveryAuditTests",
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryTestKit", "CSQLite", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "CarbonRecoveryCLITests",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "TestSupport"]
+        ),
+        // Helpers shared by the test targets (temporary folders, running the built executables).
+        .target(
+            name: "TestSupport",
+            dependencies: ["CarbonRecovery"],
+            path: "Tests/TestSupport"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,80 @@
+import Foundation
+
+/// The formats an audit trail exports to.
+public enum AuditExportFormat: String, Sendable, CaseIterable {
+    /// One canonical JSON object per line, with `hash`: re-verifiable with other tools.
+    case jsonl
+    /// RFC 4180 CSV with a header row, columns in ``AuditField`` order.
+    case csv
+}
+
+extension AuditTrail {
+    /// Writes every entry matching `query` (ignoring its limit and cursor) in `format`, a line at a time.
+    ///
+    /// Pages through ``entries(matching:)`` so memory stays bounded on large trails.
+    ///
+    /// - Parameters:
+    ///   - format: JSON Lines or CSV.
+    ///   - query: Filters; its `limit` is used as the page size.
+    ///   - write: Called with each line, newline included.
+    /// - Returns: How many entries were written.
+    /// - Throws: What the trail or `write` throws.
+    @discardableResult
+    public func export(
+        _ format: AuditExportFormat, matching query: AuditQuery = AuditQuery(limit: 1000),
+        write: (String) throws -> Void
+    ) async throws -> Int64 {
+        var query = query
+        query.newestFirst = false
+        if format == .csv { try write(AuditField.allCases.map(\.rawValue).joined(separator: ",") + "\r\n") }
+        var count: Int64 = 0
+        while true {
+            let page = try await entries(matching: query)
+            for entry in page.entries {
+                switch format {
+                case .jsonl: try write(entry.jsonLine + "\n")
+                case .csv: try write(AuditCSV.row(entry) + "\r\n")
+                }
+                count += 1
+            }
+            guard let cursor = page.nextCursor else { return count }
+            query.afterSequence = cursor
+        }
+    }
+}
+
+/// CSV rows of audit entries.
+public enum AuditCSV {
+    /// One RFC 4180 row, fields in ``AuditField`` order, `null` as an empty field.
+    public static func row(_ entry: AuditEntry) -> String {
+        AuditField.allCases.map { field -> String in
+            switch field {
+            case .actor: quote(entry.actor)
+            case .cluster: quote(entry.cluster ?? "")
+            case .correlationID: quote(entry.correlationID)
+            case .durationMilliseconds: entry.durationMilliseconds.map(String.init) ?? ""
+            case .error: quote(entry.error ?? "")
+            case .hash: entry.hash
+            case .kind: entry.kind.rawValue
+            case .operation: quote(entry.operation)
+            case .outcome: entry.outcome?.rawValue ?? ""
+            case .parameters: quote(entry.parameters)
+            case .previousHash: entry.previousHash
+            case .sequence: String(entry.sequence)
+            case .session: quote(entry.session)
+            case .target: quote(entry.target)
+            case .time: entry.time
+            case .version: String(entry.version)
+            }
+        }.joined(separator: ",")
+    }
+
+    /// Quotes a field when it holds a comma, quote, CR or LF; also neutralises a leading
+    /// `=`, `+`, `-` or `@` so spreadsheet programs do not run it as a formula.
+    public static func quote(_ field: String) -> String {
+        var text = field
+        if let first = text.first, "=+-@".contains(first) { text = "'" + text }
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || text != field else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Removes secrets from what is about to be audited, logged or printed.
+///
+/// Object members whose key names a secret (`password`, `secret`, `token`, `accessKey`,
+/// `credentials`, `authorization`, `apiKey`, `privateKey`, …) get the value `"[REDACTED]"`,
+/// and in every string the user-info part of a URL (`https://user:pass@host`) and query
+/// values named like secrets (`?token=…`) are replaced. Redaction is deliberately eager: a
+/// reviewer can ask for a value again, but cannot un-leak one.
+public enum AuditRedaction {
+    /// The text that replaces a secret.
+    public static let placeholder = "[REDACTED]"
+
+    private static let secretKeyFragments = [
+        "password", "passwd", "secret", "token", "accesskey", "access_key", "apikey", "api_key", "privatekey",
+        "private_key", "credential", "authorization", "signature", "cookie", "sessionkey", "webhookurl", "webhook_url",
+    ]
+
+    /// Whether a member name suggests that its value is a secret.
+    public static func isSecretKey(_ key: String) -> Bool {
+        let lowered = key.lowercased()
+        return secretKeyFragments.contains { lowered.contains($0) }
+    }
+
+    /// Redacts a JSON value recursively.
+    public static func redact(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let members):
+            var result: [String: JSONValue] = [:]
+            for (key, member) in members {
+                result[key] = isSecretKey(key) && member != .null ? .string(placeholder) : redact(member)
+            }
+            return .object(result)
+        case .array(let elements):
+            return .array(elements.map(redact))
+        case .string(let text):
+            return .string(redact(text: text))
+        default:
+            return value
+        }
+    }
+
+    /// Redacts URL credentials and secret-named query or `key=value` pairs in free text.
+    public static func redact(text: String) -> String {
+        guard text.contains("@") || text.contains("=") || text.contains(":") else { return text }
+        var result = text
+        // scheme://user:password@host → scheme://[REDACTED]@host
+        if let regex = try? NSRegularExpression(pattern: "([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\\s]+@") {
+            result = regex.stringByReplacingMatches(
+                in: result, range: NSRange(result.startIndex..., in: result), withTemplate: "$1\(placeholder)@")
+        }
+        // token=…, secret_key: …, Authorization: Bearer … (up to white space, '&' or a quote)
+        let names = secretKeyFragments.joined(separator: "|")
+        if let regex = try? NSRegularExpression(
+            pattern: "((?:[A-Za-z0-9_-]*(?:\(names))[A-Za-z0-9_-]*)\\s*[=:]\\s*)(?:bearer\\s+|basic\\s+)?[^\\s&\"',]+",
+            options: [.caseInsensitive])
+        {
+            result = regex.stringByReplacingMatches(
+                in: result, range: NSRange(result.startIndex..., in: result), withTemplate: "$1\(placeholder)")
+        }
+        return result
+    }
+}

@@ -1,0 +1,364 @@
+import Foundation
+import Logging
+
+/// The one way backup and recovery operations run.
+///
+/// Every operation is validated, then recorded in the ``AuditTrail`` as an *attempt* before
+/// any side effect, then run, then recorded as an *outcome* — `success`, `failure` or
+/// `abandoned` (cancelled), with the error and the duration — linked to the attempt by a
+/// correlation id. A failure is recorded first and then rethrown. Invalid input is rejected
+/// before the attempt is recorded: it changes nothing, not even the trail.
+///
+/// ```swift
+/// let coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, logger: logger)
+/// let status = try await coordinator.backup(
+///     BackupRequest(name: "smoke-1", includedNamespaces: ["data-platform"], ttl: .hours(24))
+/// ) { progress in print(progress.phase, progress.progress?.itemsDone ?? 0) }
+/// ```
+public struct RecoveryCoordinator: Sendable {
+    /// Tunables of the coordinator.
+    public struct Configuration: Sendable {
+        /// A backup that takes longer raises a ``RecoveryEvent/Kind/backupSlow`` event (the guide: 1 h).
+        public var slowBackupThreshold: Duration
+        /// A validated backup's expiration must be at least this far in the future.
+        public var minimumRemainingLifetime: Duration
+
+        public init(slowBackupThreshold: Duration = .seconds(3600), minimumRemainingLifetime: Duration = .zero) {
+            self.slowBackupThreshold = slowBackupThreshold
+            self.minimumRemainingLifetime = minimumRemainingLifetime
+        }
+    }
+
+    private let engine: any BackupEngine
+    private let storage: any StorageBackend
+    private let audit: any AuditTrail
+    private let cluster: (any ClusterClient)?
+    private let notifiers: [any Notifier]
+    private let fixedActor: AuditActor?
+    private let configuration: Configuration
+    private let startTimer: @Sendable () -> @Sendable () -> Duration
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+
+    /// Creates a coordinator.
+    ///
+    /// - Parameters:
+    ///   - engine: Runs backups and restores.
+    ///   - storage: Where the backups are stored; used by validation.
+    ///   - audit: The audit trail; required.
+    ///   - cluster: When given, its ``ClusterClient/identity()`` is recorded as the actor's cluster identity.
+    ///   - notifiers: Told about failures, slow backups and finished restores.
+    ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
+    ///   - configuration: Thresholds.
+    ///   - clock: Measures durations; inject a test clock to control them.
+    ///   - now: Wall-clock time, for expiration checks and events.
+    ///   - logger: Where the coordinator logs (at debug, and warnings for notifier failures).
+    public init<C: Clock>(
+        engine: any BackupEngine,
+        storage: any StorageBackend,
+        audit: any AuditTrail,
+        cluster: (any ClusterClient)? = nil,
+        notifiers: [any Notifier] = [],
+        actor: AuditActor? = nil,
+        configuration: Configuration = Configuration(),
+        clock: C,
+        now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) where C.Duration == Duration {
+        self.engine = engine
+        self.storage = storage
+        self.audit = audit
+        self.cluster = cluster
+        self.notifiers = notifiers
+        self.fixedActor = actor
+        self.configuration = configuration
+        self.startTimer = {
+            let start = clock.now
+            return { start.duration(to: clock.now) }
+        }
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Creates a coordinator that measures durations with a `ContinuousClock`.
+    public init(
+        engine: any BackupEngine,
+        storage: any StorageBackend,
+        audit: any AuditTrail,
+        cluster: (any ClusterClient)? = nil,
+        notifiers: [any Notifier] = [],
+        actor: AuditActor? = nil,
+        configuration: Configuration = Configuration(),
+        logger: Logger
+    ) {
+        self.init(
+            engine: engine, storage: storage, audit: audit, cluster: cluster, notifiers: notifiers, actor: actor,
+            configuration: configuration, clock: ContinuousClock(), logger: logger)
+    }
+
+    // MARK: - Operations
+
+    /// Creates a backup and, with `wait`, waits until it finishes.
+    ///
+    /// A backup that ends in any phase but `Completed` is recorded as a failure and throws
+    /// ``RecoveryError/Code/backupFailed``: success is only reported when it was observed.
+    /// Without `wait`, the outcome records that the backup was *started* (its phase then).
+    ///
+    /// - Parameters:
+    ///   - request: What to back up; validated first.
+    ///   - wait: Wait for a terminal phase (Velero's `--wait`).
+    ///   - progress: Called with each status change while waiting.
+    /// - Returns: The last status observed.
+    /// - Throws: ``RecoveryError`` — `invalidInput` (nothing recorded), `backupFailed`, or what the engine threw.
+    @discardableResult
+    public func backup(
+        _ request: BackupRequest, wait: Bool = true, progress: @escaping @Sendable (BackupStatus) -> Void = { _ in }
+    ) async throws -> BackupStatus {
+        try request.validate()
+        var parameters = request.auditParameters
+        parameters["wait"] = .bool(wait)
+        let target = "backup/\(request.name)"
+        return try await perform("backup.create", target: target, parameters: parameters) { correlationID, elapsed in
+            let started = try await engine.startBackup(request)
+            guard wait else { return (started, .object(["phase": .string(started.phase.rawValue), "waited": false])) }
+            let status = try await engine.waitForBackup(named: request.name, progress: progress)
+            let details = Self.details(of: status)
+            if elapsed() > configuration.slowBackupThreshold {
+                await notify(RecoveryEvent(
+                    kind: .backupSlow, severity: .warning, target: target,
+                    summary: "backup '\(request.name)' took \(elapsed()) (threshold \(configuration.slowBackupThreshold))",
+                    details: ["phase": status.phase.rawValue], occurredAt: now(), correlationID: correlationID))
+            }
+            guard status.phase.isSuccess else {
+                await notify(Self.failureEvent(for: status, target: target, at: now(), correlationID: correlationID))
+                throw RecoveryError(
+                    .backupFailed, Self.failureMessage(for: status), operation: "backup.create", target: target)
+            }
+            return (status, details)
+        }
+    }
+
+    /// Starts a restore and, with `wait`, waits until it finishes.
+    ///
+    /// The outcome records the measured duration (the recovery time to compare with the RTO).
+    /// A restore that ends in any phase but `Completed` throws ``RecoveryError/Code/restoreFailed``.
+    ///
+    /// - Parameters:
+    ///   - request: What to restore; validated first.
+    ///   - wait: Wait for a terminal phase.
+    ///   - progress: Called with each status change while waiting.
+    /// - Returns: The last status observed.
+    /// - Throws: ``RecoveryError`` — `invalidInput` (nothing recorded), `restoreFailed`, or what the engine threw.
+    @discardableResult
+    public func restore(
+        _ request: RestoreRequest, wait: Bool = true, progress: @escaping @Sendable (RestoreStatus) -> Void = { _ in }
+    ) async throws -> RestoreStatus {
+        try request.validate()
+        var parameters = request.auditParameters
+        parameters["wait"] = .bool(wait)
+        let target = "restore/\(request.name)"
+        return try await perform("restore.create", target: target, parameters: parameters) { correlationID, elapsed in
+            let started = try await engine.startRestore(request)
+            guard wait else { return (started, .object(["phase": .string(started.phase.rawValue), "waited": false])) }
+            let status = try await engine.waitForRestore(named: request.name, progress: progress)
+            var details: [String: String] = ["phase": status.phase.rawValue, "errors": String(status.errors)]
+            if let backup = status.backupName { details["backup"] = backup }
+            if let duration = status.duration { details["durationSeconds"] = String(Int(duration.rounded())) }
+            await notify(RecoveryEvent(
+                kind: .restoreFinished, severity: status.phase.isSuccess ? .info : .critical, target: target,
+                summary: "restore '\(request.name)' from \(request.source) finished \(status.phase) after \(elapsed())",
+                details: details, occurredAt: now(), correlationID: correlationID))
+            guard status.phase.isSuccess else {
+                throw RecoveryError(
+                    .restoreFailed,
+                    "restore '\(request.name)' finished \(status.phase) with \(status.errors) errors"
+                        + (status.failureReason.map { ": \($0)" } ?? "")
+                        + "; see `carbon-recovery restore describe \(request.name)` for the items",
+                    operation: "restore.create", target: target)
+            }
+            return (status, .object(details.mapValues { .string($0) }))
+        }
+    }
+
+    /// Deletes a backup and its stored data (through the engine: for Velero a `DeleteBackupRequest`).
+    ///
+    /// - Parameter name: The backup's name.
+    /// - Throws: ``RecoveryError`` — `invalidInput` (nothing recorded), `notFound`, or what the engine threw.
+    public func deleteBackup(named name: String) async throws {
+        try KubernetesName.validateSubdomain(name, what: "backup name")
+        let _: Bool = try await perform("backup.delete", target: "backup/\(name)", parameters: [:]) { _, _ in
+            guard try await engine.backupStatus(named: name) != nil else {
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist; `carbon-recovery backup list` shows the backups")
+            }
+            try await engine.deleteBackup(named: name)
+            return (true, [:])
+        }
+    }
+
+    /// Checks that a backup can be restored from: its phase, errors, expiration and stored artifacts.
+    ///
+    /// The outcome is `success` when the backup is valid and `failure` (with the problems) when
+    /// it is not; either way the report is returned.
+    ///
+    /// - Parameter name: The backup's name.
+    /// - Returns: What was checked and what failed.
+    /// - Throws: ``RecoveryError`` — `invalidInput` (nothing recorded), `notFound`, or what the engine or storage threw.
+    public func validateBackup(named name: String) async throws -> BackupValidationReport {
+        try KubernetesName.validateSubdomain(name, what: "backup name")
+        let target = "backup/\(name)"
+        return try await perform("backup.validate", target: target, parameters: [:]) { correlationID, _ in
+            guard let status = try await engine.backupStatus(named: name) else {
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist; `carbon-recovery backup list` shows the backups")
+            }
+            let prefix = try await engine.storagePrefix(ofBackup: name)
+            let report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
+                .validate(status: status, storagePrefix: prefix, now: now())
+            if !report.isValid {
+                await notify(RecoveryEvent(
+                    kind: .backupFailedValidation, severity: .critical, target: target,
+                    summary: "backup '\(name)' failed validation: \(report.problems.joined(separator: "; "))",
+                    occurredAt: now(), correlationID: correlationID))
+                throw ReportedFailure(result: report, message: "backup '\(name)' failed validation: " + report.problems.joined(separator: "; "))
+            }
+            return (report, report.auditDetails)
+        }
+    }
+
+    // MARK: - The audited envelope
+
+    /// Runs `body` between an audited attempt and an audited outcome.
+    ///
+    /// Use it to audit an operation of your own with the same guarantees as the built-in ones.
+    ///
+    /// - Parameters:
+    ///   - operation: A dotted name, e.g. `drill.run`.
+    ///   - target: What the operation is about.
+    ///   - parameters: Recorded with the attempt (redacted).
+    ///   - body: The operation. It gets the correlation id and a function returning the time
+    ///     elapsed so far; it returns its result and details to record with the outcome.
+    /// - Returns: The body's result.
+    /// - Throws: ``RecoveryError/Code/auditFailure`` when the attempt cannot be recorded (the body
+    ///   then never runs), or what the body threw (after recording it).
+    public func perform<Result: Sendable>(
+        _ operation: String,
+        target: String,
+        parameters: JSONValue,
+        _ body: (_ correlationID: String, _ elapsed: @Sendable () -> Duration) async throws -> (Result, JSONValue)
+    ) async throws -> Result {
+        let actor = await resolveActor()
+        let correlationID = UUID().uuidString.lowercased()
+        do {
+            _ = try await audit.record(.attempt(
+                operation: operation, target: target, parameters: parameters, actor: actor, correlationID: correlationID))
+        } catch {
+            throw RecoveryError(
+                .auditFailure, "could not record the attempt in the audit trail, so '\(operation)' was not started",
+                operation: operation, target: target, underlying: error)
+        }
+        logger.debug("operation started", metadata: ["operation": "\(operation)", "target": "\(target)", "correlation-id": "\(correlationID)"])
+        let elapsed = startTimer()
+        do {
+            let (result, details) = try await body(correlationID, elapsed)
+            try await recordOutcome(.success, operation, target, details, nil, elapsed(), actor, correlationID)
+            return result
+        } catch let failure as ReportedFailure<Result> {
+            try await recordOutcome(.failure, operation, target, [:], failure.message, elapsed(), actor, correlationID)
+            return failure.result
+        } catch {
+            let outcome: AuditOutcome = error is CancellationError || Task.isCancelled ? .abandoned : .failure
+            let message = outcome == .abandoned ? "cancelled by the caller" : Self.describe(error)
+            try await recordOutcome(outcome, operation, target, [:], message, elapsed(), actor, correlationID, rethrowing: error)
+            if let recoveryError = error as? RecoveryError { throw recoveryError.with(operation: operation, target: target) }
+            throw error
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func recordOutcome(
+        _ outcome: AuditOutcome, _ operation: String, _ target: String, _ details: JSONValue, _ message: String?,
+        _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
+    ) async throws {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        do {
+            _ = try await audit.record(.outcome(
+                outcome, operation: operation, target: target, parameters: details, error: message,
+                durationMilliseconds: milliseconds, actor: actor, correlationID: correlationID))
+            logger.debug("operation ended", metadata: ["operation": "\(operation)", "outcome": "\(outcome.rawValue)", "correlation-id": "\(correlationID)"])
+        } catch {
+            // The operation already happened; its attempt stays open and is closed as abandoned
+            // when this process's session ends. Say so rather than report an unrecorded success.
+            throw RecoveryError(
+                .auditFailure,
+                "'\(operation)' ended (\(outcome.rawValue)) but its outcome could not be recorded in the audit trail"
+                    + (original.map { "; the operation's own error was: \(Self.describe($0))" } ?? ""),
+                operation: operation, target: target, underlying: error)
+        }
+    }
+
+    private func resolveActor() async -> AuditActor {
+        if let fixedActor { return fixedActor }
+        guard let cluster else { return .current() }
+        do {
+            return .current(cluster: try await cluster.identity())
+        } catch {
+            logger.debug("could not read the cluster identity for the audit trail", metadata: ["error": "\(error)"])
+            return AuditActor(user: AuditActor.current().user, cluster: "unknown")
+        }
+    }
+
+    private func notify(_ event: RecoveryEvent) async {
+        for notifier in notifiers {
+            do {
+                try await notifier.deliver(event)
+            } catch {
+                logger.warning(
+                    "notifier failed", metadata: ["notifier": "\(notifier.name)", "event": "\(event.kind)", "error": "\(error)"])
+            }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? RecoveryError { return "[\(error.code)] \(error.message)" }
+        return String(describing: error)
+    }
+
+    static func details(of status: BackupStatus) -> JSONValue {
+        var details: [String: JSONValue] = [
+            "phase": .string(status.phase.rawValue), "errors": .integer(Int64(status.errors)),
+            "warnings": .integer(Int64(status.warnings)),
+        ]
+        if let progress = status.progress {
+            details["itemsBackedUp"] = .integer(Int64(progress.itemsDone))
+            details["totalItems"] = .integer(Int64(progress.totalItems))
+        }
+        if let expiration = status.expiration { details["expiration"] = .string(AuditTimestamp.format(expiration)) }
+        return .object(details)
+    }
+
+    static func failureMessage(for status: BackupStatus) -> String {
+        var message = "backup '\(status.name)' finished \(status.phase) with \(status.errors) errors and \(status.warnings) warnings"
+        if let reason = status.failureReason { message += ": \(reason)" }
+        if !status.validationErrors.isEmpty { message += "; validation errors: " + status.validationErrors.joined(separator: "; ") }
+        return message + "; see `carbon-recovery backup describe \(status.name)`"
+    }
+
+    static func failureEvent(for status: BackupStatus, target: String, at date: Date, correlationID: String) -> RecoveryEvent {
+        let kind: RecoveryEvent.Kind =
+            switch status.phase {
+            case .partiallyFailed: .backupPartiallyFailed
+            case .failedValidation: .backupFailedValidation
+            default: .backupFailed
+            }
+        return RecoveryEvent(
+            kind: kind, severity: .critical, target: target, summary: failureMessage(for: status),
+            details: ["phase": status.phase.rawValue, "errors": String(status.errors), "warnings": String(status.warnings)],
+            occurredAt: date, correlationID: correlationID)
+    }
+}
+
+/// A result that is also a failure: the outcome is recorded as `failure`, the result returned.
+struct ReportedFailure<Result: Sendable>: Error {
+    var result: Result
+    var message: String
+}

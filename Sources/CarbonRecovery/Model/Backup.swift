@@ -1,0 +1,224 @@
+import Foundation
+
+/// What to back up: the SDK's form of a Velero `Backup` spec.
+///
+/// ```swift
+/// var request = BackupRequest(name: "smoke-20261125", includedNamespaces: ["data-platform"])
+/// request.ttl = .hours(24)
+/// try request.validate()
+/// ```
+public struct BackupRequest: Sendable, Hashable {
+    /// The backup's name (a DNS-1123 subdomain).
+    public var name: String
+    /// Namespaces to include (names or globs such as `*`); empty means all.
+    public var includedNamespaces: [String]
+    /// Namespaces to leave out (names or globs).
+    public var excludedNamespaces: [String]
+    /// Resources to include (`deployments.apps`, `secrets`, `*`); empty means all.
+    public var includedResources: [String]
+    /// Resources to leave out.
+    public var excludedResources: [String]
+    /// Whether cluster-scoped resources are included; `nil` lets Velero decide.
+    public var includeClusterResources: Bool?
+    /// Only objects whose labels match.
+    public var labelSelector: LabelSelector?
+    /// How long Velero keeps the backup before garbage-collecting it (Velero's default: 720h).
+    public var ttl: GoDuration?
+    /// The `BackupStorageLocation` to write to; `nil` means the default location.
+    public var storageLocation: String?
+    /// How volumes are handled.
+    public var volumes: VolumeOptions
+    /// Labels put on the `Backup` object.
+    public var labels: [String: String]
+
+    /// Creates a request; every field but the name has Velero's default.
+    public init(
+        name: String,
+        includedNamespaces: [String] = [],
+        excludedNamespaces: [String] = [],
+        includedResources: [String] = [],
+        excludedResources: [String] = [],
+        includeClusterResources: Bool? = nil,
+        labelSelector: LabelSelector? = nil,
+        ttl: GoDuration? = nil,
+        storageLocation: String? = nil,
+        volumes: VolumeOptions = VolumeOptions(),
+        labels: [String: String] = [:]
+    ) {
+        self.name = name
+        self.includedNamespaces = includedNamespaces
+        self.excludedNamespaces = excludedNamespaces
+        self.includedResources = includedResources
+        self.excludedResources = excludedResources
+        self.includeClusterResources = includeClusterResources
+        self.labelSelector = labelSelector
+        self.ttl = ttl
+        self.storageLocation = storageLocation
+        self.volumes = volumes
+        self.labels = labels
+    }
+
+    /// Checks every field and throws on the first one that Velero or Kubernetes would reject.
+    ///
+    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` naming the field and value.
+    public func validate() throws {
+        try KubernetesName.validateSubdomain(name, what: "backup name")
+        try BackupRequest.validateNamespacePatterns(includedNamespaces, field: "included namespace")
+        try BackupRequest.validateNamespacePatterns(excludedNamespaces, field: "excluded namespace")
+        try BackupRequest.validateResourcePatterns(includedResources, field: "included resource")
+        try BackupRequest.validateResourcePatterns(excludedResources, field: "excluded resource")
+        if let ttl, ttl.nanoseconds < 0 {
+            throw RecoveryError.invalidInput("backup '\(name)' has a negative TTL '\(ttl)': use a positive duration such as 720h0m0s")
+        }
+        if let storageLocation { try KubernetesName.validateSubdomain(storageLocation, what: "storage location") }
+        if let snapshotLocation = volumes.snapshotLocations.first(where: { !KubernetesName.isSubdomain($0) }) {
+            throw RecoveryError.invalidInput("volume snapshot location '\(snapshotLocation)' is not a DNS-1123 subdomain")
+        }
+        for key in labels.keys { _ = try LabelSelector(matchLabels: [key: labels[key]!]) }
+    }
+
+    /// The parameters recorded in the audit trail for this request.
+    public var auditParameters: JSONValue {
+        var parameters: [String: JSONValue] = [
+            "includedNamespaces": .array(includedNamespaces.map { .string($0) }),
+            "excludedNamespaces": .array(excludedNamespaces.map { .string($0) }),
+            "includedResources": .array(includedResources.map { .string($0) }),
+            "excludedResources": .array(excludedResources.map { .string($0) }),
+        ]
+        if let includeClusterResources { parameters["includeClusterResources"] = .bool(includeClusterResources) }
+        if let labelSelector { parameters["labelSelector"] = .string(labelSelector.description) }
+        if let ttl { parameters["ttl"] = .string(ttl.description) }
+        if let storageLocation { parameters["storageLocation"] = .string(storageLocation) }
+        if let snapshot = volumes.snapshotVolumes { parameters["snapshotVolumes"] = .bool(snapshot) }
+        if let fsBackup = volumes.defaultVolumesToFsBackup { parameters["defaultVolumesToFsBackup"] = .bool(fsBackup) }
+        return .object(parameters)
+    }
+
+    static func validateNamespacePatterns(_ patterns: [String], field: String) throws {
+        for pattern in patterns {
+            if pattern == "*" { continue }
+            let isGlob = pattern.contains("*") || pattern.contains("?")
+            let plain = pattern.replacingOccurrences(of: "*", with: "a").replacingOccurrences(of: "?", with: "a")
+            guard isGlob ? KubernetesName.isSubdomain(plain) && plain.count <= 63 : KubernetesName.isLabel(pattern) else {
+                throw RecoveryError.invalidInput(
+                    "\(field) '\(pattern)' is not a DNS-1123 label or a glob of one (use lowercase letters, digits, '-', and '*' or '?' as wildcards)")
+            }
+        }
+    }
+
+    static func validateResourcePatterns(_ patterns: [String], field: String) throws {
+        for pattern in patterns {
+            if pattern == "*" { continue }
+            let plain = pattern.replacingOccurrences(of: "*", with: "a")
+            guard KubernetesName.isSubdomain(plain) else {
+                throw RecoveryError.invalidInput(
+                    "\(field) '\(pattern)' is not a resource name (use the plural, lowercase form such as 'deployments.apps' or 'secrets')")
+            }
+        }
+    }
+}
+
+/// How a backup treats persistent volumes.
+public struct VolumeOptions: Sendable, Hashable {
+    /// Take volume snapshots; `nil` lets Velero decide.
+    public var snapshotVolumes: Bool?
+    /// Back up every pod volume with file-system backup (kopia) unless opted out.
+    public var defaultVolumesToFsBackup: Bool?
+    /// `VolumeSnapshotLocation` names to use.
+    public var snapshotLocations: [String]
+
+    public init(snapshotVolumes: Bool? = nil, defaultVolumesToFsBackup: Bool? = nil, snapshotLocations: [String] = []) {
+        self.snapshotVolumes = snapshotVolumes
+        self.defaultVolumesToFsBackup = defaultVolumesToFsBackup
+        self.snapshotLocations = snapshotLocations
+    }
+}
+
+/// A Velero backup phase. Unknown phases from newer Velero versions are kept as they are.
+public struct BackupPhase: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let new = BackupPhase(rawValue: "New")
+    public static let queued = BackupPhase(rawValue: "Queued")
+    public static let readyToStart = BackupPhase(rawValue: "ReadyToStart")
+    public static let failedValidation = BackupPhase(rawValue: "FailedValidation")
+    public static let inProgress = BackupPhase(rawValue: "InProgress")
+    public static let waitingForPluginOperations = BackupPhase(rawValue: "WaitingForPluginOperations")
+    public static let waitingForPluginOperationsPartiallyFailed = BackupPhase(rawValue: "WaitingForPluginOperationsPartiallyFailed")
+    public static let finalizing = BackupPhase(rawValue: "Finalizing")
+    public static let finalizingPartiallyFailed = BackupPhase(rawValue: "FinalizingPartiallyFailed")
+    public static let completed = BackupPhase(rawValue: "Completed")
+    public static let partiallyFailed = BackupPhase(rawValue: "PartiallyFailed")
+    public static let failed = BackupPhase(rawValue: "Failed")
+    public static let deleting = BackupPhase(rawValue: "Deleting")
+
+    /// Every phase in Velero v1.18's contract.
+    public static let allKnown: [BackupPhase] = [
+        .new, .queued, .readyToStart, .failedValidation, .inProgress, .waitingForPluginOperations,
+        .waitingForPluginOperationsPartiallyFailed, .finalizing, .finalizingPartiallyFailed, .completed,
+        .partiallyFailed, .failed, .deleting,
+    ]
+
+    /// Whether Velero will not move the backup out of this phase by itself.
+    public var isTerminal: Bool { [.completed, .partiallyFailed, .failed, .failedValidation].contains(self) }
+    /// Whether the backup finished without any failure.
+    public var isSuccess: Bool { self == .completed }
+}
+
+/// How far a backup or restore has got: items done out of items found so far.
+public struct OperationProgress: Sendable, Hashable {
+    public var itemsDone: Int
+    public var totalItems: Int
+
+    public init(itemsDone: Int, totalItems: Int) {
+        self.itemsDone = itemsDone
+        self.totalItems = totalItems
+    }
+
+    /// The fraction done, in 0…1, or `nil` while the total is unknown.
+    public var fractionDone: Double? {
+        totalItems > 0 ? min(1, Double(itemsDone) / Double(totalItems)) : nil
+    }
+}
+
+/// What Velero reports about a backup.
+public struct BackupStatus: Sendable, Hashable {
+    public var name: String
+    public var phase: BackupPhase
+    public var progress: OperationProgress?
+    public var errors: Int
+    public var warnings: Int
+    public var validationErrors: [String]
+    public var failureReason: String?
+    public var startTimestamp: Date?
+    public var completionTimestamp: Date?
+    public var expiration: Date?
+    /// The schedule that created the backup (`velero.io/schedule-name`), if any.
+    public var scheduleName: String?
+
+    public init(
+        name: String, phase: BackupPhase, progress: OperationProgress? = nil, errors: Int = 0, warnings: Int = 0,
+        validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,
+        completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil
+    ) {
+        self.name = name
+        self.phase = phase
+        self.progress = progress
+        self.errors = errors
+        self.warnings = warnings
+        self.validationErrors = validationErrors
+        self.failureReason = failureReason
+        self.startTimestamp = startTimestamp
+        self.completionTimestamp = completionTimestamp
+        self.expiration = expiration
+        self.scheduleName = scheduleName
+    }
+
+    /// Seconds from start to completion, when both are known.
+    public var duration: TimeInterval? {
+        guard let startTimestamp, let completionTimestamp else { return nil }
+        return completionTimestamp.timeIntervalSince(startTimestamp)
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+
+/// What to restore: the SDK's form of a Velero `Restore` spec.
+///
+/// ```swift
+/// // The guide's non-destructive restore test: everything into a scratch namespace.
+/// let request = RestoreRequest(
+///     name: "restore-test-1",
+///     source: .backup("daily-20261125020000"),
+///     includedNamespaces: ["data-platform"],
+///     namespaceMappings: ["data-platform": "data-platform-restore-test"])
+/// ```
+public struct RestoreRequest: Sendable, Hashable {
+    /// Where the restore reads from.
+    public enum Source: Sendable, Hashable, CustomStringConvertible {
+        /// A named backup.
+        case backup(String)
+        /// The latest completed backup of a schedule.
+        case schedule(String)
+
+        public var description: String {
+            switch self {
+            case .backup(let name): "backup '\(name)'"
+            case .schedule(let name): "schedule '\(name)'"
+            }
+        }
+    }
+
+    public var name: String
+    public var source: Source
+    public var includedNamespaces: [String]
+    public var excludedNamespaces: [String]
+    public var includedResources: [String]
+    public var excludedResources: [String]
+    /// Old namespace → new namespace; how a restore avoids touching production.
+    public var namespaceMappings: [String: String]
+    public var labelSelector: LabelSelector?
+    /// What happens to objects that already exist.
+    public var existingResourcePolicy: ExistingResourcePolicy
+    /// Whether persistent volumes are restored; `nil` lets Velero decide.
+    public var restorePVs: Bool?
+
+    public init(
+        name: String, source: Source, includedNamespaces: [String] = [], excludedNamespaces: [String] = [],
+        includedResources: [String] = [], excludedResources: [String] = [], namespaceMappings: [String: String] = [:],
+        labelSelector: LabelSelector? = nil, existingResourcePolicy: ExistingResourcePolicy = .none, restorePVs: Bool? = nil
+    ) {
+        self.name = name
+        self.source = source
+        self.includedNamespaces = includedNamespaces
+        self.excludedNamespaces = excludedNamespaces
+        self.includedResources = includedResources
+        self.excludedResources = excludedResources
+        self.namespaceMappings = namespaceMappings
+        self.labelSelector = labelSelector
+        self.existingResourcePolicy = existingResourcePolicy
+        self.restorePVs = restorePVs
+    }
+
+    /// Checks every field and throws on the first one that Velero or Kubernetes would reject.
+    ///
+    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput``.
+    public func validate() throws {
+        try KubernetesName.validateSubdomain(name, what: "restore name")
+        switch source {
+        case .backup(let backup): try KubernetesName.validateSubdomain(backup, what: "backup name")
+        case .schedule(let schedule): try KubernetesName.validateSubdomain(schedule, what: "schedule name")
+        }
+        try BackupRequest.validateNamespacePatterns(includedNamespaces, field: "included namespace")
+        try BackupRequest.validateNamespacePatterns(excludedNamespaces, field: "excluded namespace")
+        try BackupRequest.validateResourcePatterns(includedResources, field: "included resource")
+        try BackupRequest.validateResourcePatterns(excludedResources, field: "excluded resource")
+        for (from, to) in namespaceMappings.sorted(by: { $0.key < $1.key }) {
+            try KubernetesName.validateLabel(from, what: "namespace mapping source")
+            try KubernetesName.validateLabel(to, what: "namespace mapping target")
+        }
+        let targets = namespaceMappings.values
+        if Set(targets).count != targets.count {
+            throw RecoveryError.invalidInput("namespace mappings send two namespaces to the same target: give each its own")
+        }
+    }
+
+    /// The parameters recorded in the audit trail for this request.
+    public var auditParameters: JSONValue {
+        var parameters: [String: JSONValue] = [
+            "includedNamespaces": .array(includedNamespaces.map { .string($0) }),
+            "excludedNamespaces": .array(excludedNamespaces.map { .string($0) }),
+            "includedResources": .array(includedResources.map { .string($0) }),
+            "excludedResources": .array(excludedResources.map { .string($0) }),
+            "namespaceMappings": .object(namespaceMappings.mapValues { .string($0) }),
+            "existingResourcePolicy": .string(existingResourcePolicy.rawValue),
+        ]
+        switch source {
+        case .backup(let backup): parameters["backupName"] = .string(backup)
+        case .schedule(let schedule): parameters["scheduleName"] = .string(schedule)
+        }
+        if let labelSelector { parameters["labelSelector"] = .string(labelSelector.description) }
+        if let restorePVs { parameters["restorePVs"] = .bool(restorePVs) }
+        return .object(parameters)
+    }
+}
+
+/// Velero's `existingResourcePolicy`: leave existing objects alone, or update them.
+public enum ExistingResourcePolicy: String, Sendable, Hashable, CaseIterable {
+    case none
+    case update
+}
+
+/// A Velero restore phase. Unknown phases from newer Velero versions are kept as they are.
+public struct RestorePhase: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let new = RestorePhase(rawValue: "New")
+    public static let failedValidation = RestorePhase(rawValue: "FailedValidation")
+    public static let inProgress = RestorePhase(rawValue: "InProgress")
+    public static let waitingForPluginOperations = RestorePhase(rawValue: "WaitingForPluginOperations")
+    public static let waitingForPluginOperationsPartiallyFailed = RestorePhase(rawValue: "WaitingForPluginOperationsPartiallyFailed")
+    public static let finalizing = RestorePhase(rawValue: "Finalizing")
+    public static let finalizingPartiallyFailed = RestorePhase(rawValue: "FinalizingPartiallyFailed")
+    public static let completed = RestorePhase(rawValue: "Completed")
+    public static let partiallyFailed = RestorePhase(rawValue: "PartiallyFailed")
+    public static let failed = RestorePhase(rawValue: "Failed")
+
+    /// Every phase in Velero v1.18's contract.
+    public static let allKnown: [RestorePhase] = [
+        .new, .failedValidation, .inProgress, .waitingForPluginOperations, .waitingForPluginOperationsPartiallyFailed,
+        .finalizing, .finalizingPartiallyFailed, .completed, .partiallyFailed, .failed,
+    ]
+
+    /// Whether Velero will not move the restore out of this phase by itself.
+    public var isTerminal: Bool { [.completed, .partiallyFailed, .failed, .failedValidation].contains(self) }
+    /// Whether the restore finished without any failure.
+    public var isSuccess: Bool { self == .completed }
+}
+
+/// What Velero reports about a restore.
+public struct RestoreStatus: Sendable, Hashable {
+    public var name: String
+    public var phase: RestorePhase
+    /// The backup the restore read (resolved from a schedule when the request named one).
+    public var backupName: String?
+    public var progress: OperationProgress?
+    public var errors: Int
+    public var warnings: Int
+    public var validationErrors: [String]
+    public var failureReason: String?
+    public var startTimestamp: Date?
+    public var completionTimestamp: Date?
+
+    public init(
+        name: String, phase: RestorePhase, backupName: String? = nil, progress: OperationProgress? = nil, errors: Int = 0,
+        warnings: Int = 0, validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,
+        completionTimestamp: Date? = nil
+    ) {
+        self.name = name
+        self.phase = phase
+        self.backupName = backupName
+        self.progress = progress
+        self.errors = errors
+        self.warnings = warnings
+        self.validationErrors = validationErrors
+        self.failureReason = failureReason
+        self.startTimestamp = startTimestamp
+        self.completionTimestamp = completionTimestamp
+    }
+
+    /// Seconds from start to completion, when both are known: the measured recovery time.
+    public var duration: TimeInterval? {
+        guard let startTimestamp, let completionTimestamp else { return nil }
+        return completionTimestamp.timeIntervalSince(startTimestamp)
+    }
+}

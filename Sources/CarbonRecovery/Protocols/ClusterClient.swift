@@ -1,0 +1,38 @@
+/// Reads and changes Kubernetes objects: the SDK's only way into the cluster.
+///
+/// The default implementation runs kubectl (`CarbonRecoveryKubectl`); `CarbonRecoveryTestKit`
+/// has an in-memory one.
+///
+/// ```swift
+/// let backups = try await cluster.list(.veleroBackup, namespace: "velero", labelSelector: nil)
+/// ```
+///
+/// ## Implementation requirements
+/// - Every method is safe to call concurrently from many tasks.
+/// - ``apply(_:fieldManager:)`` is server-side apply: idempotent, and it returns the object as
+///   the server stored it (defaults filled in, unknown fields pruned).
+/// - ``get(_:)`` returns `nil` for a missing object; it throws only when it could not find out.
+/// - ``delete(_:ignoreNotFound:)`` throws ``RecoveryError/Code/notFound`` for a missing object
+///   unless `ignoreNotFound` is true.
+/// - ``watch(_:namespace:labelSelector:)`` first yields the current objects as `added`, then
+///   changes; it ends only when the consumer stops or the task is cancelled, reconnecting when
+///   the API server restarts. Cancelling the task ends the stream and any process behind it.
+/// - Names and namespaces arrive validated (``ObjectReference``); implementations still never
+///   build a shell string from them.
+/// - Errors are ``RecoveryError`` with codes ``RecoveryError/Code/notFound``, `conflict`,
+///   `forbidden`, `unauthorized`, `unreachable`, `timeout` or `invalidObject`, and never carry a
+///   credential.
+public protocol ClusterClient: Sendable {
+    /// Creates or updates an object with server-side apply and returns it as stored.
+    func apply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject
+    /// The object, or `nil` when it does not exist.
+    func get(_ reference: ObjectReference) async throws -> KubernetesObject?
+    /// Objects of a kind, in one namespace or (with `nil`) all, optionally filtered by labels.
+    func list(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> [KubernetesObject]
+    /// Deletes an object.
+    func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws
+    /// Current objects as `added`, then every change, until cancelled.
+    func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error>
+    /// Who this client acts as, for the audit trail.
+    func identity() async throws -> ClusterIdentity
+}

@@ -1,0 +1,280 @@
+import Foundation
+
+/// A JSON document: what Kubernetes objects, audit parameters and notifier payloads are made of.
+///
+/// `JSONValue` keeps integers and floating-point numbers apart so that a Kubernetes object read
+/// back from the API server compares equal to the one that was sent.
+///
+/// ```swift
+/// let value: JSONValue = ["kind": "Backup", "spec": ["ttl": "720h0m0s"]]
+/// print(value.canonicalString)   // {"kind":"Backup","spec":{"ttl":"720h0m0s"}}
+/// ```
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// The value at `key` when this is an object, else `nil`.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            if case .object(let members) = self { return members[key] }
+            return nil
+        }
+        set {
+            guard case .object(var members) = self else { return }
+            members[key] = newValue
+            self = .object(members)
+        }
+    }
+
+    /// The value at a path of object keys, e.g. `["status", "phase"]`.
+    public subscript(path path: [String]) -> JSONValue? {
+        var current: JSONValue? = self
+        for key in path { current = current?[key] }
+        return current
+    }
+
+    /// The string, when this is a string.
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// The integer, when this is an integer (or a double with an integral value).
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .double(let value) where value.rounded() == value && abs(value) < 9.2e18: return Int64(value)
+        default: return nil
+        }
+    }
+
+    /// The boolean, when this is a boolean.
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// The elements, when this is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    /// The members, when this is an object.
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON text.
+    ///
+    /// - Parameter text: UTF-8 JSON.
+    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidObject`` when the text is not JSON.
+    public init(parsing text: some Collection<UInt8>) throws {
+        do {
+            self = try JSONDecoder().decode(JSONValue.self, from: Data(text))
+        } catch {
+            throw RecoveryError(.invalidObject, "the text is not valid JSON", underlying: error)
+        }
+    }
+
+    /// The canonical JSON text of this value (see ``CanonicalJSON``).
+    public var canonicalString: String {
+        var bytes: [UInt8] = []
+        CanonicalJSON.append(self, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The canonical JSON encoding used for audit parameters and the audit hash chain.
+///
+/// The rules (also in `docs/audit-trail.md`): no insignificant white space; object members
+/// sorted by key, comparing keys as sequences of Unicode scalar values; strings as UTF-8 with
+/// only `"` and `\` and the control characters U+0000–U+001F escaped — `\b \t \n \f \r` in
+/// their short form, the others as `\u00xx` with lower-case hex; integers in decimal; `true`,
+/// `false`, `null`. This is what Python's `json.dumps(v, sort_keys=True,
+/// separators=(",", ":"), ensure_ascii=False)` and RFC 8785 produce for the same values, so a
+/// reviewer can re-derive it with other tools. Floating-point numbers use Swift's shortest
+/// round-tripping form; the audit chain itself contains none.
+public enum CanonicalJSON {
+    /// Appends the canonical encoding of `value` to `bytes`.
+    public static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .integer(let number): appendInteger(number, to: &bytes)
+        case .double(let number):
+            if number.isFinite, number.rounded() == number, abs(number) < 9.0e15 {
+                appendInteger(Int64(number), to: &bytes)
+            } else if number.isFinite {
+                bytes.append(contentsOf: "\(number)".utf8)
+            } else {
+                bytes.append(contentsOf: "null".utf8)
+            }
+        case .string(let text): appendString(text, to: &bytes)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                append(element, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            let keys = members.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                appendString(key, to: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                append(members[key]!, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends a decimal integer.
+    @inlinable
+    public static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
+        if number == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var magnitude = number.magnitude
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Write the digits backwards into a small stack buffer, then copy them out.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var index = 20
+            while magnitude > 0 {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            bytes.append(contentsOf: UnsafeMutableBufferPointer(rebasing: buffer[index..<20]))
+        }
+    }
+
+    /// Appends a JSON string literal with the canonical escaping rules.
+    public static func appendString(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { appendStringBytes($0, to: &bytes) }
+    }
+
+    /// Appends a JSON string literal for UTF-8 bytes that are already valid UTF-8.
+    ///
+    /// Scans eight bytes at a time for the three things that need escaping (a control
+    /// character, `"` and `\\`) and copies clean runs in one go: the audit verifier runs this
+    /// over every text field of every entry.
+    @inlinable
+    public static func appendStringBytes(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        guard let base = utf8.baseAddress else {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
+        let count = utf8.count
+        var runStart = 0
+        var index = 0
+        while index < count {
+            if index + 8 <= count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                if !wordNeedsEscape(word) {
+                    index += 8
+                    continue
+                }
+            }
+            let byte = base[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart)) }
+                appendEscape(byte, to: &bytes)
+                runStart = index + 1
+            }
+            index += 1
+        }
+        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart)) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes is below 0x20, `"` or `\\` (SWAR: no branch per byte).
+    @inlinable @inline(__always)
+    static func wordNeedsEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
+        let control = (word &- ones &* 0x20) & ~word & highs
+        return (control | hasZeroByte(word ^ (ones &* 0x22)) | hasZeroByte(word ^ (ones &* 0x5C))) != 0
+    }
+
+    @usableFromInline
+    static func appendEscape(_ byte: UInt8, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x09: bytes.append(UInt8(ascii: "t"))
+        case 0x0A: bytes.append(UInt8(ascii: "n"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        case 0x0D: bytes.append(UInt8(ascii: "r"))
+        default:
+            let hex = "0123456789abcdef".utf8
+            bytes.append(contentsOf: "u00".utf8)
+            bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte >> 4))])
+            bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte & 0x0F))])
+        }
+    }
+}

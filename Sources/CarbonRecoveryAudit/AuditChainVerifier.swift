@@ -1,0 +1,299 @@
+import CSQLite
+import CarbonRecovery
+import Crypto
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Recomputes the hash chain straight from SQLite's column bytes (no per-row `String`s), over
+/// up to two ranges of sequence numbers in parallel, each on its own read connection.
+struct AuditChainVerifier {
+    /// Hash at each checkpointed size, to compare while scanning.
+    var checkpoints: [Int64: String]
+
+    /// What one range's scan found.
+    struct RangeResult {
+        var firstPreviousHash: [UInt8]?
+        var lastHash: [UInt8]
+        var checked: Int64
+        var checkpointsChecked: Int
+        var problem: AuditProblem?
+    }
+
+    /// Verifies entries 1…`lastSequence` of the database at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: The trail file (opened again, read-only, by each worker).
+    ///   - lastSequence: The head when verification started; later appends are not checked.
+    func verify(path: String, lastSequence: Int64) throws -> AuditVerificationReport {
+        guard lastSequence > 0 else { return finish(checked: 0, head: Array(AuditCanonicalEncoding.genesisHash.utf8), checkpointsChecked: 0) }
+        let workers = lastSequence >= 100_000 ? 2 : 1
+        let split = lastSequence / Int64(workers)
+        let ranges: [ClosedRange<Int64>] = workers == 1 ? [1...max(1, lastSequence)] : [1...split, (split + 1)...lastSequence]
+        let results = Results(count: ranges.count)
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
+            results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
+        }
+        var previous = Array(AuditCanonicalEncoding.genesisHash.utf8)
+        var checked: Int64 = 0
+        var checkpointsChecked = 0
+        for (index, result) in try results.values().enumerated() {
+            if index > 0, let first = result.firstPreviousHash, first != previous, result.checked > 0 || result.problem == nil {
+                let sequence = ranges[index].lowerBound
+                return report(checked, previous, checkpointsChecked, AuditProblem(
+                    kind: .brokenLink, sequence: sequence,
+                    message: "prev_hash is not the hash of entry \(sequence - 1): an earlier entry was changed, removed or reordered"))
+            }
+            checked += result.checked
+            checkpointsChecked += result.checkpointsChecked
+            if let problem = result.problem { return report(checked, result.lastHash, checkpointsChecked, problem) }
+            previous = result.lastHash
+        }
+        return finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
+    }
+
+    /// The report for a chain that verified up to `checked`: a problem only if a checkpoint lies beyond it.
+    private func finish(checked: Int64, head: [UInt8], checkpointsChecked: Int) -> AuditVerificationReport {
+        if let beyond = checkpoints.keys.filter({ $0 > checked }).min() {
+            return report(checked, head, checkpointsChecked, AuditProblem(
+                kind: .truncated, sequence: checked + 1,
+                message: "a signed checkpoint says the trail had \(beyond) entries, but it ends at entry \(checked): entries were cut off the end"))
+        }
+        return report(checked, head, checkpointsChecked, nil)
+    }
+
+    private func report(_ checked: Int64, _ head: [UInt8], _ checkpoints: Int, _ problem: AuditProblem?) -> AuditVerificationReport {
+        AuditVerificationReport(
+            entriesChecked: checked, headSequence: checked, headHash: String(decoding: head, as: UTF8.self),
+            checkpointsChecked: checkpoints, problem: problem)
+    }
+
+    /// Scans one range in sequence order. The first range starts from the genesis hash; a later
+    /// one takes its first entry's `prev_hash` on trust and the caller checks it against the
+    /// previous range's last hash.
+    private func scan(path: String, range: ClosedRange<Int64>, isFirst: Bool) throws -> RangeResult {
+        let database = try SQLiteDatabase(path: path, readOnly: true)
+        // Map the file instead of copying every page through read(2): a full scan reads it all.
+        try database.execute("PRAGMA mmap_size = 4294967296")
+        let statement = try database.prepare(
+            "SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
+        statement.bind(1, range.lowerBound)
+        statement.bind(2, range.upperBound)
+        // A range that starts past a deleted row must still notice the gap.
+        let previousRowCheck = isFirst ? nil : try database.prepare("SELECT max(seq) FROM audit_entries WHERE seq < ?1")
+        defer { statement.reset() }
+
+        var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
+        var expected = range.lowerBound
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(4096)
+        var computed = [UInt8](repeating: 0, count: 64)
+        let plan = Self.plan
+
+        if let previousRowCheck {
+            previousRowCheck.bind(1, range.lowerBound)
+            _ = try previousRowCheck.step()
+            let before = previousRowCheck.int64(0)
+            previousRowCheck.reset()
+            if before != range.lowerBound - 1 {
+                result.problem = AuditProblem(
+                    kind: .sequenceGap, sequence: range.lowerBound,
+                    message: "expected entry \(range.lowerBound - 1) before entry \(range.lowerBound), but the previous entry is \(before)")
+                return result
+            }
+        }
+
+        while try statement.step() {
+            let sequence = statement.int64(0)
+            if sequence != expected {
+                result.problem = AuditProblem(
+                    kind: .sequenceGap, sequence: sequence,
+                    message: sequence > expected
+                        ? "expected entry \(expected) next but found \(sequence): entries \(expected)…\(sequence - 1) are missing"
+                        : "entry \(sequence) appears again after entry \(expected - 1)")
+                return result
+            }
+            if let malformed = Self.malformedField(statement) {
+                result.problem = AuditProblem(kind: .malformed, sequence: sequence, message: malformed)
+                return result
+            }
+            guard let storedPrevious = statement.textBytes(14) else {
+                result.problem = AuditProblem(kind: .malformed, sequence: sequence, message: "prev_hash is missing")
+                return result
+            }
+            if result.firstPreviousHash == nil && !isFirst {
+                result.firstPreviousHash = Array(storedPrevious)
+            } else if !Self.equal(storedPrevious, result.lastHash) {
+                result.problem = AuditProblem(
+                    kind: .brokenLink, sequence: sequence,
+                    message: "prev_hash is not the hash of entry \(sequence - 1): an earlier entry was changed, removed or reordered")
+                return result
+            }
+            buffer.removeAll(keepingCapacity: true)
+            Self.encode(statement, plan: plan, into: &buffer)
+            HexEncoding.write(SHA256.hash(data: buffer), into: &computed)
+            guard let storedHash = statement.textBytes(15), Self.equal(storedHash, computed) else {
+                result.problem = AuditProblem(
+                    kind: .hashMismatch, sequence: sequence,
+                    message: "the stored hash is not the SHA-256 of the entry's fields: a field of entry \(sequence) was changed")
+                return result
+            }
+            result.lastHash = computed
+            result.checked += 1
+            expected += 1
+            if let checkpointHash = checkpoints[sequence] {
+                result.checkpointsChecked += 1
+                guard checkpointHash.utf8.elementsEqual(computed) else {
+                    result.problem = AuditProblem(
+                        kind: .checkpointMismatch, sequence: sequence,
+                        message: "a signed checkpoint says entry \(sequence) had hash \(checkpointHash), but it has \(String(decoding: computed, as: UTF8.self)): the trail was rewritten at or before entry \(sequence)")
+                    return result
+                }
+            }
+        }
+        if expected <= range.upperBound {
+            result.problem = AuditProblem(
+                kind: .sequenceGap, sequence: expected,
+                message: "entries \(expected)…\(range.upperBound) are missing")
+        }
+        return result
+    }
+
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ array: [UInt8]) -> Bool {
+        guard bytes.count == array.count else { return false }
+        guard let left = bytes.baseAddress, bytes.count > 0 else { return true }
+        return array.withUnsafeBufferPointer { memcmp($0.baseAddress!, left, bytes.count) == 0 }
+    }
+
+    // MARK: - Encoding from columns
+
+    /// How to write one member: where its `"name":` prefix lies in ``prefixBytes``, its column, and its type.
+    struct Step {
+        enum Kind { case text, nullableText, integer, nullableInteger }
+        var prefixStart: Int
+        var prefixCount: Int
+        var column: Int32
+        var kind: Kind
+    }
+
+    /// Every member's prefix, back to back, so that writing one copies from a single buffer.
+    static let prefixBytes: [UInt8] = AuditCanonicalEncoding.prefixesWithoutHash.flatMap { $0 }
+
+    /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``.
+    static let plan: [Step] = {
+        var steps: [Step] = []
+        var offset = 0
+        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where field != .hash {
+            let count = AuditCanonicalEncoding.prefixesWithoutHash[position].count
+            let (column, kind): (Int32, Step.Kind) =
+                switch field {
+                case .sequence: (0, .integer)
+                case .version: (1, .integer)
+                case .time: (2, .text)
+                case .kind: (3, .text)
+                case .actor: (4, .text)
+                case .cluster: (5, .nullableText)
+                case .operation: (6, .text)
+                case .target: (7, .text)
+                case .parameters: (8, .text)
+                case .outcome: (9, .nullableText)
+                case .error: (10, .nullableText)
+                case .durationMilliseconds: (11, .nullableInteger)
+                case .correlationID: (12, .text)
+                case .session: (13, .text)
+                case .previousHash: (14, .text)
+                case .hash: (15, .text)
+                }
+            steps.append(Step(prefixStart: offset, prefixCount: count, column: column, kind: kind))
+            offset += count
+        }
+        return steps
+    }()
+
+    private static let null = Array("null".utf8)
+
+    /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
+    @inline(__always)
+    static func encode(_ statement: SQLiteStatement, plan: [Step], into buffer: inout [UInt8]) {
+        prefixBytes.withUnsafeBufferPointer { prefixes in
+        plan.withUnsafeBufferPointer { steps in
+            for step in steps {
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
+                switch step.kind {
+                case .integer:
+                    CanonicalJSON.appendInteger(statement.int64(step.column), to: &buffer)
+                case .nullableInteger:
+                    if statement.type(step.column) == SQLITE_NULL {
+                        buffer.append(contentsOf: null)
+                    } else {
+                        CanonicalJSON.appendInteger(statement.int64(step.column), to: &buffer)
+                    }
+                case .text, .nullableText:
+                    // sqlite3_column_text gives NULL only for a NULL value ("" for an empty string).
+                    if let bytes = statement.textBytes(step.column) {
+                        CanonicalJSON.appendStringBytes(bytes, to: &buffer)
+                    } else {
+                        buffer.append(contentsOf: null)
+                    }
+                }
+            }
+        }
+        }
+        buffer.append(UInt8(ascii: "}"))
+    }
+
+    private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
+    private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
+
+    /// A description of the first field whose type or value is impossible, if any.
+    private static func malformedField(_ statement: SQLiteStatement) -> String? {
+        let versionType = statement.type(1)
+        if versionType != SQLITE_INTEGER { return versionType == SQLITE_NULL ? "v is missing" : "v is not an integer" }
+        let durationType = statement.type(11)
+        if durationType != SQLITE_NULL && durationType != SQLITE_INTEGER { return "duration_ms is not an integer" }
+        guard let kind = statement.textBytes(3), kind.elementsEqual(attemptBytes) || kind.elementsEqual(outcomeBytes) else {
+            return "kind '\(statement.text(3) ?? "null")' is neither 'attempt' nor 'outcome'"
+        }
+        return nil
+    }
+}
+
+/// Results of the parallel range scans.
+private final class Results: Sendable {
+    private let slots: Mutex<[Result<AuditChainVerifier.RangeResult, any Error>?]>
+
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+
+    func set(_ index: Int, _ value: Result<AuditChainVerifier.RangeResult, any Error>) {
+        slots.withLock { $0[index] = value }
+    }
+
+    func values() throws -> [AuditChainVerifier.RangeResult] {
+        try slots.withLock { slots in try slots.map { try $0!.get() } }
+    }
+}
+
+/// Lower-case hex.
+enum HexEncoding {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Writes the 64 hex digits of a SHA-256 digest into `hex` (which has 64 elements).
+    static func write(_ digest: SHA256.Digest, into hex: inout [UInt8]) {
+        hex.withUnsafeMutableBufferPointer { out in
+            digest.withUnsafeBytes { bytes in
+                for index in 0..<bytes.count {
+                    out[2 * index] = digits[Int(bytes[index] >> 4)]
+                    out[2 * index + 1] = digits[Int(bytes[index] & 0x0F)]
+                }
+            }
+        }
+    }
+
+    /// The hex string of a digest.
+    static func string(_ digest: SHA256.Digest) -> String {
+        var hex = [UInt8](repeating: 0, count: 64)
+        write(digest, into: &hex)
+        return String(decoding: hex, as: UTF8.self)
+    }
+}

@@ -1,0 +1,80 @@
+/// The audit trail's SQLite schema. Migrations are append-only: a new version adds a step,
+/// never edits an old one.
+enum AuditSchema {
+    /// The newest schema version this code writes.
+    static let currentVersion: Int64 = 1
+
+    /// Migration steps; index `n` upgrades version `n` to `n + 1`.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE schema_version (
+            version     INTEGER NOT NULL PRIMARY KEY,
+            applied_at  TEXT NOT NULL
+        );
+        CREATE TABLE audit_meta (
+            key    TEXT NOT NULL PRIMARY KEY,
+            value  TEXT NOT NULL
+        );
+        CREATE TABLE audit_entries (
+            seq             INTEGER PRIMARY KEY,
+            v               INTEGER NOT NULL,
+            time            TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            actor           TEXT NOT NULL,
+            cluster         TEXT,
+            operation       TEXT NOT NULL,
+            target          TEXT NOT NULL,
+            parameters      TEXT NOT NULL,
+            outcome         TEXT,
+            error           TEXT,
+            duration_ms     INTEGER,
+            correlation_id  TEXT NOT NULL,
+            session         TEXT NOT NULL,
+            prev_hash       TEXT NOT NULL,
+            hash            TEXT NOT NULL
+        );
+        CREATE INDEX audit_entries_time ON audit_entries(time);
+        CREATE INDEX audit_entries_operation ON audit_entries(operation, seq);
+        CREATE INDEX audit_entries_target ON audit_entries(target, seq);
+        CREATE INDEX audit_entries_actor ON audit_entries(actor, seq);
+        CREATE INDEX audit_entries_correlation ON audit_entries(correlation_id);
+        CREATE TABLE audit_checkpoints (
+            size       INTEGER NOT NULL PRIMARY KEY,
+            head_hash  TEXT NOT NULL,
+            time       TEXT NOT NULL,
+            note       TEXT NOT NULL
+        );
+        CREATE INDEX audit_entries_outcome ON audit_entries(outcome, seq) WHERE outcome IS NOT NULL;
+        -- Writers that may have attempts without an outcome: bookkeeping for crash recovery,
+        -- not part of the record. A row is added by a handle's first append and removed when
+        -- the handle closes with no attempt open, or when recovery closes its attempts.
+        CREATE TABLE audit_sessions (
+            session    TEXT NOT NULL PRIMARY KEY,
+            first_seq  INTEGER NOT NULL,
+            pid        INTEGER NOT NULL,
+            started    TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_entries is not allowed'); END;
+        CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_entries is not allowed'); END;
+        CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_checkpoints is not allowed'); END;
+        CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_checkpoints is not allowed'); END;
+        CREATE TRIGGER audit_meta_no_update BEFORE UPDATE ON audit_meta
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_meta is not allowed'); END;
+        CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_meta is not allowed'); END;
+        """
+    ]
+
+    /// The columns of `audit_entries` in the order the statements below read them.
+    static let entryColumns =
+        "seq, v, time, kind, actor, cluster, operation, target, parameters, outcome, error, duration_ms, correlation_id, session, prev_hash, hash"
+
+    static let insertEntry = """
+        INSERT INTO audit_entries (\(entryColumns))
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+        """
+}

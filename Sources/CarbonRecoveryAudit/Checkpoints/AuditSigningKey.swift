@@ -1,0 +1,258 @@
+import CarbonRecovery
+import Crypto
+import Foundation
+
+/// An Ed25519 key that signs audit checkpoints, in the C2SP signed-note key format.
+///
+/// The private key text is `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`; the public
+/// (verifier) key text is `<name>+<key id>+<base64(0x01 ‖ public key)>`, where the key id is the
+/// first four bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key) in hex. Tools that read Go's
+/// `golang.org/x/mod/sumdb/note` keys read these.
+///
+/// ```swift
+/// let key = AuditSigningKey.generate(name: "carbon-recovery-audit")
+/// try key.write(to: URL(fileURLWithPath: "audit-signing.key"))   // mode 0600
+/// print(key.verifierKey.text)                                      // share this one
+/// ```
+public struct AuditSigningKey: Sendable {
+    /// The key's name, the first part of its signature lines.
+    public let name: String
+    /// The 32-byte Ed25519 seed. Kept as bytes: swift-crypto's key types are not `Sendable`.
+    private let seed: [UInt8]
+
+    /// A new random key.
+    public static func generate(name: String = "carbon-recovery-audit") -> AuditSigningKey {
+        AuditSigningKey(name: name, privateKey: Curve25519.Signing.PrivateKey())
+    }
+
+    init(name: String, privateKey: Curve25519.Signing.PrivateKey) {
+        self.name = name
+        self.seed = Array(privateKey.rawRepresentation)
+    }
+
+    private var privateKey: Curve25519.Signing.PrivateKey {
+        // The seed came from a valid key, so it always makes one again.
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+    }
+
+    /// Reads a private key from its text form.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when the text is not a private Ed25519 note key.
+    public init(parsing text: String) throws {
+        // The base64 key data may itself contain '+': split off only the four fields before it.
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY",
+            let raw = Data(base64Encoded: String(parts[4])), raw.count == 33, raw.first == 0x01,
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw.dropFirst())
+        else {
+            throw RecoveryError.invalidInput(
+                "the signing key is not a private Ed25519 note key (expected PRIVATE+KEY+<name>+<id>+<base64>)")
+        }
+        let name = String(parts[2])
+        try AuditVerifierKey.validateName(name)
+        self.init(name: name, privateKey: key)
+        guard verifierKey.keyID == String(parts[3]) else {
+            throw RecoveryError.invalidInput("the signing key's id \(parts[3]) does not match its key material")
+        }
+    }
+
+    /// Reads a private key file.
+    ///
+    /// - Throws: ``RecoveryError`` when the file cannot be read or does not hold a key.
+    public init(contentsOf url: URL) throws {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw RecoveryError(.notFound, "cannot read the audit signing key", target: url.path, underlying: error)
+        }
+        try self.init(parsing: text)
+    }
+
+    /// The private key text. Keep it secret: whoever has it can sign checkpoints.
+    public var text: String {
+        "PRIVATE+KEY+\(name)+\(verifierKey.keyID)+" + (Data([0x01]) + privateKey.rawRepresentation).base64EncodedString()
+    }
+
+    /// The public half, to give to whoever verifies.
+    public var verifierKey: AuditVerifierKey {
+        AuditVerifierKey(name: name, publicKey: privateKey.publicKey)
+    }
+
+    /// Writes the private key to a new file with mode 0600 (never overwriting one).
+    ///
+    /// - Throws: ``RecoveryError/Code/conflict`` when the file exists, or an ``RecoveryError/Code/auditFailure``.
+    public func write(to url: URL) throws {
+        try FileSecurity.createPrivateFile(at: url, contents: Array((text + "\n").utf8))
+    }
+
+    func signature(for message: [UInt8]) throws -> [UInt8] {
+        Array(try privateKey.signature(for: message))
+    }
+}
+
+/// The public half of an ``AuditSigningKey``: `<name>+<key id>+<base64(0x01 ‖ public key)>`.
+public struct AuditVerifierKey: Sendable, Hashable {
+    public let name: String
+    /// The 32-byte Ed25519 public key. Kept as bytes: swift-crypto's key types are not `Sendable`.
+    private let publicKeyBytes: [UInt8]
+
+    init(name: String, publicKey: Curve25519.Signing.PublicKey) {
+        self.name = name
+        self.publicKeyBytes = Array(publicKey.rawRepresentation)
+    }
+
+    private var publicKey: Curve25519.Signing.PublicKey {
+        // The bytes came from a valid key, so they always make one again.
+        try! Curve25519.Signing.PublicKey(rawRepresentation: publicKeyBytes)
+    }
+
+    /// Reads a verifier key from its text form.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when the text is not an Ed25519 note verifier key.
+    public init(parsing text: String) throws {
+        // The base64 key data may itself contain '+': split off only the two fields before it.
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, let raw = Data(base64Encoded: String(parts[2])), raw.count == 33, raw.first == 0x01,
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw.dropFirst())
+        else {
+            throw RecoveryError.invalidInput("the public key is not an Ed25519 note verifier key (expected <name>+<id>+<base64>)")
+        }
+        try AuditVerifierKey.validateName(String(parts[0]))
+        self.init(name: String(parts[0]), publicKey: key)
+        guard keyID == String(parts[1]) else {
+            throw RecoveryError.invalidInput("the public key's id \(parts[1]) does not match its key material")
+        }
+    }
+
+    /// Reads a verifier key file.
+    public init(contentsOf url: URL) throws {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw RecoveryError(.notFound, "cannot read the public key file", target: url.path, underlying: error)
+        }
+        try self.init(parsing: text)
+    }
+
+    /// The 4-byte key hash in hex.
+    public var keyID: String { keyHash.map { String(format: "%02x", $0) }.joined() }
+
+    /// The verifier key text.
+    public var text: String {
+        "\(name)+\(keyID)+" + (Data([0x01]) + publicKey.rawRepresentation).base64EncodedString()
+    }
+
+    var keyHash: [UInt8] {
+        var input = Array(name.utf8)
+        input.append(0x0A)
+        input.append(0x01)
+        input.append(contentsOf: publicKey.rawRepresentation)
+        return Array(SHA256.hash(data: input).prefix(4))
+    }
+
+    func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        publicKey.isValidSignature(signature, for: message)
+    }
+
+    static func validateName(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("+"), !name.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
+            throw RecoveryError.invalidInput("key name '\(name)' must be non-empty with no '+' or white space")
+        }
+    }
+}
+
+/// A signed statement that the trail had `size` entries and the last one had `headHash`.
+///
+/// Its text is a C2SP signed note:
+/// ```
+/// carbon-recovery.audit/<trail id>
+/// <size>
+/// <base64 of the 32-byte head hash>
+///
+/// — <key name> <base64(key id ‖ Ed25519 signature of the three lines above, newlines included)>
+/// ```
+public struct AuditCheckpoint: Sendable, Hashable {
+    /// The trail this checkpoint is about.
+    public var origin: String
+    /// How many entries the trail had.
+    public var size: Int64
+    /// Hex SHA-256 of entry `size`.
+    public var headHash: String
+    /// The whole signed note.
+    public var note: String
+
+    /// The signed part of the note.
+    static func body(origin: String, size: Int64, headHash: String) -> String {
+        let hashBytes = hexBytes(headHash) ?? []
+        return "\(origin)\n\(size)\n\(Data(hashBytes).base64EncodedString())\n"
+    }
+
+    /// Signs a checkpoint.
+    static func sign(origin: String, size: Int64, headHash: String, key: AuditSigningKey) throws -> AuditCheckpoint {
+        let body = body(origin: origin, size: size, headHash: headHash)
+        let signature = try key.signature(for: Array(body.utf8))
+        let line = "— \(key.name) " + Data(key.verifierKey.keyHash + signature).base64EncodedString() + "\n"
+        return AuditCheckpoint(origin: origin, size: size, headHash: headHash, note: body + "\n" + line)
+    }
+
+    /// Parses a note and checks its signature with `key`.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when the note is malformed, and
+    ///   ``RecoveryError/Code/auditTampered`` when no signature by `key` verifies.
+    public init(parsing note: String, verifiedBy key: AuditVerifierKey) throws {
+        guard let split = note.range(of: "\n\n") else {
+            throw RecoveryError.invalidInput("the checkpoint is not a signed note (no blank line before the signatures)")
+        }
+        let body = String(note[..<split.lowerBound]) + "\n"
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        guard lines.count == 3, let size = Int64(lines[1]), size >= 0,
+            let hash = Data(base64Encoded: String(lines[2])), hash.count == 32
+        else {
+            throw RecoveryError.invalidInput("the checkpoint body must be three lines: origin, size, base64 head hash")
+        }
+        let signatureLines = note[split.upperBound...].split(separator: "\n")
+        var verified = false
+        for line in signatureLines {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, fields[0] == "—", fields[1] == Substring(key.name),
+                let raw = Data(base64Encoded: String(fields[2])), raw.count == 68, Array(raw.prefix(4)) == key.keyHash
+            else { continue }
+            if key.isValidSignature(Array(raw.dropFirst(4)), for: Array(body.utf8)) { verified = true }
+        }
+        guard verified else {
+            throw RecoveryError(
+                .auditTampered, "the checkpoint carries no valid signature by key '\(key.name)' (\(key.keyID)): it was altered or signed by another key")
+        }
+        self.origin = String(lines[0])
+        self.size = size
+        self.headHash = hash.map { String(format: "%02x", $0) }.joined()
+        self.note = note
+    }
+
+    init(origin: String, size: Int64, headHash: String, note: String) {
+        self.origin = origin
+        self.size = size
+        self.headHash = headHash
+        self.note = note
+    }
+}
+
+func hexBytes(_ hex: String) -> [UInt8]? {
+    let utf8 = Array(hex.utf8)
+    guard utf8.count % 2 == 0 else { return nil }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(utf8.count / 2)
+    var index = 0
+    while index < utf8.count {
+        guard let high = hexValue(utf8[index]), let low = hexValue(utf8[index + 1]) else { return nil }
+        bytes.append(high << 4 | low)
+        index += 2
+    }
+    return bytes
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    default: nil
+    }
+}

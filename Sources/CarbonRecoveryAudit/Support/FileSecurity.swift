@@ -1,0 +1,104 @@
+import CarbonRecovery
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Creating files that only their owner may read.
+enum FileSecurity {
+    /// Creates the parent directories (mode 0700) of `path` when they are missing.
+    static func createParentDirectories(of path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) else { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw RecoveryError(.auditFailure, "cannot create the directory for the audit trail", target: parent, underlying: error)
+        }
+    }
+
+    /// Makes sure the file exists with mode 0600, creating it empty when missing.
+    static func ensurePrivateFile(at path: String) throws {
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw RecoveryError(.auditFailure, "cannot create the audit trail file: \(String(cString: strerror(errno)))", target: path)
+        }
+        close(descriptor)
+    }
+
+    /// Writes a new file with mode 0600; fails when it exists.
+    static func createPrivateFile(at url: URL, contents: [UInt8]) throws {
+        try createParentDirectories(of: url.path)
+        let descriptor = open(url.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw RecoveryError(errno == EEXIST ? .conflict : .auditFailure, "cannot create \(url.lastPathComponent): \(reason)", target: url.path)
+        }
+        defer { close(descriptor) }
+        var written = 0
+        while written < contents.count {
+            let result = contents[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            guard result > 0 else {
+                throw RecoveryError(.auditFailure, "cannot write \(url.lastPathComponent): \(String(cString: strerror(errno)))", target: url.path)
+            }
+            written += result
+        }
+        fsync(descriptor)
+    }
+
+    /// The file's permission bits.
+    static func permissions(of path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_mode & 0o777)
+    }
+}
+
+/// A lock file held with `flock` for as long as a trail handle is open, so that another
+/// process can tell whether the writer of an unfinished attempt is still alive.
+final class SessionLock {
+    let path: String
+    private var descriptor: Int32
+
+    /// Creates and locks `<directory>/<session>.lock`.
+    init(directory: String, session: String) throws {
+        if !FileManager.default.fileExists(atPath: directory) {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        path = "\(directory)/\(session).lock"
+        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0, flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            throw RecoveryError(.auditFailure, "cannot create the session lock: \(String(cString: strerror(errno)))", target: path)
+        }
+    }
+
+    /// Releases the lock and removes the file.
+    func release() {
+        guard descriptor >= 0 else { return }
+        unlink(path)
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
+
+    /// Whether a process still holds the lock of `session`.
+    static func isAlive(directory: String, session: String) -> Bool {
+        let path = "\(directory)/\(session).lock"
+        let descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            // Nobody holds it: its owner died without cleaning up.
+            unlink(path)
+            flock(descriptor, LOCK_UN)
+            return false
+        }
+        return true
+    }
+}

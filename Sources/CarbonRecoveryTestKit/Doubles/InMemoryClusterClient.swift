@@ -1,0 +1,116 @@
+import CarbonRecovery
+import Foundation
+
+/// A ``ClusterClient`` in memory: an object store with resource versions and watches.
+///
+/// `apply` replaces what it is given and keeps `status` (as server-side apply of a spec does);
+/// ``setStatus(_:_:)`` plays the controller that writes status.
+public actor InMemoryClusterClient: ClusterClient {
+    private struct Key: Hashable {
+        var resource: String
+        var namespace: String?
+        var name: String
+    }
+
+    private var objects: [Key: KubernetesObject] = [:]
+    private var version = 0
+    private var watchers: [UUID: (kind: ResourceKind, namespace: String?, selector: LabelSelector?, continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation)] = [:]
+    private let clusterIdentity: ClusterIdentity
+
+    /// Creates an empty cluster.
+    public init(identity: ClusterIdentity = ClusterIdentity(context: "in-memory", user: "test-admin", server: "memory://")) {
+        self.clusterIdentity = identity
+    }
+
+    public func apply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        let reference = try reference(of: object)
+        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        var stored = object
+        let existing = objects[key]
+        if let status = existing?.status, stored.status == nil { stored.json["status"] = status }
+        version += 1
+        var metadata = stored.json["metadata"]?.objectValue ?? [:]
+        metadata["resourceVersion"] = .string(String(version))
+        metadata["managedFields"] = [["manager": .string(fieldManager), "operation": "Apply"]]
+        stored.json["metadata"] = .object(metadata)
+        objects[key] = stored
+        publish(existing == nil ? .added : .modified, stored, kind: reference.kind)
+        return stored
+    }
+
+    public func get(_ reference: ObjectReference) async throws -> KubernetesObject? {
+        objects[Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)]
+    }
+
+    public func list(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> [KubernetesObject] {
+        objects.filter { key, object in
+            key.resource == kind.resource && (namespace == nil || key.namespace == namespace)
+                && (labelSelector?.matches(object.labels) ?? true)
+        }
+        .sorted { ($0.key.namespace ?? "", $0.key.name) < ($1.key.namespace ?? "", $1.key.name) }
+        .map(\.value)
+    }
+
+    public func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws {
+        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        guard let object = objects.removeValue(forKey: key) else {
+            if ignoreNotFound { return }
+            throw RecoveryError(.notFound, "\(reference) does not exist", target: reference.description)
+        }
+        publish(.deleted, object, kind: reference.kind)
+    }
+
+    public nonisolated func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream()
+        let id = UUID()
+        Task { await self.addWatcher(id: id, kind: kind, namespace: namespace, selector: labelSelector, continuation: continuation) }
+        continuation.onTermination = { _ in Task { await self.removeWatcher(id) } }
+        return stream
+    }
+
+    public func identity() async throws -> ClusterIdentity { clusterIdentity }
+
+    /// Writes an object's `status`, as a controller would, and notifies watchers.
+    public func setStatus(_ reference: ObjectReference, _ status: JSONValue) throws {
+        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        guard var object = objects[key] else { throw RecoveryError(.notFound, "\(reference) does not exist") }
+        object.json["status"] = status
+        version += 1
+        object.json["metadata"]?["resourceVersion"] = .string(String(version))
+        objects[key] = object
+        publish(.modified, object, kind: reference.kind)
+    }
+
+    private func addWatcher(
+        id: UUID, kind: ResourceKind, namespace: String?, selector: LabelSelector?,
+        continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation
+    ) async {
+        watchers[id] = (kind, namespace, selector, continuation)
+        for object in (try? await list(kind, namespace: namespace, labelSelector: selector)) ?? [] {
+            continuation.yield(WatchEvent(kind: .added, object: object))
+        }
+    }
+
+    private func removeWatcher(_ id: UUID) { watchers[id] = nil }
+
+    private func publish(_ kind: WatchEvent.Kind, _ object: KubernetesObject, kind resourceKind: ResourceKind) {
+        for watcher in watchers.values where watcher.kind.resource == resourceKind.resource {
+            if let namespace = watcher.namespace, object.namespace != namespace { continue }
+            if let selector = watcher.selector, !selector.matches(object.labels) { continue }
+            watcher.continuation.yield(WatchEvent(kind: kind, object: object))
+        }
+    }
+
+    private func reference(of object: KubernetesObject) throws -> ObjectReference {
+        guard let apiVersion = object.apiVersion, let kindName = object.kind, let name = object.name else {
+            throw RecoveryError(.invalidObject, "the object needs apiVersion, kind and metadata.name")
+        }
+        let known: [ResourceKind] = [
+            .namespace, .configMap, .secret, .deployment, .veleroBackup, .veleroRestore, .veleroSchedule,
+            .veleroDeleteBackupRequest, .veleroBackupStorageLocation,
+        ]
+        let kind = known.first { $0.apiVersion == apiVersion && $0.kind == kindName }
+            ?? ResourceKind(apiVersion: apiVersion, kind: kindName, resource: kindName.lowercased() + "s")
+        return try ObjectReference(kind: kind, namespace: kind.isNamespaced ? (object.namespace ?? "default") : nil, name: name)
+    }
+}

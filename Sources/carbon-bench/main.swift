@@ -1,0 +1,411 @@
+// carbon-bench — release-mode benchmarks. Each figure is printed beside a baseline measured in
+// the same run on the same machine, and the ratio is what the targets are about.
+//
+//   swift run -c release carbon-bench audit [--entries 1000000] [--single 2000] [--batch 1000] [--keep trail.db]
+//
+// Audit mode:
+//   1. durable single appends (one entry per transaction, synchronous=FULL) through the public
+//      AuditTrail API  vs  raw SQLite C-API inserts of the same rows into the same schema, same mode;
+//   2. batched appends (--batch entries per transaction) vs raw batched inserts;
+//   3. verify (entries/s) vs raw SHA-256 over the same canonical bytes;
+//   4. a filtered 1,000-row query over the --entries trail vs the same SQL through the C API.
+//
+//   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS]
+//
+// Append mode is a load generator for the multi-process tests: it appends N attempt/outcome
+// pairs (one transaction each) tagged T; with --hold-ms it waits that long between an attempt
+// and its outcome, so a test can kill it while an attempt is open.
+import CSQLite
+import CarbonRecovery
+import CarbonRecoveryAudit
+import Crypto
+import Foundation
+
+struct Options {
+    var mode = "audit"
+    var entries = 1_000_000
+    var single = 2_000
+    var batch = 1_000
+    var keep: String?
+    var directory: String?
+    var database: String?
+    var count = 100
+    var tag = "load"
+    var holdMilliseconds = 0
+
+    init(_ arguments: [String]) throws {
+        var iterator = arguments.makeIterator()
+        if let first = arguments.first, !first.hasPrefix("-") {
+            mode = first
+            _ = iterator.next()
+        }
+        while let argument = iterator.next() {
+            func value() throws -> String {
+                guard let value = iterator.next() else { throw BenchError("\(argument) needs a value") }
+                return value
+            }
+            func number() throws -> Int {
+                let text = try value()
+                guard let number = Int(text), number > 0 else { throw BenchError("\(argument) needs a positive number, not '\(text)'") }
+                return number
+            }
+            switch argument {
+            case "--entries": entries = try number()
+            case "--single": single = try number()
+            case "--batch": batch = try number()
+            case "--keep": keep = try value()
+            case "--dir": directory = try value()
+            case "--db": database = try value()
+            case "--count": count = try number()
+            case "--tag": tag = try value()
+            case "--hold-ms": holdMilliseconds = try number()
+            case "-h", "--help":
+                print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
+                print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS]")
+                exit(0)
+            default: throw BenchError("unknown argument '\(argument)' (try --help)")
+            }
+        }
+        guard mode == "audit" || mode == "append" else { throw BenchError("unknown mode '\(mode)': use 'audit' or 'append'") }
+        if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await body()
+    let elapsed = start.duration(to: clock.now)
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func synchronousSeconds(_ body: () throws -> Void) rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try body()
+    let elapsed = start.duration(to: clock.now)
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func format(_ value: Double) -> String {
+    value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value)
+}
+
+func report(_ name: String, measured: Double, unit: String, baseline: Double, baselineName: String, target: String) {
+    let ratio = measured / baseline
+    print("\(name)")
+    print("  carbon-recovery: \(format(measured)) \(unit)")
+    print("  baseline (\(baselineName)): \(format(baseline)) \(unit)")
+    print("  ratio: \(String(format: "%.2f", ratio))x   target: \(target)")
+}
+
+// MARK: - Synthetic records
+
+let operations = ["backup.create", "restore.create", "backup.validate", "backup.delete"]
+
+func syntheticRecords(count: Int, offset: Int) -> [AuditRecord] {
+    var records: [AuditRecord] = []
+    records.reserveCapacity(count)
+    let actor = AuditActor(user: "bench", cluster: "admin@sandbox (https://127.0.0.1:6443)")
+    for index in offset..<(offset + count) {
+        let pair = index / 2
+        let operation = operations[pair % operations.count]
+        let target = "\(operation.split(separator: ".")[0])/daily-\(pair % 5000)"
+        let correlationID = "bench-\(pair)"
+        if index % 2 == 0 {
+            records.append(.attempt(
+                operation: operation, target: target,
+                parameters: ["includedNamespaces": ["data-platform", "vault-prod"], "ttl": "720h0m0s", "wait": true],
+                actor: actor, correlationID: correlationID))
+        } else {
+            let failed = pair % 17 == 0
+            records.append(.outcome(
+                failed ? .failure : .success, operation: operation, target: target,
+                parameters: ["phase": failed ? "PartiallyFailed" : "Completed", "errors": failed ? 3 : 0],
+                error: failed ? "backup finished PartiallyFailed with 3 errors" : nil,
+                durationMilliseconds: Int64(1000 + pair % 900), actor: actor, correlationID: correlationID))
+        }
+    }
+    return records
+}
+
+// MARK: - Raw SQLite baseline
+
+final class RawDatabase {
+    let handle: OpaquePointer
+    let insert: OpaquePointer
+
+    init(path: String, synchronous: String, createSchema: Bool = true) throws {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let handle else {
+            throw BenchError("cannot open \(path)")
+        }
+        self.handle = handle
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=\(synchronous)"] {
+            sqlite3_exec(handle, pragma, nil, nil, nil)
+        }
+        // The same table and indexes as the audit trail (copied from a real trail's schema),
+        // without the triggers, the chain and the bookkeeping.
+        let schema = createSchema ? try RawDatabase.entrySchema() : ""
+        guard sqlite3_exec(handle, schema, nil, nil, nil) == SQLITE_OK else { throw BenchError("schema: \(String(cString: sqlite3_errmsg(handle)))") }
+        var statement: OpaquePointer?
+        sqlite3_prepare_v2(handle, "INSERT INTO audit_entries VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)", -1, &statement, nil)
+        guard let statement else { throw BenchError("prepare failed") }
+        insert = statement
+    }
+
+    /// The `CREATE` statements of `audit_entries` and its indexes, read from a new trail.
+    static func entrySchema() throws -> String {
+        let path = NSTemporaryDirectory() + "carbon-bench-schema-\(getpid()).db"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try? FileManager.default.removeItem(atPath: path + "-sessions")
+        }
+        _ = try SQLiteAuditTrail(path: path)
+        var handle: OpaquePointer?
+        sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil)
+        defer { sqlite3_close_v2(handle) }
+        var statement: OpaquePointer?
+        sqlite3_prepare_v2(handle, "SELECT sql FROM sqlite_master WHERE tbl_name = 'audit_entries' AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type DESC", -1, &statement, nil)
+        defer { sqlite3_finalize(statement) }
+        var statements: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW { statements.append(String(cString: sqlite3_column_text(statement, 0))) }
+        guard statements.count > 1 else { throw BenchError("could not read the audit trail's schema") }
+        return statements.joined(separator: ";\n") + ";"
+    }
+
+    deinit {
+        sqlite3_finalize(insert)
+        sqlite3_close_v2(handle)
+    }
+
+    func exec(_ sql: String) { sqlite3_exec(handle, sql, nil, nil, nil) }
+
+    /// Inserts already-built rows (the same values the trail stores, hash included).
+    func insert(_ entry: AuditEntry) {
+        let transient = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
+        func text(_ index: Int32, _ value: String?) {
+            if let value { sqlite3_bind_text(insert, index, value, -1, transient) } else { sqlite3_bind_null(insert, index) }
+        }
+        sqlite3_bind_int64(insert, 1, entry.sequence)
+        sqlite3_bind_int64(insert, 2, entry.version)
+        text(3, entry.time)
+        text(4, entry.kind.rawValue)
+        text(5, entry.actor)
+        text(6, entry.cluster)
+        text(7, entry.operation)
+        text(8, entry.target)
+        text(9, entry.parameters)
+        text(10, entry.outcome?.rawValue)
+        text(11, entry.error)
+        if let duration = entry.durationMilliseconds { sqlite3_bind_int64(insert, 12, duration) } else { sqlite3_bind_null(insert, 12) }
+        text(13, entry.correlationID)
+        text(14, entry.session)
+        text(15, entry.previousHash)
+        text(16, entry.hash)
+        sqlite3_step(insert)
+        sqlite3_reset(insert)
+    }
+
+    /// Runs a query and steps through its rows, reading every column; returns the row count.
+    func rows(_ sql: String) -> Int {
+        var statement: OpaquePointer?
+        sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        defer { sqlite3_finalize(statement) }
+        var count = 0
+        while sqlite3_step(statement) == SQLITE_ROW {
+            for column in 0..<sqlite3_column_count(statement) { _ = sqlite3_column_text(statement, column) }
+            count += 1
+        }
+        return count
+    }
+}
+
+/// Precomputed rows for the raw baseline: the entries the trail would store.
+func rawEntries(_ records: [AuditRecord], startSequence: Int64) -> [AuditEntry] {
+    var previous = AuditCanonicalEncoding.genesisHash
+    let time = AuditTimestamp.format(Date())
+    return records.enumerated().map { index, record in
+        var entry = AuditEntry(
+            sequence: startSequence + Int64(index), time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
+            operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
+            error: record.error, durationMilliseconds: record.durationMilliseconds, correlationID: record.correlationID,
+            session: "raw", previousHash: previous, hash: "")
+        entry.hash = SHA256.hash(data: entry.canonicalBytes(includingHash: false)).map { String(format: "%02x", $0) }.joined()
+        previous = entry.hash
+        return entry
+    }
+}
+
+// MARK: - Audit mode
+
+func runAudit(_ options: Options) async throws {
+    let directory = options.directory ?? NSTemporaryDirectory() + "carbon-bench-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { if options.directory == nil { try? FileManager.default.removeItem(atPath: directory) } }
+    print("carbon-bench audit: \(options.entries) entries, \(options.single) single appends, batches of \(options.batch); scratch \(directory)")
+    print("")
+
+    // 1. Durable single appends, alternating trail and raw rounds so that neither gains from
+    //    going second (file-system warm-up, page cache).
+    let singleTrail = try SQLiteAuditTrail(path: directory + "/single.db", configuration: .init(checkpointInterval: nil, durability: .full))
+    let rawSingle = try RawDatabase(path: directory + "/raw-single.db", synchronous: "FULL")
+    var trailSingle = 0.0
+    var rawSingleTime = 0.0
+    let rounds = 4
+    let perRound = max(1, options.single / rounds)
+    for round in 0..<rounds {
+        let records = syntheticRecords(count: perRound, offset: round * perRound)
+        trailSingle += try await seconds {
+            for record in records { _ = try await singleTrail.record(record) }
+        }
+        let rows = rawEntries(records, startSequence: Int64(round * perRound + 1))
+        rawSingleTime += synchronousSeconds {
+            for entry in rows {
+                rawSingle.exec("BEGIN IMMEDIATE")
+                rawSingle.insert(entry)
+                rawSingle.exec("COMMIT")
+            }
+        }
+    }
+    report(
+        "durable single appends (1 entry per transaction, synchronous=FULL)",
+        measured: Double(perRound * rounds) / trailSingle, unit: "appends/s",
+        baseline: Double(perRound * rounds) / rawSingleTime, baselineName: "raw C-API inserts, same schema and mode", target: ">= 0.80x")
+    print("")
+
+    // 2. Batched appends, building the large trail.
+    let trailPath = options.keep ?? directory + "/trail.db"
+    if options.keep != nil, FileManager.default.fileExists(atPath: trailPath) {
+        throw BenchError("\(trailPath) exists already: --keep writes a new trail, pick another path or remove it")
+    }
+    let signingKey = AuditSigningKey.generate(name: "carbon-bench")
+    let trail = try SQLiteAuditTrail(
+        path: trailPath, configuration: .init(checkpointInterval: 100_000, signingKey: signingKey, durability: .full))
+    var trailBatchTime = 0.0
+    var written = 0
+    while written < options.entries {
+        let count = min(options.batch, options.entries - written)
+        let records = syntheticRecords(count: count, offset: written)
+        trailBatchTime += try await seconds { _ = try await trail.record(contentsOf: records) }
+        written += count
+    }
+    let rawBatch = try RawDatabase(path: directory + "/raw-batch.db", synchronous: "FULL")
+    let rawCount = min(options.entries, 200_000)
+    var rawBatchTime = 0.0
+    var rawWritten = 0
+    while rawWritten < rawCount {
+        let count = min(options.batch, rawCount - rawWritten)
+        let rows = rawEntries(syntheticRecords(count: count, offset: rawWritten), startSequence: Int64(rawWritten + 1))
+        rawBatchTime += synchronousSeconds {
+            rawBatch.exec("BEGIN IMMEDIATE")
+            for row in rows { rawBatch.insert(row) }
+            rawBatch.exec("COMMIT")
+        }
+        rawWritten += count
+    }
+    report(
+        "batched appends (\(options.batch) entries per transaction)",
+        measured: Double(options.entries) / trailBatchTime, unit: "entries/s",
+        baseline: Double(rawCount) / rawBatchTime, baselineName: "raw batched C-API inserts of \(rawCount) rows", target: ">= 0.40x")
+    print("")
+
+    // 3. Verify vs raw SHA-256 over the same canonical bytes.
+    var verifyReport: AuditVerificationReport?
+    let verifyTime = try await seconds { verifyReport = try await trail.verify() }
+    guard let verifyReport, verifyReport.isValid else {
+        throw BenchError("the benchmark trail did not verify: \(String(describing: verifyReport?.problem))")
+    }
+    let sample = try await trail.entries(matching: AuditQuery(limit: 10_000))
+    let canonical = sample.entries.map { $0.canonicalBytes(includingHash: false) }
+    let bytesPerEntry = Double(canonical.reduce(0) { $0 + $1.count }) / Double(canonical.count)
+    var sink: UInt8 = 0
+    let hashRounds = max(1, options.entries / canonical.count)
+    let hashTime = synchronousSeconds {
+        for _ in 0..<hashRounds {
+            for bytes in canonical { sink ^= SHA256.hash(data: bytes).withUnsafeBytes { $0[0] } }
+        }
+    }
+    let hashedEntries = Double(hashRounds * canonical.count)
+    report(
+        "verify (\(verifyReport.entriesChecked) entries, \(verifyReport.checkpointsChecked) checkpoints)",
+        measured: Double(verifyReport.entriesChecked) / verifyTime, unit: "entries/s",
+        baseline: hashedEntries / hashTime,
+        baselineName: "raw SHA-256 over the same canonical bytes, \(Int(bytesPerEntry)) B/entry, \(format(hashedEntries * bytesPerEntry / hashTime / 1e6)) MB/s",
+        target: ">= 1,000,000 entries/s")
+    let scanReader = try RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
+    var scanned = 0
+    let scanTime = synchronousSeconds { scanned = scanReader.rows("SELECT * FROM audit_entries ORDER BY seq") }
+    print("  for scale: SQLite alone steps through every row and column at \(format(Double(scanned) / scanTime)) entries/s (sink \(sink))")
+    print("")
+
+    // 4. Filtered 1,000-row queries over the big trail, each beside the same SQL through the C API.
+    let rawQuery = try RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
+    let queries: [(String, AuditQuery, String)] = [
+        ("failures, newest 1,000", AuditQuery(outcome: .failure, limit: 1000, newestFirst: true),
+         "SELECT * FROM audit_entries WHERE outcome = 'failure' ORDER BY seq DESC LIMIT 1001"),
+        ("restore.create in a time range, oldest 1,000", AuditQuery(from: Date().addingTimeInterval(-86_400), operation: "restore.create", limit: 1000),
+         "SELECT * FROM audit_entries WHERE time >= '\(AuditTimestamp.format(Date().addingTimeInterval(-86_400)))' AND operation = 'restore.create' ORDER BY seq LIMIT 1001"),
+        ("one target's history", AuditQuery(target: "backup/daily-4321", limit: 1000),
+         "SELECT * FROM audit_entries WHERE target = 'backup/daily-4321' ORDER BY seq LIMIT 1001"),
+    ]
+    for (name, query, sql) in queries {
+        var timings: [Double] = []
+        var returned = 0
+        for _ in 0..<7 {
+            timings.append(try await seconds { returned = try await trail.entries(matching: query).entries.count })
+        }
+        var rawTimings: [Double] = []
+        for _ in 0..<7 { rawTimings.append(synchronousSeconds { _ = rawQuery.rows(sql) }) }
+        timings.sort()
+        rawTimings.sort()
+        report(
+            "query: \(name) (\(returned) rows of \(options.entries); median of 7)",
+            measured: timings[3] * 1000, unit: "ms", baseline: rawTimings[3] * 1000, baselineName: "the same SQL through the C API",
+            target: "<= 20 ms")
+        print("")
+    }
+
+    if let keep = options.keep {
+        print("")
+        print("kept the trail at \(keep) (\(written) entries); public key of its checkpoints:")
+        print("  \(signingKey.verifierKey.text)")
+        try Data((signingKey.verifierKey.text + "\n").utf8).write(to: URL(fileURLWithPath: keep + ".pub"))
+        print("  (also written to \(keep).pub)")
+    }
+}
+
+// MARK: - Append mode
+
+func runAppend(_ options: Options) async throws {
+    let trail = try SQLiteAuditTrail(path: options.database!, configuration: .init(checkpointInterval: nil))
+    let actor = AuditActor(user: "load-\(options.tag)", cluster: "sandbox")
+    for index in 0..<options.count {
+        let correlationID = "\(options.tag)-\(index)"
+        let target = "backup/\(options.tag)-\(index)"
+        _ = try await trail.record(.attempt(operation: "backup.create", target: target, parameters: ["index": .integer(Int64(index))], actor: actor, correlationID: correlationID))
+        if options.holdMilliseconds > 0 {
+            FileHandle.standardOutput.write(Data("open \(correlationID)\n".utf8))
+            try await Task.sleep(for: .milliseconds(options.holdMilliseconds))
+        }
+        _ = try await trail.record(.outcome(.success, operation: "backup.create", target: target, durationMilliseconds: 1, actor: actor, correlationID: correlationID))
+    }
+    print("appended \(options.count * 2) entries as \(options.tag)")
+}
+
+do {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if options.mode == "append" {
+        try await runAppend(options)
+    } else {
+        try await runAudit(options)
+    }
+} catch {
+    FileHandle.standardError.write(Data("carbon-bench: \(error)\n".utf8))
+    exit(1)
+}

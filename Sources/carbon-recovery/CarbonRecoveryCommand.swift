@@ -1,0 +1,90 @@
+import ArgumentParser
+import CarbonRecovery
+import CarbonRecoveryAudit
+import Foundation
+
+@main
+struct CarbonRecoveryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "carbon-recovery",
+        abstract: "Kubernetes backup and disaster recovery with Velero, MinIO and a tamper-evident audit trail.",
+        discussion: """
+            Every backup and restore operation is recorded in an append-only, hash-chained SQLite audit trail \
+            that reviewers query, export and verify with the `audit` commands.
+            """,
+        version: CarbonRecoveryVersion.current,
+        subcommands: [AuditCommand.self]
+    )
+}
+
+/// The CLI's version string.
+enum CarbonRecoveryVersion {
+    static let current = "0.1.0"
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .customLong("audit-db"),
+        help: ArgumentHelp(
+            "The audit trail database.",
+            discussion: "Default: $CARBON_RECOVERY_AUDIT_DB, else $XDG_STATE_HOME/carbon-recovery/audit.db (~/.local/state/carbon-recovery/audit.db).",
+            valueName: "path"))
+    var auditDB: String?
+
+    @Option(name: .customLong("output"), help: "Output format: table or json.")
+    var output: OutputFormat = .table
+
+    /// The audit database path after defaults.
+    var auditDatabasePath: String {
+        if let auditDB { return auditDB }
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["CARBON_RECOVERY_AUDIT_DB"], !path.isEmpty { return path }
+        return Self.stateDirectory() + "/audit.db"
+    }
+
+    /// `$XDG_STATE_HOME/carbon-recovery`, or `~/.local/state/carbon-recovery`.
+    static func stateDirectory() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/carbon-recovery" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.local/state/carbon-recovery"
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// Runs a command body and turns a ``RecoveryError`` into one line on stderr and exit status 1.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as RecoveryError {
+        Terminal.printError("error: \(error.message)" + (error.target.map { " [\($0)]" } ?? ""))
+        throw ExitCode.failure
+    }
+}
+
+enum Terminal {
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Prints rows as left-aligned columns under a header.
+    static func printTable(_ header: [String], _ rows: [[String]]) {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        print(line(header))
+        for row in rows { print(line(row)) }
+    }
+}

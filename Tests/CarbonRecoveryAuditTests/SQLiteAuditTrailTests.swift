@@ -1,0 +1,321 @@
+import CarbonRecovery
+import CarbonRecoveryAudit
+import CarbonRecoveryTestKit
+import Crypto
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("SQLite audit trail")
+struct SQLiteAuditTrailTests {
+    @Test("passes the audit trail conformance suite")
+    func conformance() async throws {
+        let directory = try TemporaryDirectory()
+        try await AuditTrailConformance.run(try SQLiteAuditTrail(path: directory.file("audit.db")))
+    }
+
+    @Test("creates a private WAL database with a schema version")
+    func fileProperties() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("state/nested/audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 3)
+        for file in [path, path + "-wal", path + "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
+        let folder = try FileManager.default.attributesOfItem(atPath: directory.file("state"))
+        #expect((folder[.posixPermissions] as? Int) == 0o700)
+        #expect(RawSQL.scalar(path, "PRAGMA journal_mode") == "wal")
+        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "1")
+        #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries") == "6")
+    }
+
+    @Test("triggers reject UPDATE and DELETE on a non-empty trail", arguments: [
+        "UPDATE audit_entries SET outcome = 'success' WHERE seq = 2",
+        "DELETE FROM audit_entries WHERE seq = 3",
+        "DELETE FROM audit_entries",
+        "UPDATE audit_checkpoints SET head_hash = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_meta SET value = 'other' WHERE key = 'trail_id'",
+    ])
+    func triggers(sql: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: .generate()))
+        try await fill(trail, pairs: 5)
+        _ = try await trail.checkpoint()
+        let before = try await trail.verify()
+        let error = RawSQL.exec(path, sql)
+        #expect(error?.contains("append-only") == true, "\(String(describing: error))")
+        let after = try await trail.verify()
+        #expect(after == before)
+        #expect(after.isValid)
+    }
+
+    @Test("a changed field is named as a hash mismatch at its entry")
+    func changedField() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 25)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET outcome = 'success', error = NULL WHERE seq = 20") == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .hashMismatch)
+        #expect(report.problem?.sequence == 20)
+        #expect(report.entriesChecked == 19)
+    }
+
+    @Test("a changed field with a recomputed hash is caught by the next entry's link")
+    func changedFieldWithRecomputedHash() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 10)
+        var entry = try await trail.entries(matching: AuditQuery(afterSequence: 6, limit: 1)).entries[0]
+        entry.actor = "mallory"
+        entry.hash = SHA256.hash(data: entry.canonicalBytes(includingHash: false)).map { String(format: "%02x", $0) }.joined()
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET actor = 'mallory', hash = '\(entry.hash)' WHERE seq = 7") == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .brokenLink)
+        #expect(report.problem?.sequence == 8)
+        #expect(report.problem?.message.contains("entry 7") == true)
+    }
+
+    @Test("a deleted row is a sequence gap")
+    func deletedRow() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 10)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq = 12") == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .sequenceGap)
+        #expect(report.problem?.sequence == 13)
+        #expect(report.problem?.message.contains("entries 12…12 are missing") == true)
+    }
+
+    @Test("two swapped rows are detected at the first of them")
+    func swappedRows() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 10)
+        let swap = RawSQL.dropTriggers + """
+            UPDATE audit_entries SET seq = -1 WHERE seq = 5;
+            UPDATE audit_entries SET seq = 5 WHERE seq = 6;
+            UPDATE audit_entries SET seq = 6 WHERE seq = -1;
+            """
+        #expect(RawSQL.exec(path, swap) == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.sequence == 5)
+        #expect(report.problem?.kind == .brokenLink)
+    }
+
+    @Test("a cut-off tail is detected by the stored checkpoint and by an external one")
+    func truncatedTail() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let key = AuditSigningKey.generate()
+        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
+        try await fill(trail, pairs: 20)
+        let checkpoint = try await trail.checkpoint()
+        #expect(checkpoint.size == 40)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq > 30") == nil)
+        let stored = try await trail.verify()
+        #expect(stored.problem?.kind == .truncated)
+        #expect(stored.problem?.sequence == 31)
+
+        // The attacker also removes the stored checkpoints: the chain alone now looks fine…
+        #expect(RawSQL.exec(path, "DELETE FROM audit_checkpoints") == nil)
+        #expect(try await trail.verify().isValid)
+        // …but the checkpoint kept elsewhere still tells.
+        let external = try await trail.verify(checkpointNote: checkpoint.note, key: key.verifierKey)
+        #expect(external.problem?.kind == .truncated)
+        #expect(external.problem?.message.contains("40 entries") == true)
+    }
+
+    @Test("a whole rebuilt file with a consistent chain is detected via the checkpoint")
+    func rebuiltFile() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let key = AuditSigningKey.generate()
+        let original = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
+        try await fill(original, pairs: 20)
+        let checkpoint = try await original.checkpoint()
+
+        // Rebuild: keep the trail id, drop everything from entry 11 on, write a different history of the same length.
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq > 10; DELETE FROM audit_checkpoints; DELETE FROM audit_sessions") == nil)
+        let forged = try SQLiteAuditTrail(path: path)
+        try await fill(forged, pairs: 15, tag: "forged")
+        #expect(try await forged.verify().isValid)
+        #expect(try await forged.verify().entriesChecked == 40)
+
+        let report = try await forged.verify(checkpointNote: checkpoint.note, key: key.verifierKey)
+        #expect(report.problem?.kind == .checkpointMismatch)
+        #expect(report.problem?.sequence == 40)
+
+        // A brand-new file with the same number of entries is another trail altogether.
+        let otherPath = directory.file("other.db")
+        let other = try SQLiteAuditTrail(path: otherPath)
+        try await fill(other, pairs: 20)
+        let otherReport = try await other.verify(checkpointNote: checkpoint.note, key: key.verifierKey)
+        #expect(otherReport.problem?.kind == .checkpointMismatch)
+        #expect(otherReport.problem?.message.contains("another trail") == true)
+    }
+
+    @Test("an edited or foreign checkpoint fails its signature")
+    func checkpointSignature() async throws {
+        let directory = try TemporaryDirectory()
+        let key = AuditSigningKey.generate()
+        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(signingKey: key))
+        try await fill(trail, pairs: 5)
+        let checkpoint = try await trail.checkpoint()
+        let edited = checkpoint.note.replacingOccurrences(of: "\n10\n", with: "\n8\n")
+        #expect(edited != checkpoint.note)
+        #expect(try await trail.verify(checkpointNote: edited, key: key.verifierKey).problem?.kind == .badSignature)
+        let stranger = AuditSigningKey.generate()
+        #expect(try await trail.verify(checkpointNote: checkpoint.note, key: stranger.verifierKey).problem?.kind == .badSignature)
+        #expect(try await trail.verify(checkpointNote: checkpoint.note, key: key.verifierKey).isValid)
+        await #expect(throws: RecoveryError.self) { try await trail.verify(checkpointNote: "not a note", key: key.verifierKey) }
+    }
+
+    @Test("checkpoints are signed every N entries and follow the C2SP note format")
+    func automaticCheckpoints() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let key = AuditSigningKey.generate(name: "audit-test")
+        let trail = try SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: 10, signingKey: key))
+        for index in 0..<25 {
+            _ = try await trail.record(.attempt(operation: "backup.create", target: "backup/\(index)", actor: AuditActor(user: "u"), correlationID: "c\(index)"))
+        }
+        #expect(RawSQL.scalar(path, "SELECT group_concat(size) FROM (SELECT size FROM audit_checkpoints ORDER BY size)") == "10,20")
+        let latest = try #require(try await trail.latestCheckpoint())
+        let lines = latest.note.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == Substring(trail.checkpointOrigin))
+        #expect(lines[1] == "20")
+        #expect(Data(base64Encoded: String(lines[2]))?.count == 32)
+        #expect(lines[3] == "")
+        #expect(lines[4].hasPrefix("— audit-test "))
+        let report = try await trail.verify()
+        #expect(report.isValid)
+        #expect(report.checkpointsChecked == 2)
+    }
+
+    @Test("signing keys round-trip through their text form and reject garbage")
+    func keys() throws {
+        let key = AuditSigningKey.generate(name: "k1")
+        let parsed = try AuditSigningKey(parsing: key.text)
+        #expect(parsed.verifierKey == key.verifierKey)
+        #expect(try AuditVerifierKey(parsing: key.verifierKey.text) == key.verifierKey)
+        #expect(key.text.hasPrefix("PRIVATE+KEY+k1+\(key.verifierKey.keyID)+"))
+        for bad in ["", "PRIVATE+KEY+k1+00000000+AAAA", key.verifierKey.text, "k1+deadbeef+" + String(repeating: "A", count: 44)] {
+            #expect(throws: RecoveryError.self) { try AuditSigningKey(parsing: bad) }
+        }
+        #expect(throws: RecoveryError.self) { try AuditVerifierKey(parsing: key.text) }
+        // Key data is base64, which may contain '+', the field separator: such keys must round-trip too.
+        var plus = AuditSigningKey.generate(name: "k2")
+        for _ in 0..<2000 where !(plus.text.split(separator: "+", maxSplits: 4).last?.contains("+") ?? false) { plus = .generate(name: "k2") }
+        #expect(plus.text.split(separator: "+", maxSplits: 4).last?.contains("+") == true)
+        #expect(try AuditSigningKey(parsing: plus.text).verifierKey == plus.verifierKey)
+        let tamperedID = key.verifierKey.text.replacingOccurrences(of: key.verifierKey.keyID, with: "00000000")
+        #expect(throws: RecoveryError.self) { try AuditVerifierKey(parsing: tamperedID) }
+    }
+
+    @Test("a key file is written 0600 and never overwritten")
+    func keyFile() throws {
+        let directory = try TemporaryDirectory()
+        let url = URL(fileURLWithPath: directory.file("keys/signing.key"))
+        let key = AuditSigningKey.generate()
+        try key.write(to: url)
+        #expect((try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) == 0o600)
+        #expect(try AuditSigningKey(contentsOf: url).verifierKey == key.verifierKey)
+        let error = #expect(throws: RecoveryError.self) { try AuditSigningKey.generate().write(to: url) }
+        #expect(error?.code == .conflict)
+        #expect(try AuditSigningKey(contentsOf: url).verifierKey == key.verifierKey)
+    }
+
+    @Test("queries filter by time, actor, operation, target, outcome and page without gaps")
+    func queries() async throws {
+        let directory = try TemporaryDirectory()
+        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        try await fill(trail, pairs: 30)
+        _ = try await trail.record(.attempt(operation: "restore.create", target: "restore/r1", actor: AuditActor(user: "bob"), correlationID: "r1"))
+        #expect(try await trail.entries(matching: AuditQuery(actor: "bob")).entries.map(\.sequence) == [61])
+        #expect(try await trail.entries(matching: AuditQuery(operation: "restore.create")).entries.count == 1)
+        #expect(try await trail.entries(matching: AuditQuery(target: "backup/b-3")).entries.map(\.kind) == [.attempt, .outcome])
+        #expect(try await trail.entries(matching: AuditQuery(outcome: .failure, limit: 1000)).entries.count == 6)
+        #expect(try await trail.entries(matching: AuditQuery(from: Date().addingTimeInterval(60))).entries.isEmpty)
+        #expect(try await trail.entries(matching: AuditQuery(from: Date().addingTimeInterval(-60), to: Date().addingTimeInterval(60), limit: 1000)).entries.count == 61)
+        var seen: [Int64] = []
+        var query = AuditQuery(kind: .outcome, limit: 7)
+        repeat {
+            let page = try await trail.entries(matching: query)
+            seen += page.entries.map(\.sequence)
+            query.afterSequence = page.nextCursor
+        } while query.afterSequence != nil
+        #expect(seen == stride(from: 2, through: 60, by: 2).map { Int64($0) })
+        let stats = try await trail.statistics(matching: AuditQuery())
+        #expect(stats.totalEntries == 61)
+        #expect(stats.rows.first { $0.operation == "backup.create" && $0.outcome == .failure }?.count == 6)
+    }
+
+    @Test("bad queries are clear errors", arguments: [
+        AuditQuery(limit: 0), AuditQuery(limit: 10_001), AuditQuery(from: Date(), to: Date().addingTimeInterval(-1)),
+    ])
+    func badQueries(query: AuditQuery) async throws {
+        let directory = try TemporaryDirectory()
+        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let error = await #expect(throws: RecoveryError.self) { try await trail.entries(matching: query) }
+        #expect(error?.code == .invalidInput)
+    }
+
+    @Test("a read-only open of a missing trail fails and creates nothing")
+    func readOnlyMissing() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("missing.db")
+        let error = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true)) }
+        #expect(error?.code == .notFound)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("a read-only trail refuses to append")
+    func readOnlyAppend() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        try await fill(try SQLiteAuditTrail(path: path), pairs: 1)
+        let reader = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        await #expect(throws: RecoveryError.self) {
+            try await reader.record(.attempt(operation: "x.y", target: "t", actor: AuditActor(user: "u"), correlationID: "c"))
+        }
+        #expect(try await reader.verify().entriesChecked == 2)
+    }
+
+    @Test("a trail from a newer schema is refused, and a non-trail file too")
+    func schemaChecks() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        try await fill(try SQLiteAuditTrail(path: path), pairs: 1)
+        #expect(RawSQL.exec(path, "INSERT INTO schema_version VALUES (99, 'future')") == nil)
+        let error = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: path) }
+        #expect(error?.message.contains("schema version 99") == true)
+
+        let other = directory.file("other.db")
+        try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: other))
+        let notADatabase = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: other, configuration: .init(readOnly: true)) }
+        #expect(notADatabase?.code == .auditFailure)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == Data("not a database at all, just text".utf8))
+    }
+
+    @Test("a rejected record changes nothing")
+    func invalidRecord() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 2)
+        let good = AuditRecord.attempt(operation: "backup.create", target: "t", actor: AuditActor(user: "u"), correlationID: "ok")
+        let bad = AuditRecord.attempt(operation: "", target: "t", actor: AuditActor(user: "u"), correlationID: "bad")
+        await #expect(throws: RecoveryError.self) { try await trail.record(contentsOf: [good, bad]) }
+        #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries") == "4")
+    }
+}

@@ -1,0 +1,198 @@
+import CarbonRecovery
+import CarbonRecoveryAudit
+import Foundation
+import TestSupport
+import Testing
+
+/// The real `carbon-recovery` binary against real trail files.
+@Suite("carbon-recovery audit")
+struct AuditCLITests {
+    let directory: TemporaryDirectory
+    let database: String
+    let cli: String
+
+    init() async throws {
+        directory = try TemporaryDirectory()
+        database = directory.file("audit.db")
+        cli = try executable("carbon-recovery")
+        let trail = try SQLiteAuditTrail(path: database)
+        let actor = AuditActor(user: "alice", cluster: "admin@sandbox")
+        var records: [AuditRecord] = []
+        for index in 0..<30 {
+            let operation = index % 3 == 0 ? "restore.create" : "backup.create"
+            let id = "op-\(index)"
+            records.append(.attempt(operation: operation, target: "backup/daily-\(index)", parameters: ["ttl": "720h0m0s"], actor: actor, correlationID: id))
+            records.append(.outcome(index % 4 == 0 ? .failure : .success, operation: operation, target: "backup/daily-\(index)",
+                                    error: index % 4 == 0 ? "finished PartiallyFailed" : nil, durationMilliseconds: 100, actor: actor, correlationID: id))
+        }
+        _ = try await trail.record(contentsOf: records)
+    }
+
+    func carbon(_ arguments: [String]) async throws -> ProcessResult {
+        try await run(cli, arguments, environment: ["HOME": directory.path, "XDG_STATE_HOME": directory.file("state")])
+    }
+
+    /// Bytes of the database and its WAL, to prove a command changed nothing.
+    func snapshot() throws -> [Data] {
+        try ["", "-wal"].map { suffix in
+            FileManager.default.fileExists(atPath: database + suffix) ? try Data(contentsOf: URL(fileURLWithPath: database + suffix)) : Data()
+        }
+    }
+
+    @Test("verify passes an untouched trail")
+    func verifyOK() async throws {
+        let result = try await carbon(["audit", "verify", "--audit-db", database])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.hasPrefix("OK: 60 entries, head 60 "))
+    }
+
+    @Test("verify fails a trail edited with raw SQL (triggers dropped) and names the first bad entry")
+    func verifyTampered() async throws {
+        let edit = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET actor = 'mallory' WHERE seq = 17;")
+            db.commit()
+            """
+        let edited = try await run("/usr/bin/env", ["python3", "-c", edit, database])
+        #expect(edited.status == 0, "\(edited.standardError)")
+        let result = try await carbon(["audit", "verify", "--audit-db", database])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.hasPrefix("FAILED: entry 17: hash-mismatch:"))
+        #expect(result.standardOutput.contains("verified 16 entries before it"))
+        let json = try await carbon(["audit", "verify", "--audit-db", database, "--output", "json"])
+        #expect(json.status == 1)
+        let report = try JSONValue(parsing: Array(json.standardOutput.utf8))
+        #expect(report["valid"] == false)
+        #expect(report[path: ["problem", "sequence"]] == 17)
+        #expect(report[path: ["problem", "kind"]] == "hash-mismatch")
+    }
+
+    @Test("query filters and pages, as a table and as JSON")
+    func query() async throws {
+        let table = try await carbon(["audit", "query", "--audit-db", database, "--operation", "restore.create", "--outcome", "failure"])
+        #expect(table.status == 0, "\(table.standardError)")
+        let lines = table.standardOutput.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("SEQ  TIME") == true)
+        #expect(lines.count == 1 + 3)   // restore.create at 0, 12, 24 failed
+        let page1 = try await carbon(["audit", "query", "--audit-db", database, "--limit", "25", "--output", "json"])
+        let first = try JSONValue(parsing: Array(page1.standardOutput.utf8))
+        #expect(first["entries"]?.arrayValue?.count == 25)
+        #expect(first["next"] == 25)
+        let page3 = try await carbon(["audit", "query", "--audit-db", database, "--limit", "25", "--after", "50", "--output", "json"])
+        let third = try JSONValue(parsing: Array(page3.standardOutput.utf8))
+        #expect(third["entries"]?.arrayValue?.compactMap { $0["seq"]?.integerValue } == Array(51...60))
+        #expect(third["next"] == .null)
+    }
+
+    @Test("bad input is a clear error on stderr, a non-zero exit, and changes nothing", arguments: [
+        (["--limit", "0"], "limit 0 is out of range"),
+        (["--outcome", "bogus"], "--outcome 'bogus' is not one of: success, failure, abandoned"),
+        (["--kind", "both"], "--kind 'both' is not one of: attempt, outcome"),
+        (["--from", "yesterday"], "--from 'yesterday' is not an RFC 3339 time"),
+        (["--since=-5m"], "--since '-5m' must be a positive duration"),
+        (["--from", "2026-11-25T00:00:00Z", "--to", "2026-11-24T00:00:00Z"], "time range is empty"),
+    ])
+    func badInput(arguments: [String], message: String) async throws {
+        let before = try snapshot()
+        let result = try await carbon(["audit", "query", "--audit-db", database] + arguments)
+        #expect(result.status != 0)
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+        #expect(result.standardOutput.isEmpty)
+        #expect(try snapshot() == before)
+    }
+
+    @Test("a missing trail is a clear error and is not created")
+    func missingTrail() async throws {
+        let path = directory.file("nope/audit.db")
+        let result = try await carbon(["audit", "verify", "--audit-db", path])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("there is no audit trail at \(path)"))
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("export writes JSON Lines that Python re-verifies, and CSV")
+    func export() async throws {
+        let jsonl = directory.file("export.jsonl")
+        let result = try await carbon(["audit", "export", "--audit-db", database, "--format", "jsonl", "--file", jsonl])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("exported 60 entries"))
+        let script = """
+            import hashlib, json, sys
+            prev = "0" * 64
+            for line in open(sys.argv[1], encoding="utf-8"):
+                e = json.loads(line); h = e.pop("hash")
+                assert e["prev_hash"] == prev
+                assert hashlib.sha256(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest() == h
+                prev = h
+            print(prev)
+            """
+        let verified = try await run("/usr/bin/env", ["python3", "-c", script, jsonl])
+        let head = try await carbon(["audit", "verify", "--audit-db", database, "--output", "json"])
+        let report = try JSONValue(parsing: Array(head.standardOutput.utf8))
+        #expect(verified.status == 0, "\(verified.standardError)")
+        #expect(verified.standardOutput == (report["headHash"]?.stringValue ?? "?") + "\n")
+
+        let csv = try await carbon(["audit", "export", "--audit-db", database, "--format", "csv", "--outcome", "failure"])
+        let rows = csv.standardOutput.split(separator: "\r\n")
+        #expect(rows.first == Substring(AuditField.allCases.map(\.rawValue).joined(separator: ",")))
+        #expect(rows.count == 1 + 8)
+    }
+
+    @Test("stats counts by operation and outcome")
+    func stats() async throws {
+        let result = try await carbon(["audit", "stats", "--audit-db", database, "--output", "json"])
+        let stats = try JSONValue(parsing: Array(result.standardOutput.utf8))
+        #expect(stats["total"] == 60)
+        let rows = stats["rows"]?.arrayValue ?? []
+        let failures = rows.first { $0["operation"] == "backup.create" && $0["outcome"] == "failure" }
+        #expect(failures?["count"] == 5)   // failed: every 4th (0…28); of those, 0, 12 and 24 are restores
+    }
+
+    @Test("checkpoint, then verify against it; a cut-off tail is caught")
+    func checkpoints() async throws {
+        let key = directory.file("keys/audit-signing.key")
+        let note = directory.file("checkpoint.note")
+        let publicKey = directory.file("audit.pub")
+        let made = try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", key, "--file", note, "--public-key-file", publicKey])
+        #expect(made.status == 0, "\(made.standardError)")
+        #expect(made.standardError.contains("created signing key \(key)"))
+        #expect(made.standardOutput.split(separator: "\n")[1] == "60")
+        #expect((try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int) == 0o600)
+        let good = try await carbon(["audit", "verify", "--audit-db", database, "--checkpoint", note, "--public-key", publicKey])
+        #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
+
+        let cut = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_entries_no_delete; DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_entries WHERE seq > 50; DELETE FROM audit_checkpoints;")
+            db.commit()
+            """
+        #expect(try await run("/usr/bin/env", ["python3", "-c", cut, database]).status == 0)
+        let chainOnly = try await carbon(["audit", "verify", "--audit-db", database])
+        #expect(chainOnly.status == 0)   // the chain alone cannot see a cut tail…
+        let bad = try await carbon(["audit", "verify", "--audit-db", database, "--checkpoint", note, "--public-key", publicKey])
+        #expect(bad.status == 1)   // …the checkpoint can
+        #expect(bad.standardOutput.hasPrefix("FAILED: entry 51: truncated:"))
+
+        let missingKey = try await carbon(["audit", "verify", "--audit-db", database, "--checkpoint", note])
+        #expect(missingKey.status != 0)
+        #expect(missingKey.standardError.contains("--checkpoint needs --public-key"))
+    }
+
+    @Test("a trail left by the benchmark verifies and answers queries")
+    func benchmarkTrail() async throws {
+        let bench = try executable("carbon-bench")
+        let kept = directory.file("bench.db")
+        let result = try await run(bench, ["audit", "--entries", "5000", "--single", "40", "--batch", "500", "--keep", kept, "--dir", directory.file("scratch")])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("kept the trail at \(kept) (5000 entries)"))
+        let verified = try await carbon(["audit", "verify", "--audit-db", kept])
+        #expect(verified.standardOutput.hasPrefix("OK: 5000 entries"))
+        let failures = try await carbon(["audit", "query", "--audit-db", kept, "--outcome", "failure", "--newest-first", "--limit", "10", "--output", "json"])
+        #expect(try JSONValue(parsing: Array(failures.standardOutput.utf8))["entries"]?.arrayValue?.count == 10)
+        let again = try await run(bench, ["audit", "--entries", "10", "--single", "4", "--keep", kept])
+        #expect(again.status != 0)
+        #expect(again.standardError.contains("exists already"))
+    }
+}
