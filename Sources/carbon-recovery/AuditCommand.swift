@@ -212,6 +212,9 @@ extension AuditCommand {
                 let trail = try openTrail(global, readOnly: true)
                 let handle: FileHandle
                 if let file {
+                    guard !FileManager.default.fileExists(atPath: file) else {
+                        throw RecoveryError(.conflict, "the export file exists already; remove it or choose another --file", target: file)
+                    }
                     guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
                         let opened = FileHandle(forWritingAtPath: file)
                     else { throw RecoveryError(.invalidInput, "cannot create the export file", target: file) }

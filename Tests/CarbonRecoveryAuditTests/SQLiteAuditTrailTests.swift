@@ -180,6 +180,29 @@ struct SQLiteAuditTrailTests {
         await #expect(throws: RecoveryError.self) { try await trail.verify(checkpointNote: "not a note", key: key.verifierKey) }
     }
 
+    @Test("stored checkpoints by another key still count; an altered one by our key is a bad signature")
+    func storedCheckpointKeys() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let old = AuditSigningKey.generate(name: "old-key")
+        let current = AuditSigningKey.generate(name: "current-key")
+        try await fill(try SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)), pairs: 5)
+        _ = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)).checkpoint()
+        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: current))
+        try await fill(trail, pairs: 5, tag: "later")
+        _ = try await trail.checkpoint()
+        let reader = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey))
+        let report = try await reader.verify()
+        #expect(report.isValid, "\(String(describing: report.problem))")
+        #expect(report.checkpointsChecked == 2)
+
+        // Change the stored hash column of our own checkpoint: its note no longer matches it.
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_checkpoints SET head_hash = '\(String(repeating: "a", count: 64))' WHERE size = 20") == nil)
+        let altered = try await reader.verify()
+        #expect(altered.problem?.kind == .badSignature)
+        #expect(altered.problem?.sequence == 20)
+    }
+
     @Test("checkpoints are signed every N entries and follow the C2SP note format")
     func automaticCheckpoints() async throws {
         let directory = try TemporaryDirectory()

@@ -127,6 +127,11 @@ struct AuditCLITests {
                 prev = h
             print(prev)
             """
+        let exported = try Data(contentsOf: URL(fileURLWithPath: jsonl))
+        let again = try await carbon(["audit", "export", "--audit-db", database, "--format", "csv", "--file", jsonl])
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("the export file exists already"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: jsonl)) == exported)
         let verified = try await run("/usr/bin/env", ["python3", "-c", script, jsonl])
         let head = try await carbon(["audit", "verify", "--audit-db", database, "--output", "json"])
         let report = try JSONValue(parsing: Array(head.standardOutput.utf8))

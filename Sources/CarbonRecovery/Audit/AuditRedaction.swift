@@ -40,24 +40,21 @@ public enum AuditRedaction {
         }
     }
 
+    /// `scheme://user:password@host` → `scheme://[REDACTED]@host`.
+    private static let urlCredentials = try! NSRegularExpression(pattern: "([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\\s]+@")
+
+    /// `token=…`, `secret_key: …`, `Authorization: Bearer …` up to white space, `&`, a quote or a comma.
+    private static let secretPairs = try! NSRegularExpression(
+        pattern: "((?:[A-Za-z0-9_-]*(?:\(secretKeyFragments.joined(separator: "|")))[A-Za-z0-9_-]*)\\s*[=:]\\s*)(?:bearer\\s+|basic\\s+)?[^\\s&\"',]+",
+        options: [.caseInsensitive])
+
     /// Redacts URL credentials and secret-named query or `key=value` pairs in free text.
     public static func redact(text: String) -> String {
         guard text.contains("@") || text.contains("=") || text.contains(":") else { return text }
-        var result = text
-        // scheme://user:password@host → scheme://[REDACTED]@host
-        if let regex = try? NSRegularExpression(pattern: "([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\\s]+@") {
-            result = regex.stringByReplacingMatches(
-                in: result, range: NSRange(result.startIndex..., in: result), withTemplate: "$1\(placeholder)@")
-        }
-        // token=…, secret_key: …, Authorization: Bearer … (up to white space, '&' or a quote)
-        let names = secretKeyFragments.joined(separator: "|")
-        if let regex = try? NSRegularExpression(
-            pattern: "((?:[A-Za-z0-9_-]*(?:\(names))[A-Za-z0-9_-]*)\\s*[=:]\\s*)(?:bearer\\s+|basic\\s+)?[^\\s&\"',]+",
-            options: [.caseInsensitive])
-        {
-            result = regex.stringByReplacingMatches(
-                in: result, range: NSRange(result.startIndex..., in: result), withTemplate: "$1\(placeholder)")
-        }
+        var result = urlCredentials.stringByReplacingMatches(
+            in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1\(placeholder)@")
+        result = secretPairs.stringByReplacingMatches(
+            in: result, range: NSRange(result.startIndex..., in: result), withTemplate: "$1\(placeholder)")
         return result
     }
 }

@@ -208,23 +208,50 @@ public struct AuditCheckpoint: Sendable, Hashable {
         else {
             throw RecoveryError.invalidInput("the checkpoint body must be three lines: origin, size, base64 head hash")
         }
-        let signatureLines = note[split.upperBound...].split(separator: "\n")
-        var verified = false
-        for line in signatureLines {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, fields[0] == "—", fields[1] == Substring(key.name),
-                let raw = Data(base64Encoded: String(fields[2])), raw.count == 68, Array(raw.prefix(4)) == key.keyHash
-            else { continue }
-            if key.isValidSignature(Array(raw.dropFirst(4)), for: Array(body.utf8)) { verified = true }
-        }
-        guard verified else {
+        switch Self.signature(in: note, body: body, by: key) {
+        case .valid: break
+        case .absent:
             throw RecoveryError(
-                .auditTampered, "the checkpoint carries no valid signature by key '\(key.name)' (\(key.keyID)): it was altered or signed by another key")
+                .auditTampered, "the checkpoint carries no signature by key '\(key.name)' (\(key.keyID)): it was signed by another key")
+        case .invalid:
+            throw RecoveryError(
+                .auditTampered, "the checkpoint's signature by key '\(key.name)' (\(key.keyID)) does not verify: the checkpoint was altered")
         }
         self.origin = String(lines[0])
         self.size = size
         self.headHash = hash.map { String(format: "%02x", $0) }.joined()
         self.note = note
+    }
+
+    /// What a note's signature lines say about one key.
+    enum SignatureState {
+        /// A line by the key verifies.
+        case valid
+        /// No line is by the key (matching name and key id).
+        case absent
+        /// A line is by the key, and none of the key's lines verifies.
+        case invalid
+    }
+
+    /// Checks the signature lines of `note` (whose signed part is `body`) that name `key`.
+    static func signature(in note: String, body: String, by key: AuditVerifierKey) -> SignatureState {
+        guard let split = note.range(of: "\n\n") else { return .absent }
+        var state = SignatureState.absent
+        for line in note[split.upperBound...].split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, fields[0] == "—", fields[1] == Substring(key.name),
+                let raw = Data(base64Encoded: String(fields[2])), raw.count == 68, Array(raw.prefix(4)) == key.keyHash
+            else { continue }
+            if key.isValidSignature(Array(raw.dropFirst(4)), for: Array(body.utf8)) { return .valid }
+            state = .invalid
+        }
+        return state
+    }
+
+    /// The state of the signature by `key` on a stored note.
+    static func signature(ofStoredNote note: String, by key: AuditVerifierKey) -> SignatureState {
+        guard let split = note.range(of: "\n\n") else { return .absent }
+        return signature(in: note, body: String(note[..<split.lowerBound]) + "\n", by: key)
     }
 
     init(origin: String, size: Int64, headHash: String, note: String) {
