@@ -85,8 +85,10 @@ struct AuditChainVerifier {
 
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
         var expected = range.lowerBound
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(4096)
+        // The checkpoints inside this range, the next one last, so that each row costs one comparison.
+        var pendingCheckpoints = checkpoints.filter { range.contains($0.key) }.sorted { $0.key > $1.key }.map { (size: $0.key, hash: Array($0.value.utf8)) }
+        var nextCheckpoint: (size: Int64, hash: [UInt8])? { pendingCheckpoints.last }
+        var buffer = ByteBuffer(capacity: 1 << 16)
         var computed = [UInt8](repeating: 0, count: 64)
         let plan = Self.plan
 
@@ -129,9 +131,9 @@ struct AuditChainVerifier {
                     message: "prev_hash is not the hash of entry \(sequence - 1): an earlier entry was changed, removed or reordered")
                 return result
             }
-            buffer.removeAll(keepingCapacity: true)
+            buffer.count = 0
             Self.encode(statement, plan: plan, into: &buffer)
-            HexEncoding.write(SHA256.hash(data: buffer), into: &computed)
+            HexEncoding.write(SHA256.hash(data: buffer.bytes), into: &computed)
             guard let storedHash = statement.textBytes(15), Self.equal(storedHash, computed) else {
                 result.problem = AuditProblem(
                     kind: .hashMismatch, sequence: sequence,
@@ -141,12 +143,13 @@ struct AuditChainVerifier {
             result.lastHash = computed
             result.checked += 1
             expected += 1
-            if let checkpointHash = checkpoints[sequence] {
+            if sequence == nextCheckpoint?.size, let checkpointHash = nextCheckpoint?.hash {
+                pendingCheckpoints.removeLast()
                 result.checkpointsChecked += 1
-                guard checkpointHash.utf8.elementsEqual(computed) else {
+                guard Self.equal(checkpointHash, computed) else {
                     result.problem = AuditProblem(
                         kind: .checkpointMismatch, sequence: sequence,
-                        message: "a signed checkpoint says entry \(sequence) had hash \(checkpointHash), but it has \(String(decoding: computed, as: UTF8.self)): the trail was rewritten at or before entry \(sequence)")
+                        message: "a signed checkpoint says entry \(sequence) had hash \(String(decoding: checkpointHash, as: UTF8.self)), but it has \(String(decoding: computed, as: UTF8.self)): the trail was rewritten at or before entry \(sequence)")
                     return result
                 }
             }
@@ -157,6 +160,11 @@ struct AuditChainVerifier {
                 message: "entries \(expected)…\(range.upperBound) are missing")
         }
         return result
+    }
+
+    @inline(__always)
+    private static func equal(_ array: [UInt8], _ other: [UInt8]) -> Bool {
+        array.withUnsafeBufferPointer { equal($0, other) }
     }
 
     @inline(__always)
@@ -211,37 +219,29 @@ struct AuditChainVerifier {
         return steps
     }()
 
-    private static let null = Array("null".utf8)
-
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
     @inline(__always)
-    static func encode(_ statement: SQLiteStatement, plan: [Step], into buffer: inout [UInt8]) {
+    static func encode(_ statement: SQLiteStatement, plan: [Step], into buffer: inout ByteBuffer) {
         prefixBytes.withUnsafeBufferPointer { prefixes in
-        plan.withUnsafeBufferPointer { steps in
-            for step in steps {
-                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
-                switch step.kind {
-                case .integer:
-                    CanonicalJSON.appendInteger(statement.int64(step.column), to: &buffer)
-                case .nullableInteger:
-                    if statement.type(step.column) == SQLITE_NULL {
-                        buffer.append(contentsOf: null)
-                    } else {
-                        CanonicalJSON.appendInteger(statement.int64(step.column), to: &buffer)
-                    }
-                case .text, .nullableText:
-                    // sqlite3_column_text gives NULL only for a NULL value ("" for an empty string).
-                    if let bytes = statement.textBytes(step.column) {
-                        CanonicalJSON.appendStringBytes(bytes, to: &buffer)
-                    } else {
-                        buffer.append(contentsOf: null)
+            plan.withUnsafeBufferPointer { steps in
+                for step in steps {
+                    buffer.append(UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
+                    switch step.kind {
+                    case .integer:
+                        buffer.appendInteger(statement.int64(step.column))
+                    case .nullableInteger:
+                        if statement.type(step.column) == SQLITE_NULL { buffer.appendNull() } else { buffer.appendInteger(statement.int64(step.column)) }
+                    case .text, .nullableText:
+                        // sqlite3_column_text gives NULL only for a NULL value ("" for an empty string).
+                        if let bytes = statement.textBytes(step.column) { buffer.appendString(bytes) } else { buffer.appendNull() }
                     }
                 }
             }
         }
-        }
-        buffer.append(UInt8(ascii: "}"))
+        buffer.append(closingBrace)
     }
+
+    private static let closingBrace: [UInt8] = [UInt8(ascii: "}")]
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
@@ -252,10 +252,89 @@ struct AuditChainVerifier {
         if versionType != SQLITE_INTEGER { return versionType == SQLITE_NULL ? "v is missing" : "v is not an integer" }
         let durationType = statement.type(11)
         if durationType != SQLITE_NULL && durationType != SQLITE_INTEGER { return "duration_ms is not an integer" }
-        guard let kind = statement.textBytes(3), kind.elementsEqual(attemptBytes) || kind.elementsEqual(outcomeBytes) else {
+        guard let kind = statement.textBytes(3), equal(kind, attemptBytes) || equal(kind, outcomeBytes) else {
             return "kind '\(statement.text(3) ?? "null")' is neither 'attempt' nor 'outcome'"
         }
         return nil
+    }
+}
+
+/// A growable byte buffer written through pointers: the verifier's encoding target, so that
+/// encoding an entry costs copies rather than `Array` bookkeeping.
+struct ByteBuffer: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        let newCapacity = max(capacity * 2, count + extra)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        reserve(bytes.count)
+        if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
+        count += bytes.count
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { append($0) }
+    }
+
+    @inline(__always)
+    mutating func appendString(_ utf8: UnsafeBufferPointer<UInt8>) {
+        reserve(CanonicalJSON.maximumStringLength(utf8.count))
+        count += CanonicalJSON.writeString(utf8, to: base + count)
+    }
+
+    mutating func appendInteger(_ value: Int64) {
+        reserve(20)
+        var magnitude = value.magnitude
+        if value < 0 {
+            base[count] = UInt8(ascii: "-")
+            count += 1
+        }
+        if magnitude == 0 {
+            base[count] = UInt8(ascii: "0")
+            count += 1
+            return
+        }
+        var digits = 0
+        var probe = magnitude
+        while probe > 0 {
+            digits += 1
+            probe /= 10
+        }
+        for position in stride(from: count + digits - 1, through: count, by: -1) {
+            base[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        }
+        count += digits
+    }
+
+    mutating func appendNull() {
+        reserve(4)
+        (base + count).initialize(to: UInt8(ascii: "n"))
+        (base + count + 1).initialize(to: UInt8(ascii: "u"))
+        (base + count + 2).initialize(to: UInt8(ascii: "l"))
+        (base + count + 3).initialize(to: UInt8(ascii: "l"))
+        count += 4
     }
 }
 

@@ -154,7 +154,10 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     public func record(contentsOf records: [AuditRecord]) async throws -> [AuditEntry] {
         guard !records.isEmpty else { return [] }
         for record in records { try record.validate() }
-        return try await onQueue { [self] in
+        // Appends run on the caller's thread (serialised by the queue) instead of hopping to
+        // it: an append is one short durable transaction, and the two thread wake-ups of a
+        // hop cost about a quarter of a durable append's time.
+        return try queue.sync { [self] in
             try writeTransaction("append to the audit trail") {
                 let time = AuditTimestamp.format(Date())
                 return try records.map { try appendInTransaction($0, time: time) }

@@ -215,38 +215,81 @@ public enum CanonicalJSON {
     }
 
     /// Appends a JSON string literal for UTF-8 bytes that are already valid UTF-8.
-    ///
-    /// Scans eight bytes at a time for the three things that need escaping (a control
-    /// character, `"` and `\\`) and copies clean runs in one go: the audit verifier runs this
-    /// over every text field of every entry.
     @inlinable
     public static func appendStringBytes(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        guard let base = utf8.baseAddress else {
+        if !needsEscape(utf8) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
             bytes.append(UInt8(ascii: "\""))
             return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumStringLength(utf8.count)) { scratch in
+            let written = writeString(utf8, to: scratch.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<written]))
+        }
+    }
+
+    /// The most bytes ``writeString(_:to:)`` writes for `count` input bytes: quotes plus `\u00xx` for each byte.
+    @inlinable
+    public static func maximumStringLength(_ count: Int) -> Int { count * 6 + 2 }
+
+    /// Whether any byte needs escaping.
+    @inlinable
+    public static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = utf8.baseAddress else { return false }
+        var index = 0
+        while index + 8 <= utf8.count {
+            if wordNeedsEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) { return true }
+            index += 8
+        }
+        while index < utf8.count {
+            let byte = base[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// Writes the JSON string literal of `utf8` (valid UTF-8) at `out`, which must have room for
+    /// ``maximumStringLength(_:)`` bytes, and returns how many bytes it wrote.
+    ///
+    /// This is the one implementation of the escaping rules; the audit verifier writes with it
+    /// straight into its buffer. It scans eight bytes at a time for the three things that need
+    /// escaping (a control character, `"` and `\\`) and copies clean runs in one go.
+    @inlinable
+    public static func writeString(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var written = 0
+        out[written] = UInt8(ascii: "\"")
+        written += 1
+        guard let base = utf8.baseAddress else {
+            out[written] = UInt8(ascii: "\"")
+            return written + 1
         }
         let count = utf8.count
         var runStart = 0
         var index = 0
+        @inline(__always) func flush(upTo end: Int) {
+            if runStart < end {
+                (out + written).update(from: base + runStart, count: end - runStart)
+                written += end - runStart
+            }
+        }
         while index < count {
-            if index + 8 <= count {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-                if !wordNeedsEscape(word) {
-                    index += 8
-                    continue
-                }
+            if index + 8 <= count, !wordNeedsEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+                continue
             }
             let byte = base[index]
             if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart)) }
-                appendEscape(byte, to: &bytes)
+                flush(upTo: index)
+                written += writeEscape(byte, to: out + written)
                 runStart = index + 1
             }
             index += 1
         }
-        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart)) }
-        bytes.append(UInt8(ascii: "\""))
+        flush(upTo: count)
+        out[written] = UInt8(ascii: "\"")
+        return written + 1
     }
 
     /// Whether any of the eight bytes is below 0x20, `"` or `\\` (SWAR: no branch per byte).
@@ -259,22 +302,27 @@ public enum CanonicalJSON {
         return (control | hasZeroByte(word ^ (ones &* 0x22)) | hasZeroByte(word ^ (ones &* 0x5C))) != 0
     }
 
+    /// Writes the escape of one byte that needs it; returns 2 or 6.
     @usableFromInline
-    static func appendEscape(_ byte: UInt8, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\\"))
+    static func writeEscape(_ byte: UInt8, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        out[0] = UInt8(ascii: "\\")
         switch byte {
-        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
-        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
-        case 0x08: bytes.append(UInt8(ascii: "b"))
-        case 0x09: bytes.append(UInt8(ascii: "t"))
-        case 0x0A: bytes.append(UInt8(ascii: "n"))
-        case 0x0C: bytes.append(UInt8(ascii: "f"))
-        case 0x0D: bytes.append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\""): out[1] = UInt8(ascii: "\"")
+        case UInt8(ascii: "\\"): out[1] = UInt8(ascii: "\\")
+        case 0x08: out[1] = UInt8(ascii: "b")
+        case 0x09: out[1] = UInt8(ascii: "t")
+        case 0x0A: out[1] = UInt8(ascii: "n")
+        case 0x0C: out[1] = UInt8(ascii: "f")
+        case 0x0D: out[1] = UInt8(ascii: "r")
         default:
-            let hex = "0123456789abcdef".utf8
-            bytes.append(contentsOf: "u00".utf8)
-            bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte >> 4))])
-            bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte & 0x0F))])
+            let hex: StaticString = "0123456789abcdef"
+            out[1] = UInt8(ascii: "u")
+            out[2] = UInt8(ascii: "0")
+            out[3] = UInt8(ascii: "0")
+            out[4] = hex.utf8Start[Int(byte >> 4)]
+            out[5] = hex.utf8Start[Int(byte & 0x0F)]
+            return 6
         }
+        return 2
     }
 }
