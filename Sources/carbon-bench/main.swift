@@ -10,11 +10,12 @@
 //   3. verify (entries/s) vs raw SHA-256 over the same canonical bytes;
 //   4. a filtered 1,000-row query over the --entries trail vs the same SQL through the C API.
 //
-//   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS]
+//   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
 //
 // Append mode is a load generator for the multi-process tests: it appends N attempt/outcome
 // pairs (one transaction each) tagged T; with --hold-ms it waits that long between an attempt
-// and its outcome, so a test can kill it while an attempt is open.
+// and its outcome, so a test can kill it while an attempt is open; with --pause-ms it waits
+// that long after each pair, as a real caller does between operations.
 import CSQLite
 import CarbonRecovery
 import CarbonRecoveryAudit
@@ -32,6 +33,7 @@ struct Options {
     var count = 100
     var tag = "load"
     var holdMilliseconds = 0
+    var pauseMilliseconds = 0
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.makeIterator()
@@ -59,9 +61,10 @@ struct Options {
             case "--count": count = try number()
             case "--tag": tag = try value()
             case "--hold-ms": holdMilliseconds = try number()
+            case "--pause-ms": pauseMilliseconds = try number()
             case "-h", "--help":
                 print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
-                print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS]")
+                print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
                 exit(0)
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
@@ -401,6 +404,7 @@ func runAppend(_ options: Options) async throws {
             try await Task.sleep(for: .milliseconds(options.holdMilliseconds))
         }
         _ = try await trail.record(.outcome(.success, operation: "backup.create", target: target, durationMilliseconds: 1, actor: actor, correlationID: correlationID))
+        if options.pauseMilliseconds > 0 { try await Task.sleep(for: .milliseconds(options.pauseMilliseconds)) }
     }
     print("appended \(options.count * 2) entries as \(options.tag)")
 }

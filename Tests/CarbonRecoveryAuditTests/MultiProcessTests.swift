@@ -19,7 +19,9 @@ struct MultiProcessTests {
         _ = try SQLiteAuditTrail(path: path)
         let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
             for tag in ["p1", "p2", "p3", "p4"] {
-                group.addTask { try await run(bench, ["append", "--db", path, "--count", "500", "--tag", tag]) }
+                // A short pause after each pair, as between real operations: SQLite's busy handler is
+                // not fair, and writers in a tight loop would simply take turns in long blocks.
+                group.addTask { try await run(bench, ["append", "--db", path, "--count", "250", "--tag", tag, "--pause-ms", "2"]) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -27,14 +29,14 @@ struct MultiProcessTests {
         let trail = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         let report = try await trail.verify()
         #expect(report.isValid, "\(String(describing: report.problem))")
-        #expect(report.entriesChecked == 4000)
+        #expect(report.entriesChecked == 2000)
         for tag in ["p1", "p2", "p3", "p4"] {
             let stats = try await trail.statistics(matching: AuditQuery(actor: "load-\(tag)"))
-            #expect(stats.totalEntries == 1000)
+            #expect(stats.totalEntries == 500)
         }
         // Interleaved, not one process after another (four blocks would switch writers 3 times):
         // the writers really overlapped, and the chain still came out as one line.
-        let all = try await trail.entries(matching: AuditQuery(limit: 4000)).entries
+        let all = try await trail.entries(matching: AuditQuery(limit: 2000)).entries
         let switches = zip(all, all.dropFirst()).filter { $0.actor != $1.actor }.count
         #expect(switches > 3, "writers switched only \(switches) times: the processes did not overlap")
     }
