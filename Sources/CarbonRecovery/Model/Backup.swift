@@ -63,10 +63,9 @@ public struct BackupRequest: Sendable, Hashable {
     /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` naming the field and value.
     public func validate() throws {
         try KubernetesName.validateSubdomain(name, what: "backup name")
-        try BackupRequest.validateNamespacePatterns(includedNamespaces, field: "included namespace")
-        try BackupRequest.validateNamespacePatterns(excludedNamespaces, field: "excluded namespace")
-        try BackupRequest.validateResourcePatterns(includedResources, field: "included resource")
-        try BackupRequest.validateResourcePatterns(excludedResources, field: "excluded resource")
+        try ResourceFilter.validate(
+            includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
+            includedResources: includedResources, excludedResources: excludedResources)
         if let ttl, ttl.nanoseconds < 0 {
             throw RecoveryError.invalidInput("backup '\(name)' has a negative TTL '\(ttl)': use a positive duration such as 720h0m0s")
         }
@@ -79,12 +78,9 @@ public struct BackupRequest: Sendable, Hashable {
 
     /// The parameters recorded in the audit trail for this request.
     public var auditParameters: JSONValue {
-        var parameters: [String: JSONValue] = [
-            "includedNamespaces": .array(includedNamespaces.map { .string($0) }),
-            "excludedNamespaces": .array(excludedNamespaces.map { .string($0) }),
-            "includedResources": .array(includedResources.map { .string($0) }),
-            "excludedResources": .array(excludedResources.map { .string($0) }),
-        ]
+        var parameters = ResourceFilter.auditParameters(
+            includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
+            includedResources: includedResources, excludedResources: excludedResources)
         if let includeClusterResources { parameters["includeClusterResources"] = .bool(includeClusterResources) }
         if let labelSelector { parameters["labelSelector"] = .string(labelSelector.description) }
         if let ttl { parameters["ttl"] = .string(ttl.description) }
@@ -92,29 +88,6 @@ public struct BackupRequest: Sendable, Hashable {
         if let snapshot = volumes.snapshotVolumes { parameters["snapshotVolumes"] = .bool(snapshot) }
         if let fsBackup = volumes.defaultVolumesToFsBackup { parameters["defaultVolumesToFsBackup"] = .bool(fsBackup) }
         return .object(parameters)
-    }
-
-    static func validateNamespacePatterns(_ patterns: [String], field: String) throws {
-        for pattern in patterns {
-            if pattern == "*" { continue }
-            let isGlob = pattern.contains("*") || pattern.contains("?")
-            let plain = pattern.replacingOccurrences(of: "*", with: "a").replacingOccurrences(of: "?", with: "a")
-            guard isGlob ? KubernetesName.isSubdomain(plain) && plain.count <= 63 : KubernetesName.isLabel(pattern) else {
-                throw RecoveryError.invalidInput(
-                    "\(field) '\(pattern)' is not a DNS-1123 label or a glob of one (use lowercase letters, digits, '-', and '*' or '?' as wildcards)")
-            }
-        }
-    }
-
-    static func validateResourcePatterns(_ patterns: [String], field: String) throws {
-        for pattern in patterns {
-            if pattern == "*" { continue }
-            let plain = pattern.replacingOccurrences(of: "*", with: "a")
-            guard KubernetesName.isSubdomain(plain) else {
-                throw RecoveryError.invalidInput(
-                    "\(field) '\(pattern)' is not a resource name (use the plural, lowercase form such as 'deployments.apps' or 'secrets')")
-            }
-        }
     }
 }
 

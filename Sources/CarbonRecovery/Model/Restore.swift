@@ -66,10 +66,9 @@ public struct RestoreRequest: Sendable, Hashable {
         case .backup(let backup): try KubernetesName.validateSubdomain(backup, what: "backup name")
         case .schedule(let schedule): try KubernetesName.validateSubdomain(schedule, what: "schedule name")
         }
-        try BackupRequest.validateNamespacePatterns(includedNamespaces, field: "included namespace")
-        try BackupRequest.validateNamespacePatterns(excludedNamespaces, field: "excluded namespace")
-        try BackupRequest.validateResourcePatterns(includedResources, field: "included resource")
-        try BackupRequest.validateResourcePatterns(excludedResources, field: "excluded resource")
+        try ResourceFilter.validate(
+            includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
+            includedResources: includedResources, excludedResources: excludedResources)
         for (from, to) in namespaceMappings.sorted(by: { $0.key < $1.key }) {
             try KubernetesName.validateLabel(from, what: "namespace mapping source")
             try KubernetesName.validateLabel(to, what: "namespace mapping target")
@@ -82,14 +81,13 @@ public struct RestoreRequest: Sendable, Hashable {
 
     /// The parameters recorded in the audit trail for this request.
     public var auditParameters: JSONValue {
-        var parameters: [String: JSONValue] = [
-            "includedNamespaces": .array(includedNamespaces.map { .string($0) }),
-            "excludedNamespaces": .array(excludedNamespaces.map { .string($0) }),
-            "includedResources": .array(includedResources.map { .string($0) }),
-            "excludedResources": .array(excludedResources.map { .string($0) }),
+        var parameters = ResourceFilter.auditParameters(
+            includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
+            includedResources: includedResources, excludedResources: excludedResources)
+        parameters.merge([
             "namespaceMappings": .object(namespaceMappings.mapValues { .string($0) }),
             "existingResourcePolicy": .string(existingResourcePolicy.rawValue),
-        ]
+        ]) { _, new in new }
         switch source {
         case .backup(let backup): parameters["backupName"] = .string(backup)
         case .schedule(let schedule): parameters["scheduleName"] = .string(schedule)

@@ -8,7 +8,7 @@ import Foundation
 /// critical.nextFire(after: Date())                       // the next 00, 06, 12 or 18 o'clock UTC
 /// critical.maximumInterval(from: Date(), within: 86_400) // 21600: too slow for a 15-minute RPO
 /// ```
-public struct CronSchedule: Sendable, Hashable, CustomStringConvertible, Codable {
+public struct CronSchedule: Sendable, Hashable, CustomStringConvertible, Codable, StringCodable {
     /// The text as given.
     public let expression: String
     /// The IANA time zone of a `CRON_TZ=`/`TZ=` prefix; the schedule runs in UTC without one.
@@ -255,19 +255,5 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible, Codable
             cursor = next
         }
         return longest
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch let error as RecoveryError {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(expression)
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 /// print(ttl)                 // 720h0m0s
 /// print(GoDuration.minutes(90))   // 1h30m0s
 /// ```
-public struct GoDuration: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+public struct GoDuration: Sendable, Hashable, Comparable, CustomStringConvertible, Codable, StringCodable {
     /// The length in nanoseconds (negative durations are allowed, as in Go).
     public var nanoseconds: Int64
 
@@ -183,18 +183,4 @@ public struct GoDuration: Sendable, Hashable, Comparable, CustomStringConvertibl
     public var timeInterval: Double { Double(nanoseconds) / 1e9 }
 
     public static func < (lhs: GoDuration, rhs: GoDuration) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch let error as RecoveryError {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
