@@ -20,9 +20,11 @@ import Logging
 /// one line. A process killed mid-append leaves nothing (SQLite rolls the transaction back); an
 /// attempt whose process died is closed on the next writable open by an appended `abandoned`
 /// outcome. The format is specified in `docs/audit-trail.md`.
-// `@unchecked Sendable`: the connection and statements are only touched on `queue` (a serial
-// queue), and every other stored property is immutable.
 public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
+    // `@unchecked Sendable`: the connection, the statements and the mutable bookkeeping
+    // (`cachedHead`, `sessionRegistered`, `openAttempts`) are only touched on `queue`, a serial
+    // queue; every other stored property is immutable.
+
     /// Options of a trail.
     public struct Configuration: Sendable {
         /// Open for reading only: no schema creation, no crash recovery, no appends.
@@ -45,9 +47,13 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
 
         /// SQLite's `synchronous` setting for the trail.
         public enum Durability: String, Sendable {
-            case full = "FULL", normal = "NORMAL"
+            /// `synchronous=FULL`: every commit is on disk before the append returns.
+            case full = "FULL"
+            /// `synchronous=NORMAL`: a power loss may lose the last commits; a crash never does.
+            case normal = "NORMAL"
         }
 
+        /// Creates a configuration: writable, durable, checkpoints every 10,000 entries when a key is given.
         public init(
             readOnly: Bool = false, checkpointInterval: Int64? = 10_000, signingKey: AuditSigningKey? = nil,
             verifierKey: AuditVerifierKey? = nil, busyTimeout: Duration = .seconds(30), durability: Durability = .full,

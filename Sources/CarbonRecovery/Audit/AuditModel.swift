@@ -7,6 +7,7 @@ public struct AuditActor: Sendable, Hashable {
     /// The cluster identity the operation ran as (kubeconfig context and user, server), if any.
     public var cluster: String?
 
+    /// Creates an actor from an OS user name and an optional cluster identity.
     public init(user: String, cluster: String? = nil) {
         self.user = user
         self.cluster = cluster
@@ -38,7 +39,9 @@ public enum AuditEntryKind: String, Sendable, Hashable, CaseIterable {
 
 /// How an operation ended.
 public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
+    /// The operation finished as asked and the result was observed.
     case success
+    /// The operation failed; the entry's error says why.
     case failure
     /// The operation was cancelled, or its process ended before it could record an outcome.
     case abandoned
@@ -49,7 +52,9 @@ public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
 /// Parameters and error text are redacted when the record is made (see ``AuditRedaction``): a
 /// secret handed to a record never reaches the trail.
 public struct AuditRecord: Sendable, Hashable {
+    /// Whether this records the start of an operation or its end.
     public var kind: AuditEntryKind
+    /// Who ran the operation.
     public var actor: AuditActor
     /// A dotted operation name: `backup.create`, `restore.create`, `backup.delete`, `backup.validate`, …
     public var operation: String
@@ -57,7 +62,9 @@ public struct AuditRecord: Sendable, Hashable {
     public var target: String
     /// Canonical JSON of the (redacted) parameters.
     public private(set) var parameters: String
+    /// How the operation ended; `nil` for an attempt.
     public var outcome: AuditOutcome?
+    /// What went wrong, redacted.
     public private(set) var error: String?
     /// Milliseconds from attempt to outcome.
     public var durationMilliseconds: Int64?
@@ -128,15 +135,25 @@ public struct AuditEntry: Sendable, Hashable {
     public var sequence: Int64
     /// UTC time, `yyyy-MM-ddTHH:mm:ss.SSSZ`.
     public var time: String
+    /// Whether this records the start of an operation or its end.
     public var kind: AuditEntryKind
+    /// The OS user that ran the operation.
     public var actor: String
+    /// The cluster identity (`user@context (server)`), if known.
     public var cluster: String?
+    /// The dotted operation name, e.g. `backup.create`.
     public var operation: String
+    /// What the operation was about, e.g. `backup/daily-20261125020000`.
     public var target: String
+    /// Canonical JSON text of the redacted parameters or outcome details.
     public var parameters: String
+    /// How the operation ended; `nil` for an attempt.
     public var outcome: AuditOutcome?
+    /// What went wrong, redacted; `nil` unless the outcome is a failure or abandoned.
     public var error: String?
+    /// Milliseconds from attempt to outcome; `nil` for attempts and abandoned outcomes found after a crash.
     public var durationMilliseconds: Int64?
+    /// Links an attempt to its outcome.
     public var correlationID: String
     /// Identifies the process (trail handle) that wrote the entry.
     public var session: String
@@ -145,6 +162,7 @@ public struct AuditEntry: Sendable, Hashable {
     /// Hex SHA-256 of this entry's canonical encoding without the `hash` member.
     public var hash: String
 
+    /// Creates an entry; trails build these, callers read them.
     public init(
         version: Int64 = 1, sequence: Int64, time: String, kind: AuditEntryKind, actor: String, cluster: String?,
         operation: String, target: String, parameters: String, outcome: AuditOutcome?, error: String?,
@@ -209,21 +227,37 @@ public struct AuditEntry: Sendable, Hashable {
 
 /// The members of an audit entry, in canonical (sorted) order, with their JSON names.
 public enum AuditField: String, Sendable, CaseIterable {
+    /// `actor`: the OS user.
     case actor = "actor"
+    /// `cluster`: the cluster identity or `null`.
     case cluster = "cluster"
+    /// `correlation_id`: links attempt and outcome.
     case correlationID = "correlation_id"
+    /// `duration_ms`: milliseconds or `null`.
     case durationMilliseconds = "duration_ms"
+    /// `error`: what went wrong or `null`.
     case error = "error"
+    /// `hash`: hex SHA-256 of the entry without this member.
     case hash = "hash"
+    /// `kind`: `attempt` or `outcome`.
     case kind = "kind"
+    /// `operation`: the dotted operation name.
     case operation = "operation"
+    /// `outcome`: `success`, `failure`, `abandoned` or `null`.
     case outcome = "outcome"
+    /// `parameters`: canonical JSON text.
     case parameters = "parameters"
+    /// `prev_hash`: the previous entry's hash.
     case previousHash = "prev_hash"
+    /// `seq`: 1, 2, 3, …
     case sequence = "seq"
+    /// `session`: the writing handle's id.
     case session = "session"
+    /// `target`: what the operation was about.
     case target = "target"
+    /// `time`: UTC with milliseconds.
     case time = "time"
+    /// `v`: the entry format version.
     case version = "v"
 }
 
@@ -244,6 +278,7 @@ public enum AuditCanonicalEncoding {
     public static let prefixesWithHash: [[UInt8]] = fieldsInOrder.enumerated().map { index, field in
         Array("\(index == 0 ? "{" : ",")\"\(field.rawValue)\":".utf8)
     }
+    /// The same prefixes when the `hash` member is left out (its slot is empty).
     public static let prefixesWithoutHash: [[UInt8]] = {
         var seen = 0
         return fieldsInOrder.map { field in
@@ -305,11 +340,17 @@ public struct AuditQuery: Sendable, Hashable {
     public var from: Date?
     /// Entries before this time.
     public var to: Date?
+    /// Only entries by this OS user.
     public var actor: String?
+    /// Only this operation.
     public var operation: String?
+    /// Only this target.
     public var target: String?
+    /// Only attempts or only outcomes.
     public var kind: AuditEntryKind?
+    /// Only outcomes of this kind.
     public var outcome: AuditOutcome?
+    /// Only the attempt and outcome of one operation.
     public var correlationID: String?
     /// Paging: only entries with a sequence greater than this (pass the previous page's ``AuditPage/nextCursor``).
     public var afterSequence: Int64?
@@ -318,6 +359,7 @@ public struct AuditQuery: Sendable, Hashable {
     /// Newest first instead of oldest first.
     public var newestFirst: Bool
 
+    /// Creates a query; every filter is optional.
     public init(
         from: Date? = nil, to: Date? = nil, actor: String? = nil, operation: String? = nil, target: String? = nil,
         kind: AuditEntryKind? = nil, outcome: AuditOutcome? = nil, correlationID: String? = nil,
@@ -367,10 +409,12 @@ public struct AuditQuery: Sendable, Hashable {
 
 /// One page of query results.
 public struct AuditPage: Sendable, Hashable {
+    /// The entries of this page, in the order asked for.
     public var entries: [AuditEntry]
     /// Pass as ``AuditQuery/afterSequence`` to get the next page; `nil` when there is none.
     public var nextCursor: Int64?
 
+    /// Creates a page.
     public init(entries: [AuditEntry], nextCursor: Int64?) {
         self.entries = entries
         self.nextCursor = nextCursor
@@ -401,12 +445,14 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         public static let malformed = Kind(rawValue: "malformed")
     }
 
+    /// What kind of problem it is.
     public var kind: Kind
     /// The first bad entry's sequence number, when the problem is in an entry.
     public var sequence: Int64?
     /// What is wrong, in words.
     public var message: String
 
+    /// Creates a problem report.
     public init(kind: Kind, sequence: Int64?, message: String) {
         self.kind = kind
         self.sequence = sequence
@@ -425,12 +471,14 @@ public struct AuditVerificationReport: Sendable, Hashable {
     public var entriesChecked: Int64
     /// The last entry's sequence and hash (of the entries checked).
     public var headSequence: Int64
+    /// The hash of the last entry checked (64 zeros for an empty trail).
     public var headHash: String
     /// How many signed checkpoints were checked against the chain.
     public var checkpointsChecked: Int
     /// The first problem found; `nil` when the trail verified.
     public var problem: AuditProblem?
 
+    /// Creates a report.
     public init(entriesChecked: Int64, headSequence: Int64, headHash: String, checkpointsChecked: Int, problem: AuditProblem?) {
         self.entriesChecked = entriesChecked
         self.headSequence = headSequence
@@ -445,12 +493,18 @@ public struct AuditVerificationReport: Sendable, Hashable {
 
 /// Counts of entries by operation, kind and outcome.
 public struct AuditStatistics: Sendable, Hashable {
+    /// One group of entries and its count.
     public struct Row: Sendable, Hashable {
+        /// The operation of the group.
         public var operation: String
+        /// Attempts or outcomes.
         public var kind: AuditEntryKind
+        /// The outcome of the group; `nil` for attempts.
         public var outcome: AuditOutcome?
+        /// How many entries are in the group.
         public var count: Int64
 
+        /// Creates a row.
         public init(operation: String, kind: AuditEntryKind, outcome: AuditOutcome?, count: Int64) {
             self.operation = operation
             self.kind = kind
@@ -459,11 +513,16 @@ public struct AuditStatistics: Sendable, Hashable {
         }
     }
 
+    /// The groups, sorted by operation, kind and outcome.
     public var rows: [Row]
+    /// All entries counted.
     public var totalEntries: Int64
+    /// The earliest entry time counted.
     public var firstTime: String?
+    /// The latest entry time counted.
     public var lastTime: String?
 
+    /// Creates statistics.
     public init(rows: [Row], totalEntries: Int64, firstTime: String?, lastTime: String?) {
         self.rows = rows
         self.totalEntries = totalEntries

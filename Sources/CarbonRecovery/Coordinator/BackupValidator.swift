@@ -4,10 +4,14 @@ import Foundation
 public struct BackupValidationReport: Sendable, Hashable {
     /// One check and its result.
     public struct Check: Sendable, Hashable {
+        /// A short name of the check, e.g. `phase` or `artifact:velero-backup.json`.
         public var name: String
+        /// Whether the check passed.
         public var passed: Bool
+        /// What was found, in words.
         public var detail: String
 
+        /// Creates a check result.
         public init(name: String, passed: Bool, detail: String) {
             self.name = name
             self.passed = passed
@@ -15,12 +19,16 @@ public struct BackupValidationReport: Sendable, Hashable {
         }
     }
 
+    /// The backup that was validated.
     public var backup: String
+    /// Its phase when validated.
     public var phase: BackupPhase
+    /// Every check, in the order run.
     public var checks: [Check]
     /// The artifacts found under the backup's storage prefix.
     public var artifacts: [StorageObject]
 
+    /// Creates a report.
     public init(backup: String, phase: BackupPhase, checks: [Check], artifacts: [StorageObject]) {
         self.backup = backup
         self.phase = phase

@@ -23,6 +23,7 @@ public struct RecoveryCoordinator: Sendable {
         /// A validated backup's expiration must be at least this far in the future.
         public var minimumRemainingLifetime: Duration
 
+        /// Creates a configuration; the defaults follow the guide (slow after one hour).
         public init(slowBackupThreshold: Duration = .seconds(3600), minimumRemainingLifetime: Duration = .zero) {
             self.slowBackupThreshold = slowBackupThreshold
             self.minimumRemainingLifetime = minimumRemainingLifetime

@@ -100,6 +100,7 @@ public struct VolumeOptions: Sendable, Hashable {
     /// `VolumeSnapshotLocation` names to use.
     public var snapshotLocations: [String]
 
+    /// Creates volume options; `nil` leaves each choice to Velero.
     public init(snapshotVolumes: Bool? = nil, defaultVolumesToFsBackup: Bool? = nil, snapshotLocations: [String] = []) {
         self.snapshotVolumes = snapshotVolumes
         self.defaultVolumesToFsBackup = defaultVolumesToFsBackup
@@ -113,18 +114,31 @@ public struct BackupPhase: RawRepresentable, Sendable, Hashable, CustomStringCon
     public init(rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
+    /// Created, not yet processed by Velero.
     public static let new = BackupPhase(rawValue: "New")
+    /// Waiting for a free worker.
     public static let queued = BackupPhase(rawValue: "Queued")
+    /// About to start.
     public static let readyToStart = BackupPhase(rawValue: "ReadyToStart")
+    /// Velero rejected the spec; see the validation errors.
     public static let failedValidation = BackupPhase(rawValue: "FailedValidation")
+    /// Items are being backed up.
     public static let inProgress = BackupPhase(rawValue: "InProgress")
+    /// Waiting for asynchronous plugin operations (e.g. snapshot uploads).
     public static let waitingForPluginOperations = BackupPhase(rawValue: "WaitingForPluginOperations")
+    /// Waiting for plugin operations after some items failed.
     public static let waitingForPluginOperationsPartiallyFailed = BackupPhase(rawValue: "WaitingForPluginOperationsPartiallyFailed")
+    /// Writing the final metadata.
     public static let finalizing = BackupPhase(rawValue: "Finalizing")
+    /// Writing the final metadata after some items failed.
     public static let finalizingPartiallyFailed = BackupPhase(rawValue: "FinalizingPartiallyFailed")
+    /// Finished without errors.
     public static let completed = BackupPhase(rawValue: "Completed")
+    /// Finished, but some items failed.
     public static let partiallyFailed = BackupPhase(rawValue: "PartiallyFailed")
+    /// Failed as a whole.
     public static let failed = BackupPhase(rawValue: "Failed")
+    /// Being deleted (it stays here if deletion partly fails).
     public static let deleting = BackupPhase(rawValue: "Deleting")
 
     /// Every phase in Velero v1.18's contract.
@@ -142,9 +156,12 @@ public struct BackupPhase: RawRepresentable, Sendable, Hashable, CustomStringCon
 
 /// How far a backup or restore has got: items done out of items found so far.
 public struct OperationProgress: Sendable, Hashable {
+    /// Items processed so far.
     public var itemsDone: Int
+    /// Items found so far (grows while a backup runs).
     public var totalItems: Int
 
+    /// Creates a progress value.
     public init(itemsDone: Int, totalItems: Int) {
         self.itemsDone = itemsDone
         self.totalItems = totalItems
@@ -158,19 +175,30 @@ public struct OperationProgress: Sendable, Hashable {
 
 /// What Velero reports about a backup.
 public struct BackupStatus: Sendable, Hashable {
+    /// The backup's name (a DNS-1123 subdomain).
     public var name: String
+    /// The current phase.
     public var phase: BackupPhase
+    /// Items done out of items found, when Velero reported them.
     public var progress: OperationProgress?
+    /// Count of item errors (the items are in the backup's results file).
     public var errors: Int
+    /// Count of item warnings.
     public var warnings: Int
+    /// Why Velero rejected the spec, for `FailedValidation`.
     public var validationErrors: [String]
+    /// Why the backup failed, when Velero says.
     public var failureReason: String?
+    /// When Velero started it.
     public var startTimestamp: Date?
+    /// When it reached a terminal phase.
     public var completionTimestamp: Date?
+    /// When Velero will garbage-collect it (start plus TTL).
     public var expiration: Date?
     /// The schedule that created the backup (`velero.io/schedule-name`), if any.
     public var scheduleName: String?
 
+    /// Creates a status.
     public init(
         name: String, phase: BackupPhase, progress: OperationProgress? = nil, errors: Int = 0, warnings: Int = 0,
         validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,

@@ -25,24 +25,35 @@ public struct ResourceKind: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(kind).\(apiVersion)" }
 
+    /// `v1` `Namespace` (cluster-scoped).
     public static let namespace = ResourceKind(apiVersion: "v1", kind: "Namespace", resource: "namespaces", isNamespaced: false)
+    /// `v1` `ConfigMap`.
     public static let configMap = ResourceKind(apiVersion: "v1", kind: "ConfigMap", resource: "configmaps")
+    /// `v1` `Secret`.
     public static let secret = ResourceKind(apiVersion: "v1", kind: "Secret", resource: "secrets")
+    /// `apps/v1` `Deployment`.
     public static let deployment = ResourceKind(apiVersion: "apps/v1", kind: "Deployment", resource: "deployments.apps")
+    /// `velero.io/v1` `Backup`.
     public static let veleroBackup = ResourceKind(apiVersion: "velero.io/v1", kind: "Backup", resource: "backups.velero.io")
+    /// `velero.io/v1` `Restore`.
     public static let veleroRestore = ResourceKind(apiVersion: "velero.io/v1", kind: "Restore", resource: "restores.velero.io")
+    /// `velero.io/v1` `Schedule`.
     public static let veleroSchedule = ResourceKind(apiVersion: "velero.io/v1", kind: "Schedule", resource: "schedules.velero.io")
+    /// `velero.io/v1` `DeleteBackupRequest`: how a backup and its data are deleted.
     public static let veleroDeleteBackupRequest = ResourceKind(
         apiVersion: "velero.io/v1", kind: "DeleteBackupRequest", resource: "deletebackuprequests.velero.io")
+    /// `velero.io/v1` `BackupStorageLocation`.
     public static let veleroBackupStorageLocation = ResourceKind(
         apiVersion: "velero.io/v1", kind: "BackupStorageLocation", resource: "backupstoragelocations.velero.io")
 }
 
 /// A reference to one object: its kind, namespace and name.
 public struct ObjectReference: Sendable, Hashable, CustomStringConvertible {
+    /// The object's kind.
     public var kind: ResourceKind
     /// The namespace; `nil` for cluster-scoped kinds.
     public var namespace: String?
+    /// The object's name.
     public var name: String
 
     /// Creates a reference, validating the name and namespace so that nothing but a
@@ -84,11 +95,17 @@ public struct KubernetesObject: Sendable, Hashable {
         self.json = .object(object)
     }
 
+    /// `apiVersion`, when present.
     public var apiVersion: String? { json["apiVersion"]?.stringValue }
+    /// The object's name.
     public var kind: String? { json["kind"]?.stringValue }
+    /// `metadata.name`, when present.
     public var name: String? { json[path: ["metadata", "name"]]?.stringValue }
+    /// `metadata.namespace`, when present.
     public var namespace: String? { json[path: ["metadata", "namespace"]]?.stringValue }
+    /// `metadata.resourceVersion`, when present.
     public var resourceVersion: String? { json[path: ["metadata", "resourceVersion"]]?.stringValue }
+    /// `metadata.labels` (string values only).
     public var labels: [String: String] {
         json[path: ["metadata", "labels"]]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
     }
@@ -102,11 +119,19 @@ public struct KubernetesObject: Sendable, Hashable {
 public struct WatchEvent: Sendable, Hashable {
     /// What happened to the object.
     public enum Kind: String, Sendable, Hashable {
-        case added = "ADDED", modified = "MODIFIED", deleted = "DELETED"
+        /// The object appeared (or existed when the watch began).
+        case added = "ADDED"
+        /// The object changed.
+        case modified = "MODIFIED"
+        /// The object was deleted.
+        case deleted = "DELETED"
     }
+    /// What happened.
     public var kind: Kind
+    /// The object after the change (before it, for a deletion).
     public var object: KubernetesObject
 
+    /// Creates an event.
     public init(kind: Kind, object: KubernetesObject) {
         self.kind = kind
         self.object = object
@@ -122,6 +147,7 @@ public struct ClusterIdentity: Sendable, Hashable, CustomStringConvertible {
     /// The API server URL.
     public var server: String?
 
+    /// Creates an identity; unknown parts stay `nil`.
     public init(context: String? = nil, user: String? = nil, server: String? = nil) {
         self.context = context
         self.user = user

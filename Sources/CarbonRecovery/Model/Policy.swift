@@ -22,6 +22,7 @@ public struct SchedulePolicy: Sendable, Hashable {
     /// Owner references from backups to the schedule (deleting the schedule then deletes the objects).
     public var useOwnerReferencesInBackup: Bool?
 
+    /// Creates a schedule; it runs unpaused unless told otherwise.
     public init(
         name: String, cron: CronSchedule, template: BackupRequest, paused: Bool = false, skipImmediately: Bool? = nil,
         useOwnerReferencesInBackup: Bool? = nil
@@ -58,6 +59,7 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// Keep the newest backup of each of the last N months.
     public var keepMonthly: Int?
 
+    /// Creates a retention policy; `nil` means no rule of that kind.
     public init(ttl: GoDuration? = nil, keepLast: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil, keepMonthly: Int? = nil) {
         self.ttl = ttl
         self.keepLast = keepLast
@@ -90,6 +92,7 @@ public struct RecoveryObjective: Sendable, Hashable {
     /// The most data (as time) that may be lost: the newest good backup must never be older.
     public var rpo: GoDuration
 
+    /// Creates an objective for a class of namespaces.
     public init(namespaceClass: String, namespaces: [String], rto: GoDuration, rpo: GoDuration) {
         self.namespaceClass = namespaceClass
         self.namespaces = namespaces

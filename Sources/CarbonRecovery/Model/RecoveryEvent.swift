@@ -11,25 +11,43 @@ public struct RecoveryEvent: Sendable, Hashable {
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
+        /// A backup ended `Failed`.
         public static let backupFailed = Kind(rawValue: "backup-failed")
+        /// A backup ended `PartiallyFailed`.
         public static let backupPartiallyFailed = Kind(rawValue: "backup-partially-failed")
+        /// A backup ended `FailedValidation`, or failed CarbonRecovery's validation.
         public static let backupFailedValidation = Kind(rawValue: "backup-failed-validation")
+        /// A backup took longer than the configured threshold.
         public static let backupSlow = Kind(rawValue: "backup-slow")
+        /// The newest good backup of a namespace is older than its RPO.
         public static let rpoBreached = Kind(rawValue: "rpo-breached")
+        /// A breached RPO is met again.
         public static let rpoRecovered = Kind(rawValue: "rpo-recovered")
+        /// A restore ended, successfully or not (with its duration).
         public static let restoreFinished = Kind(rawValue: "restore-finished")
+        /// A restore test or DR drill finished.
         public static let drillResult = Kind(rawValue: "drill-result")
+        /// A stored artifact changed or vanished since its first validation.
         public static let validationMismatch = Kind(rawValue: "validation-mismatch")
+        /// A backup storage location became unavailable.
         public static let storageLocationUnavailable = Kind(rawValue: "storage-location-unavailable")
+        /// The audit trail failed verification.
         public static let auditVerificationFailed = Kind(rawValue: "audit-verification-failed")
     }
 
     /// How urgent the event is.
     public enum Severity: String, Sendable, Hashable, CaseIterable {
-        case info, warning, critical
+        /// For the record.
+        case info
+        /// Needs attention soon.
+        case warning
+        /// Needs attention now.
+        case critical
     }
 
+    /// What happened.
     public var kind: Kind
+    /// How urgent it is.
     public var severity: Severity
     /// What the event is about, e.g. `velero/backup/daily-20261125020000`.
     public var target: String
@@ -37,12 +55,14 @@ public struct RecoveryEvent: Sendable, Hashable {
     public var summary: String
     /// Extra facts (phase, error counts, durations), as strings.
     public var details: [String: String]
+    /// When it happened.
     public var occurredAt: Date
     /// Stable across redeliveries: receivers dedupe on it.
     public var idempotencyKey: String
     /// The audit correlation id of the operation that raised the event, if any.
     public var correlationID: String?
 
+    /// Creates an event; without an idempotency key one is derived from kind, target and correlation id (or time).
     public init(
         kind: Kind, severity: Severity, target: String, summary: String, details: [String: String] = [:],
         occurredAt: Date, idempotencyKey: String? = nil, correlationID: String? = nil

@@ -26,20 +26,28 @@ public struct RestoreRequest: Sendable, Hashable {
         }
     }
 
+    /// The restore's name (a DNS-1123 subdomain).
     public var name: String
+    /// The backup, or the schedule whose latest completed backup, to restore from.
     public var source: Source
+    /// Namespaces to restore (names or globs); empty means all in the backup.
     public var includedNamespaces: [String]
+    /// Namespaces to leave out.
     public var excludedNamespaces: [String]
+    /// Resources to restore; empty means all.
     public var includedResources: [String]
+    /// Resources to leave out.
     public var excludedResources: [String]
     /// Old namespace → new namespace; how a restore avoids touching production.
     public var namespaceMappings: [String: String]
+    /// Only objects whose labels match.
     public var labelSelector: LabelSelector?
     /// What happens to objects that already exist.
     public var existingResourcePolicy: ExistingResourcePolicy
     /// Whether persistent volumes are restored; `nil` lets Velero decide.
     public var restorePVs: Bool?
 
+    /// Creates a request; every field but name and source has Velero's default.
     public init(
         name: String, source: Source, includedNamespaces: [String] = [], excludedNamespaces: [String] = [],
         includedResources: [String] = [], excludedResources: [String] = [], namespaceMappings: [String: String] = [:],
@@ -100,7 +108,9 @@ public struct RestoreRequest: Sendable, Hashable {
 
 /// Velero's `existingResourcePolicy`: leave existing objects alone, or update them.
 public enum ExistingResourcePolicy: String, Sendable, Hashable, CaseIterable {
+    /// Leave objects that already exist unchanged (Velero's default).
     case none
+    /// Update objects that already exist.
     case update
 }
 
@@ -110,15 +120,25 @@ public struct RestorePhase: RawRepresentable, Sendable, Hashable, CustomStringCo
     public init(rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
+    /// Created, not yet processed by Velero.
     public static let new = RestorePhase(rawValue: "New")
+    /// Velero rejected the spec; see the validation errors.
     public static let failedValidation = RestorePhase(rawValue: "FailedValidation")
+    /// Items are being restored.
     public static let inProgress = RestorePhase(rawValue: "InProgress")
+    /// Waiting for asynchronous plugin operations.
     public static let waitingForPluginOperations = RestorePhase(rawValue: "WaitingForPluginOperations")
+    /// Waiting for plugin operations after some items failed.
     public static let waitingForPluginOperationsPartiallyFailed = RestorePhase(rawValue: "WaitingForPluginOperationsPartiallyFailed")
+    /// Finishing up.
     public static let finalizing = RestorePhase(rawValue: "Finalizing")
+    /// Finishing up after some items failed.
     public static let finalizingPartiallyFailed = RestorePhase(rawValue: "FinalizingPartiallyFailed")
+    /// Finished without errors.
     public static let completed = RestorePhase(rawValue: "Completed")
+    /// Finished, but some items failed.
     public static let partiallyFailed = RestorePhase(rawValue: "PartiallyFailed")
+    /// Failed as a whole.
     public static let failed = RestorePhase(rawValue: "Failed")
 
     /// Every phase in Velero v1.18's contract.
@@ -135,18 +155,28 @@ public struct RestorePhase: RawRepresentable, Sendable, Hashable, CustomStringCo
 
 /// What Velero reports about a restore.
 public struct RestoreStatus: Sendable, Hashable {
+    /// The restore's name.
     public var name: String
+    /// The current phase.
     public var phase: RestorePhase
     /// The backup the restore read (resolved from a schedule when the request named one).
     public var backupName: String?
+    /// Items restored out of items found.
     public var progress: OperationProgress?
+    /// Count of item errors.
     public var errors: Int
+    /// Count of item warnings.
     public var warnings: Int
+    /// Why Velero rejected the spec, for `FailedValidation`.
     public var validationErrors: [String]
+    /// Why the restore failed, when Velero says.
     public var failureReason: String?
+    /// When Velero started it.
     public var startTimestamp: Date?
+    /// When it reached a terminal phase.
     public var completionTimestamp: Date?
 
+    /// Creates a status.
     public init(
         name: String, phase: RestorePhase, backupName: String? = nil, progress: OperationProgress? = nil, errors: Int = 0,
         warnings: Int = 0, validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,

@@ -34,6 +34,7 @@ public struct NotifierError: Error, Sendable, CustomStringConvertible {
     /// What went wrong; never a secret.
     public var message: String
 
+    /// Creates a delivery failure.
     public init(isPermanent: Bool, message: String) {
         self.isPermanent = isPermanent
         self.message = message

@@ -2,22 +2,36 @@ import Foundation
 
 /// What a ``Scheduler`` would change (or changed) to make the policies true.
 public struct SchedulePlan: Sendable, Hashable {
+    /// What happens to one schedule.
     public enum Action: String, Sendable, Hashable {
-        case create, update, unchanged, delete
+        /// It does not exist yet and will be created.
+        case create
+        /// It exists and differs; it will be updated.
+        case update
+        /// It exists as wanted.
+        case unchanged
+        /// It is managed but no longer wanted; it will be deleted.
+        case delete
     }
 
+    /// One schedule and what happens to it.
     public struct Step: Sendable, Hashable {
+        /// What happens.
         public var action: Action
+        /// The schedule's name.
         public var schedule: String
 
+        /// Creates a step.
         public init(action: Action, schedule: String) {
             self.action = action
             self.schedule = schedule
         }
     }
 
+    /// Every managed schedule, in name order, then the deletions.
     public var steps: [Step]
 
+    /// Creates a plan.
     public init(steps: [Step]) { self.steps = steps }
 
     /// Whether applying the plan changes nothing.

@@ -45,10 +45,12 @@ extension StorageBackend {
         return StorageUsage(prefix: prefix, objects: objects, bytes: bytes)
     }
 
+    /// Throws ``RecoveryError/Code/unsupported``: object lock is optional.
     public func retention(of key: String) async throws -> ObjectRetention? {
         throw RecoveryError(.unsupported, "this storage backend does not support object lock", target: key)
     }
 
+    /// Throws ``RecoveryError/Code/unsupported``: object lock is optional.
     public func setRetention(_ retention: ObjectRetention, for key: String) async throws {
         throw RecoveryError(.unsupported, "this storage backend does not support object lock", target: key)
     }

@@ -10,12 +10,19 @@ import Foundation
 /// print(value.canonicalString)   // {"kind":"Backup","spec":{"ttl":"720h0m0s"}}
 /// ```
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number without a fraction or exponent that fits in 64 bits.
     case integer(Int64)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; member order is not significant.
     case object([String: JSONValue])
 
     /// The value at `key` when this is an object, else `nil`.
@@ -75,18 +82,30 @@ public enum JSONValue: Sendable, Hashable {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
 {
+    /// A string from a literal.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A string from a one-scalar literal.
+    public init(unicodeScalarLiteral value: String) { self = .string(value) }
+    /// A string from a literal.
+    public init(extendedGraphemeClusterLiteral value: String) { self = .string(value) }
+    /// An integer from a literal.
     public init(integerLiteral value: Int64) { self = .integer(value) }
+    /// A boolean from a literal.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A floating-point number from a literal.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// An array from a literal.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// `null` from `nil`.
     public init(nilLiteral: ()) { self = .null }
+    /// An object from a literal; a repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value; integers that fit in 64 bits stay integers.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -106,6 +125,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as it is.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

@@ -182,5 +182,6 @@ public struct GoDuration: Sendable, Hashable, Comparable, CustomStringConvertibl
     /// The length in seconds.
     public var timeInterval: Double { Double(nanoseconds) / 1e9 }
 
+    /// Whether `lhs` is shorter than `rhs`.
     public static func < (lhs: GoDuration, rhs: GoDuration) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 }

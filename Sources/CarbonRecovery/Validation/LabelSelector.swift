@@ -8,15 +8,30 @@
 public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
     /// How a requirement compares a label.
     public enum Operator: String, Sendable, Hashable {
-        case equals, notEquals, `in`, notIn, exists, doesNotExist
+        /// `key=value` or `key==value`: the label has that value.
+        case equals
+        /// `key!=value`: the label is absent or has another value.
+        case notEquals
+        /// `key in (a,b)`: the label has one of the values.
+        case `in`
+        /// `key notin (a,b)`: the label is absent or has none of the values.
+        case notIn
+        /// `key`: the label is present.
+        case exists
+        /// `!key`: the label is absent.
+        case doesNotExist
     }
 
     /// One requirement: a key, an operator and its values.
     public struct Requirement: Sendable, Hashable {
+        /// The label key, with its optional `prefix/`.
         public var key: String
+        /// How the label is compared.
         public var op: Operator
+        /// The values compared with (one for `=`/`!=`, sorted for `in`/`notin`, none otherwise).
         public var values: [String]
 
+        /// Creates a requirement (not checked: parse user input with ``LabelSelector/init(parsing:)``).
         public init(key: String, op: Operator, values: [String] = []) {
             self.key = key
             self.op = op
@@ -40,11 +55,14 @@ public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
 
     /// One `matchExpressions` item of the Kubernetes JSON form.
     public struct Expression: Sendable, Hashable {
+        /// The label key.
         public var key: String
         /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
         public var `operator`: String
+        /// The values (sorted; empty for `Exists` and `DoesNotExist`).
         public var values: [String]
 
+        /// Creates an expression.
         public init(key: String, operator: String, values: [String]) {
             self.key = key
             self.operator = `operator`

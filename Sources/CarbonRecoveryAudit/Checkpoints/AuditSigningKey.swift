@@ -91,6 +91,7 @@ public struct AuditSigningKey: Sendable {
 
 /// The public half of an ``AuditSigningKey``: `<name>+<key id>+<base64(0x01 ‖ public key)>`.
 public struct AuditVerifierKey: Sendable, Hashable {
+    /// The key's name, the first part of its text and of its signature lines.
     public let name: String
     /// The 32-byte Ed25519 public key. Kept as bytes: swift-crypto's key types are not `Sendable`.
     private let publicKeyBytes: [UInt8]

@@ -4,10 +4,14 @@ import Foundation
 /// A conformance check that did not hold. Suites throw it instead of importing a test framework,
 /// so any test runner (Swift Testing, XCTest, a script) can run them.
 public struct ConformanceFailure: Error, CustomStringConvertible, Sendable {
+    /// The suite, e.g. `StorageBackend`.
     public var suite: String
+    /// The check that failed, e.g. `list-once`.
     public var check: String
+    /// What was seen instead.
     public var message: String
 
+    /// Creates a failure.
     public init(suite: String, check: String, message: String) {
         self.suite = suite
         self.check = check

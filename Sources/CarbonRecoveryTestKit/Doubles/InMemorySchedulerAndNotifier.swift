@@ -5,6 +5,7 @@ import Foundation
 public actor InMemoryScheduler: Scheduler {
     private var policies: [String: SchedulePolicy] = [:]
 
+    /// Creates a scheduler with no schedules.
     public init() {}
 
     /// The policies as last reconciled.
@@ -45,6 +46,7 @@ public actor RecordingNotifier: Notifier {
     public private(set) var delivered: [RecoveryEvent] = []
     private var failures: [NotifierError] = []
 
+    /// Creates a notifier with the given name.
     public init(name: String = "recording") {
         self.name = name
     }
