@@ -295,6 +295,12 @@ extension AuditCommand {
 
         func run() async throws {
             try await runReportingErrors {
+                // Checkpointing opens the trail for writing; it must not create a trail that is not there.
+                guard FileManager.default.fileExists(atPath: global.auditDatabasePath) else {
+                    throw RecoveryError(
+                        .notFound, "there is no audit trail at \(global.auditDatabasePath); pass --audit-db with the right path",
+                        target: global.auditDatabasePath)
+                }
                 let keyPath = signingKey ?? (GlobalOptions.stateDirectory() + "/audit-signing.key")
                 let key: AuditSigningKey
                 if FileManager.default.fileExists(atPath: keyPath) {

@@ -102,13 +102,17 @@ struct AuditCLITests {
         #expect(try snapshot() == before)
     }
 
-    @Test("a missing trail is a clear error and is not created")
-    func missingTrail() async throws {
+    @Test("a missing trail is a clear error and is not created", arguments: [
+        ["audit", "verify"], ["audit", "query"], ["audit", "stats"], ["audit", "export"], ["audit", "checkpoint"],
+    ])
+    func missingTrail(command: [String]) async throws {
         let path = directory.file("nope/audit.db")
-        let result = try await carbon(["audit", "verify", "--audit-db", path])
+        let result = try await carbon(command + ["--audit-db", path])
         #expect(result.status == 1)
         #expect(result.standardError.contains("there is no audit trail at \(path)"))
         #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(!FileManager.default.fileExists(atPath: directory.file("nope")))
+        #expect(!FileManager.default.fileExists(atPath: directory.file("state/carbon-recovery/audit-signing.key")))
     }
 
     @Test("export writes JSON Lines that Python re-verifies, and CSV")
