@@ -137,7 +137,7 @@ extension AuditCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Option(help: ArgumentHelp("A signed checkpoint note written by `audit checkpoint --output`.", valueName: "file"))
+        @Option(help: ArgumentHelp("A signed checkpoint note written by `audit checkpoint --file`.", valueName: "file"))
         var checkpoint: String?
 
         @Option(name: .customLong("public-key"), help: ArgumentHelp("The verifier key the checkpoints are signed with.", valueName: "file"))
