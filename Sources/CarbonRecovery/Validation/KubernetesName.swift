@@ -1,73 +1,137 @@
-/// Kubernetes name rules: DNS-1123 labels (namespaces, label values of some kinds) and
-/// DNS-1123 subdomains (most object names).
+/// Kubernetes name rules: DNS-1123 labels and DNS-1123 subdomains.
 ///
-/// Every name that reaches a command line, a URL or a storage key goes through these checks
-/// first, so that nothing but a plain name — never `--kubeconfig=/x` or `$(id)` — gets there.
+/// Namespaces and the names that end up in label values must be DNS-1123 *labels*; most other
+/// object names (backups, restores, schedules) must be DNS-1123 *subdomains*. Every name that
+/// reaches a command line, a URL or a storage key goes through these checks first, so nothing but
+/// a plain name — never `--kubeconfig=/x`, `$(id)` or `a;rm -rf /` — gets that far.
 ///
 /// ```swift
-/// try KubernetesName.validateLabel("data-platform", what: "namespace")   // fine
-/// try KubernetesName.validateLabel("Data_Platform", what: "namespace")   // throws
+/// try KubernetesName.validateLabel("data-platform", what: "namespace")    // fine
+/// try KubernetesName.validateLabel("Data_Platform", what: "namespace")    // throws:
+/// // namespace 'Data_Platform' is not a DNS-1123 label (use lowercase letters, digits and '-', …)
+/// KubernetesName.isSubdomain("daily.backups")                            // true
 /// ```
 public enum KubernetesName {
-    /// The longest DNS-1123 label.
+    /// The longest DNS-1123 label: 63 characters.
     public static let maximumLabelLength = 63
-    /// The longest DNS-1123 subdomain.
+    /// The longest DNS-1123 subdomain: 253 characters.
     public static let maximumSubdomainLength = 253
 
-    /// Checks a DNS-1123 label: 1–63 characters, lowercase letters, digits and `-`, starting and
-    /// ending with a letter or digit.
+    /// Checks that a value is a DNS-1123 label.
+    ///
+    /// A label is 1 to 63 characters of lowercase ASCII letters, digits and `-`, and starts and
+    /// ends with a letter or digit (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`). Namespaces must be labels.
+    ///
+    /// ```swift
+    /// try KubernetesName.validateLabel("vault-prod", what: "namespace")
+    /// ```
     ///
     /// - Parameters:
     ///   - value: The name to check.
-    ///   - what: What the name is, for the message (`namespace`, `backup name`).
-    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` naming the value.
-    public static func validateLabel(_ value: String, what: String) throws {
-        guard !value.isEmpty else { throw RecoveryError.invalidInput("\(what) must not be empty") }
+    ///   - what: What the name is, used at the start of the message (`namespace`, `schedule name`).
+    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` whose message
+    ///   quotes the value and says what a label may contain, or says that it must not be empty.
+    public static func validateLabel(_ value: String, what: String) throws(RecoveryError) {
+        guard !value.isEmpty else { throw emptyError(what) }
         guard isLabel(value) else {
             throw RecoveryError.invalidInput(
-                "\(what) '\(printable(value))' is not a DNS-1123 label (use lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters)")
+                "\(what) '\(printable(value))' is not a DNS-1123 label (use lowercase letters, digits and '-', "
+                    + "start and end with a letter or digit, at most \(maximumLabelLength) characters)",
+                target: printable(value))
         }
     }
 
-    /// Checks a DNS-1123 subdomain: at most 253 characters of dot-separated labels.
+    /// Checks that a value is a DNS-1123 subdomain.
+    ///
+    /// A subdomain is at most 253 characters of dot-separated DNS-1123 labels (each
+    /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`); most Kubernetes object names, Velero backups among them,
+    /// must be subdomains.
+    ///
+    /// ```swift
+    /// try KubernetesName.validateSubdomain("daily-20261125020000", what: "backup name")
+    /// ```
     ///
     /// - Parameters:
     ///   - value: The name to check.
-    ///   - what: What the name is, for the message.
-    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` naming the value.
-    public static func validateSubdomain(_ value: String, what: String) throws {
-        guard !value.isEmpty else { throw RecoveryError.invalidInput("\(what) must not be empty") }
+    ///   - what: What the name is, used at the start of the message (`backup name`).
+    /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` whose message
+    ///   quotes the value and says what a subdomain may contain, or says that it must not be empty.
+    public static func validateSubdomain(_ value: String, what: String) throws(RecoveryError) {
+        guard !value.isEmpty else { throw emptyError(what) }
         guard isSubdomain(value) else {
             throw RecoveryError.invalidInput(
-                "\(what) '\(printable(value))' is not a DNS-1123 subdomain (use lowercase letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters)")
+                "\(what) '\(printable(value))' is not a DNS-1123 subdomain (use lowercase letters, digits, '-' and '.', "
+                    + "start and end every dot-separated part with a letter or digit, at most \(maximumSubdomainLength) characters)",
+                target: printable(value))
         }
     }
 
-    /// Whether `value` is a DNS-1123 label.
+    /// Whether a value is a DNS-1123 label (1–63 characters, `[a-z0-9]([-a-z0-9]*[a-z0-9])?`).
+    ///
+    /// ```swift
+    /// KubernetesName.isLabel("data-platform")   // true
+    /// KubernetesName.isLabel("-lead")           // false
+    /// ```
+    ///
+    /// - Parameter value: The name to check.
+    /// - Returns: `true` when the value is a label.
     public static func isLabel(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
-        return bytes.count <= maximumLabelLength && isLabel(bytes[...])
+        let bytes = value.utf8
+        return bytes.count <= maximumLabelLength && isLabelBytes(bytes[...])
     }
 
-    /// Whether `value` is a DNS-1123 subdomain.
+    /// Whether a value is a DNS-1123 subdomain (at most 253 characters of dot-separated labels).
+    ///
+    /// ```swift
+    /// KubernetesName.isSubdomain("backups.velero.io")   // true
+    /// KubernetesName.isSubdomain("a..b")                // false
+    /// ```
+    ///
+    /// - Parameter value: The name to check.
+    /// - Returns: `true` when the value is a subdomain.
     public static func isSubdomain(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
+        let bytes = value.utf8
         guard !bytes.isEmpty, bytes.count <= maximumSubdomainLength else { return false }
-        return bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy(isLabel)
+        return bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy(isLabelBytes)
     }
 
-    private static func isLabel(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let first = bytes.first, let last = bytes.last, isAlphanumeric(first), isAlphanumeric(last) else { return false }
-        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
-    }
+    // MARK: - Helpers shared by the validation types
 
-    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-    }
-
-    /// The value with control characters made visible and cut to a readable length.
+    /// The value as it may appear inside a message: control and invisible formatting characters
+    /// escaped (`\n`, `\u{1B}`), and values longer than 256 characters cut short.
     static func printable(_ value: String) -> String {
-        let visible = value.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
-        return visible.count > 80 ? String(visible.prefix(77)) + "..." : visible
+        let limit = 256
+        var text = ""
+        var count = 0
+        for scalar in value.unicodeScalars {
+            if count == limit {
+                return text + "…"
+            }
+            text += isInvisible(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
+            count += 1
+        }
+        return text
+    }
+
+    private static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned: true
+        default: false
+        }
+    }
+
+    private static func emptyError(_ what: String) -> RecoveryError {
+        RecoveryError.invalidInput("\(what) must not be empty")
+    }
+
+    private static func isLabelBytes(_ bytes: Substring.UTF8View) -> Bool {
+        guard let first = bytes.first, let last = bytes.last, isLowerAlphanumeric(first), isLowerAlphanumeric(last) else {
+            return false
+        }
+        return bytes.allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+    }
+
+    private static func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 }
