@@ -81,6 +81,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     private let database: SQLiteDatabase
     private let sessionLock: SessionLock?
     private let logger: Logger
+    private let now: @Sendable () -> Date
     private let insertStatement: SQLiteStatement?
     private let headStatement: SQLiteStatement
     /// Whether this handle's row is in `audit_sessions` (written with its first append).
@@ -97,9 +98,16 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     ///   - path: The database file. Parent folders are created with mode 0700.
     ///   - configuration: Read-only or writable, checkpoints, durability.
     ///   - logger: Where the trail logs (debug only; the trail itself is the user-facing record).
+    ///     Without one, the trail logs nothing.
+    ///   - now: The time stamped on entries and checkpoints; inject a fixed clock in tests.
     /// - Throws: ``RecoveryError/Code/notFound`` when opening a missing file read-only,
     ///   ``RecoveryError/Code/auditFailure`` when the file cannot be opened or is of a newer schema.
-    public init(path: String, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "carbon-recovery.audit")) throws {
+    public init(
+        path: String, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "carbon-recovery.audit", factory: { _ in SwiftLogNoOpLogHandler() }),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
+        self.now = now
         var configuration = configuration
         if configuration.verifierKey == nil { configuration.verifierKey = configuration.signingKey?.verifierKey }
         self.path = path
@@ -165,7 +173,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         // hop cost about a quarter of a durable append's time.
         return try queue.sync { [self] in
             try writeTransaction("append to the audit trail") {
-                let time = AuditTimestamp.format(Date())
+                let time = AuditTimestamp.format(now())
                 return try records.map { try appendInTransaction($0, time: time) }
             }
         }
@@ -359,7 +367,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
         statement.bind(1, size)
         statement.bind(2, hash)
-        statement.bind(3, AuditTimestamp.format(Date()))
+        statement.bind(3, AuditTimestamp.format(now()))
         statement.bind(4, checkpoint.note)
         try statement.run()
         return checkpoint
@@ -404,7 +412,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                 ORDER BY a.seq
                 """)
             let forget = try database.prepare("DELETE FROM audit_sessions WHERE session = ?1")
-            let time = AuditTimestamp.format(Date())
+            let time = AuditTimestamp.format(now())
             var count = 0
             for (owner, firstSequence) in dead {
                 unfinished.bind(1, firstSequence)

@@ -362,7 +362,7 @@ func runAudit(_ options: Options) async throws {
         ("restore.create in a time range, oldest 1,000", AuditQuery(from: Date().addingTimeInterval(-86_400), operation: "restore.create", limit: 1000),
          "SELECT * FROM audit_entries WHERE time >= '\(AuditTimestamp.format(Date().addingTimeInterval(-86_400)))' AND operation = 'restore.create' ORDER BY seq LIMIT 1001"),
         ("one target's history", AuditQuery(target: "restore/daily-4321", limit: 1000),
-         "SELECT * FROM audit_entries WHERE target = 'backup/daily-4321' ORDER BY seq LIMIT 1001"),
+         "SELECT * FROM audit_entries WHERE target = 'restore/daily-4321' ORDER BY seq LIMIT 1001"),
     ]
     for (name, query, sql) in queries {
         var timings: [Double] = []

@@ -293,6 +293,16 @@ struct SQLiteAuditTrailTests {
         #expect(error?.code == .invalidInput)
     }
 
+    @Test("entries are stamped with the injected clock")
+    func injectedClock() async throws {
+        let directory = try TemporaryDirectory()
+        let fixed = Date(timeIntervalSince1970: 1_795_000_000.5)
+        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"), now: { fixed })
+        let entry = try await trail.record(.attempt(operation: "backup.create", target: "t", actor: AuditActor(user: "u"), correlationID: "c"))
+        #expect(entry.time == "2026-11-18T11:06:40.500Z")
+        #expect(try await trail.entries(matching: AuditQuery(from: fixed, to: fixed.addingTimeInterval(1))).entries.count == 1)
+    }
+
     @Test("a read-only open of a missing trail fails and creates nothing")
     func readOnlyMissing() throws {
         let directory = try TemporaryDirectory()

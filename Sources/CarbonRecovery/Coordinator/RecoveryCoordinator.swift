@@ -174,7 +174,7 @@ public struct RecoveryCoordinator: Sendable {
                     .restoreFailed,
                     "restore '\(request.name)' finished \(status.phase) with \(status.errors) errors"
                         + (status.failureReason.map { ": \($0)" } ?? "")
-                        + "; see `carbon-recovery restore describe \(request.name)` for the items",
+                        + "; the item errors are in the restore's results (`kubectl -n velero describe restore \(request.name)`)",
                     operation: "restore.create", target: target)
             }
             return (status, .object(details.mapValues { .string($0) }))
@@ -189,7 +189,7 @@ public struct RecoveryCoordinator: Sendable {
         try KubernetesName.validateSubdomain(name, what: "backup name")
         let _: Bool = try await perform("backup.delete", target: "backup/\(name)", parameters: [:]) { _, _ in
             guard try await engine.backupStatus(named: name) != nil else {
-                throw RecoveryError(.notFound, "backup '\(name)' does not exist; `carbon-recovery backup list` shows the backups")
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist; check the name against the engine's backups (`kubectl -n velero get backups`)")
             }
             try await engine.deleteBackup(named: name)
             return (true, [:])
@@ -209,7 +209,7 @@ public struct RecoveryCoordinator: Sendable {
         let target = "backup/\(name)"
         return try await perform("backup.validate", target: target, parameters: [:]) { correlationID, _ in
             guard let status = try await engine.backupStatus(named: name) else {
-                throw RecoveryError(.notFound, "backup '\(name)' does not exist; `carbon-recovery backup list` shows the backups")
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist; check the name against the engine's backups (`kubectl -n velero get backups`)")
             }
             let prefix = try await engine.storagePrefix(ofBackup: name)
             let report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
@@ -341,7 +341,7 @@ public struct RecoveryCoordinator: Sendable {
         var message = "backup '\(status.name)' finished \(status.phase) with \(status.errors) errors and \(status.warnings) warnings"
         if let reason = status.failureReason { message += ": \(reason)" }
         if !status.validationErrors.isEmpty { message += "; validation errors: " + status.validationErrors.joined(separator: "; ") }
-        return message + "; see `carbon-recovery backup describe \(status.name)`"
+        return message + "; the item errors are in the backup's results (`kubectl -n velero describe backup \(status.name)`)"
     }
 
     static func failureEvent(for status: BackupStatus, target: String, at date: Date, correlationID: String) -> RecoveryEvent {

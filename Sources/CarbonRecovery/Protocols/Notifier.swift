@@ -16,12 +16,13 @@
 ///   timeout): pass ``RecoveryEvent/idempotencyKey`` to the receiver so it can drop duplicates.
 /// - Throw ``NotifierError`` with ``NotifierError/isPermanent`` `true` when retrying cannot help
 ///   (the receiver rejected the payload, a 4xx), and `false` for a temporary failure (5xx,
-///   timeout, connection reset): the delivery layer retries only temporary failures.
+///   timeout, connection reset). Today the coordinator logs a failed delivery and goes on; the
+///   durable delivery planned for the notifier release retries only temporary failures.
 /// - Return only after the receiver accepted the event.
 /// - Never put a secret (webhook URL with a token, an API key) into an error or log line.
 /// - Be safe to call concurrently.
 public protocol Notifier: Sendable {
-    /// A short, stable name (`slack`, `alertmanager`, `pagerduty`) used in logs and the audit trail.
+    /// A short, stable name (`slack`, `alertmanager`, `pagerduty`) used in log lines about deliveries.
     var name: String { get }
     /// Delivers one event.
     func deliver(_ event: RecoveryEvent) async throws
