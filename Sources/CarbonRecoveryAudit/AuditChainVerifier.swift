@@ -304,28 +304,8 @@ struct ByteBuffer: ~Copyable {
     }
 
     mutating func appendInteger(_ value: Int64) {
-        reserve(20)
-        var magnitude = value.magnitude
-        if value < 0 {
-            base[count] = UInt8(ascii: "-")
-            count += 1
-        }
-        if magnitude == 0 {
-            base[count] = UInt8(ascii: "0")
-            count += 1
-            return
-        }
-        var digits = 0
-        var probe = magnitude
-        while probe > 0 {
-            digits += 1
-            probe /= 10
-        }
-        for position in stride(from: count + digits - 1, through: count, by: -1) {
-            base[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        }
-        count += digits
+        reserve(CanonicalJSON.maximumIntegerLength)
+        count += CanonicalJSON.writeInteger(value, to: base + count)
     }
 
     mutating func appendNull() {

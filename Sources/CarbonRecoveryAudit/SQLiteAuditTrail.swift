@@ -251,9 +251,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         do {
             checkpoint = try AuditCheckpoint(parsing: note, verifiedBy: key)
         } catch let error as RecoveryError where error.code == .auditTampered {
-            return AuditVerificationReport(
-                entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0,
-                problem: AuditProblem(kind: .badSignature, sequence: nil, message: error.message))
+            return Self.failedBeforeScanning(AuditProblem(kind: .badSignature, sequence: nil, message: error.message))
         }
         return try await verify(externalCheckpoint: checkpoint)
     }
@@ -455,35 +453,25 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                     while try stored.step() {
                         let size = stored.int64(0)
                         let hash = stored.text(1) ?? ""
-                        // Checkpoints may be signed by several keys over time (rotation, the benchmark's
-                        // own key): one signed by another key is still checked against the chain,
-                        // one that claims the configured key but does not verify is tampering.
-                        let note = stored.text(2) ?? ""
-                        if let key = configuration.verifierKey, AuditCheckpoint.signature(ofStoredNote: note, by: key) != .absent,
-                            (try? AuditCheckpoint(parsing: note, verifiedBy: key)).map({ $0.size != size || $0.headHash != hash || $0.origin != checkpointOrigin }) ?? true
+                        if let key = configuration.verifierKey,
+                            !AuditCheckpoint.isConsistent(storedNote: stored.text(2) ?? "", with: key, size: size, headHash: hash, origin: checkpointOrigin)
                         {
                             stored.reset()
-                            return AuditVerificationReport(
-                                entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0,
-                                problem: AuditProblem(
-                                    kind: .badSignature, sequence: size,
-                                    message: "the stored checkpoint at size \(size) claims a signature by key '\(key.name)' that does not verify for this trail's size and hash: the checkpoint was altered"))
+                            return Self.failedBeforeScanning(AuditProblem(
+                                kind: .badSignature, sequence: size,
+                                message: "the stored checkpoint at size \(size) claims a signature by key '\(key.name)' that does not verify for this trail's size and hash: the checkpoint was altered"))
                         }
                         checkpoints[size] = hash
                     }
                     stored.reset()
                     if let externalCheckpoint {
                         guard externalCheckpoint.origin == checkpointOrigin else {
-                            return AuditVerificationReport(
-                                entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0,
-                                problem: AuditProblem(
-                                    kind: .checkpointMismatch, sequence: nil,
-                                    message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
+                            return Self.failedBeforeScanning(AuditProblem(
+                                kind: .checkpointMismatch, sequence: nil,
+                                message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
                         }
-                        if let known = checkpoints[externalCheckpoint.size], known != externalCheckpoint.headHash {
-                            // The stored one was rewritten along with the chain; the external one wins.
-                            checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
-                        }
+                        // At the same size the external checkpoint wins: a stored one may have been
+                        // rewritten along with the chain.
                         checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
                     }
                     let head = try database.prepare("SELECT coalesce(max(seq), 0) FROM audit_entries")
@@ -496,6 +484,12 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                 throw Self.wrap(error, "cannot read the audit trail to verify it", path: path)
             }
         }
+    }
+
+    /// A report for a problem found before any entry was read (checkpoints, signatures).
+    private static func failedBeforeScanning(_ problem: AuditProblem) -> AuditVerificationReport {
+        AuditVerificationReport(
+            entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0, problem: problem)
     }
 
     private enum Binding {

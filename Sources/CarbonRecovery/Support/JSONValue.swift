@@ -210,22 +210,37 @@ public enum CanonicalJSON {
     /// Appends a decimal integer.
     @inlinable
     public static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
-        if number == 0 {
-            bytes.append(UInt8(ascii: "0"))
-            return
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumIntegerLength) { scratch in
+            let written = writeInteger(number, to: scratch.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<written]))
+        }
+    }
+
+    /// The most bytes ``writeInteger(_:to:)`` writes: a sign and 19 digits.
+    public static let maximumIntegerLength = 20
+
+    /// Writes `number` in decimal at `out`, which must have room for ``maximumIntegerLength``
+    /// bytes, and returns how many bytes it wrote. The one implementation of integer output; the
+    /// audit verifier writes with it straight into its buffer.
+    @inlinable
+    public static func writeInteger(_ number: Int64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var written = 0
+        if number < 0 {
+            out[0] = UInt8(ascii: "-")
+            written = 1
         }
         var magnitude = number.magnitude
-        if number < 0 { bytes.append(UInt8(ascii: "-")) }
-        // Write the digits backwards into a small stack buffer, then copy them out.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            var index = 20
-            while magnitude > 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            }
-            bytes.append(contentsOf: UnsafeMutableBufferPointer(rebasing: buffer[index..<20]))
+        var digits = 1
+        var probe = magnitude / 10
+        while probe > 0 {
+            digits += 1
+            probe /= 10
         }
+        for position in stride(from: written + digits - 1, through: written, by: -1) {
+            out[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        }
+        return written + digits
     }
 
     /// Appends a JSON string literal with the canonical escaping rules.
@@ -263,11 +278,16 @@ public enum CanonicalJSON {
             index += 8
         }
         while index < utf8.count {
-            let byte = base[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            if byteNeedsEscape(base[index]) { return true }
             index += 1
         }
         return false
+    }
+
+    /// Whether one byte must be escaped: a control character, `"` or `\\`.
+    @inlinable @inline(__always)
+    static func byteNeedsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 
     /// Writes the JSON string literal of `utf8` (valid UTF-8) at `out`, which must have room for
@@ -300,7 +320,7 @@ public enum CanonicalJSON {
                 continue
             }
             let byte = base[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            if byteNeedsEscape(byte) {
                 flush(upTo: index)
                 written += writeEscape(byte, to: out + written)
                 runStart = index + 1

@@ -199,17 +199,13 @@ public struct AuditCheckpoint: Sendable, Hashable {
     /// - Throws: ``RecoveryError/Code/invalidInput`` when the note is malformed, and
     ///   ``RecoveryError/Code/auditTampered`` when no signature by `key` verifies.
     public init(parsing note: String, verifiedBy key: AuditVerifierKey) throws {
-        guard let split = note.range(of: "\n\n") else {
+        guard let signed = SignedNote(note) else {
             throw RecoveryError.invalidInput("the checkpoint is not a signed note (no blank line before the signatures)")
         }
-        let body = String(note[..<split.lowerBound]) + "\n"
-        let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        guard lines.count == 3, let size = Int64(lines[1]), size >= 0,
-            let hash = Data(base64Encoded: String(lines[2])), hash.count == 32
-        else {
+        guard let fields = signed.fields else {
             throw RecoveryError.invalidInput("the checkpoint body must be three lines: origin, size, base64 head hash")
         }
-        switch Self.signature(in: note, body: body, by: key) {
+        switch signed.signature(by: key) {
         case .valid: break
         case .absent:
             throw RecoveryError(
@@ -218,12 +214,36 @@ public struct AuditCheckpoint: Sendable, Hashable {
             throw RecoveryError(
                 .auditTampered, "the checkpoint's signature by key '\(key.name)' (\(key.keyID)) does not verify: the checkpoint was altered")
         }
-        self.origin = String(lines[0])
-        self.size = size
-        self.headHash = hash.map { String(format: "%02x", $0) }.joined()
-        self.note = note
+        self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
     }
 
+    /// Whether a checkpoint stored in the trail is consistent with `key`.
+    ///
+    /// Checkpoints may be signed by several keys over time (rotation, the benchmark's own key):
+    /// one with no signature by `key` is consistent (the chain is still checked against its
+    /// stored hash). One with a signature by `key` is consistent only if that signature verifies
+    /// and the note states the stored size, hash and origin.
+    static func isConsistent(storedNote note: String, with key: AuditVerifierKey, size: Int64, headHash: String, origin: String) -> Bool {
+        guard let signed = SignedNote(note) else { return true }
+        switch signed.signature(by: key) {
+        case .absent: return true
+        case .invalid: return false
+        case .valid:
+            guard let fields = signed.fields else { return false }
+            return fields.size == size && fields.headHash == headHash && fields.origin == origin
+        }
+    }
+
+    init(origin: String, size: Int64, headHash: String, note: String) {
+        self.origin = origin
+        self.size = size
+        self.headHash = headHash
+        self.note = note
+    }
+}
+
+/// A signed note split into its signed body and its signature lines; nothing is verified yet.
+private struct SignedNote {
     /// What a note's signature lines say about one key.
     enum SignatureState {
         /// A line by the key verifies.
@@ -234,11 +254,30 @@ public struct AuditCheckpoint: Sendable, Hashable {
         case invalid
     }
 
-    /// Checks the signature lines of `note` (whose signed part is `body`) that name `key`.
-    static func signature(in note: String, body: String, by key: AuditVerifierKey) -> SignatureState {
-        guard let split = note.range(of: "\n\n") else { return .absent }
+    /// The signed text: the lines before the blank line, with their final newline.
+    let body: String
+    let signatureLines: [Substring]
+
+    /// `nil` when there is no blank line between body and signatures.
+    init?(_ note: String) {
+        guard let split = note.range(of: "\n\n") else { return nil }
+        body = String(note[..<split.lowerBound]) + "\n"
+        signatureLines = note[split.upperBound...].split(separator: "\n")
+    }
+
+    /// The checkpoint body's origin, size and head hash (hex), when it has exactly that shape.
+    var fields: (origin: String, size: Int64, headHash: String)? {
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        guard lines.count == 3, let size = Int64(lines[lines.startIndex + 1]), size >= 0,
+            let hash = Data(base64Encoded: String(lines[lines.startIndex + 2])), hash.count == 32
+        else { return nil }
+        return (String(lines[lines.startIndex]), size, hash.map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Checks the signature lines that name `key`.
+    func signature(by key: AuditVerifierKey) -> SignatureState {
         var state = SignatureState.absent
-        for line in note[split.upperBound...].split(separator: "\n") {
+        for line in signatureLines {
             let fields = line.split(separator: " ")
             guard fields.count == 3, fields[0] == "—", fields[1] == Substring(key.name),
                 let raw = Data(base64Encoded: String(fields[2])), raw.count == 68, Array(raw.prefix(4)) == key.keyHash
@@ -247,19 +286,6 @@ public struct AuditCheckpoint: Sendable, Hashable {
             state = .invalid
         }
         return state
-    }
-
-    /// The state of the signature by `key` on a stored note.
-    static func signature(ofStoredNote note: String, by key: AuditVerifierKey) -> SignatureState {
-        guard let split = note.range(of: "\n\n") else { return .absent }
-        return signature(in: note, body: String(note[..<split.lowerBound]) + "\n", by: key)
-    }
-
-    init(origin: String, size: Int64, headHash: String, note: String) {
-        self.origin = origin
-        self.size = size
-        self.headHash = headHash
-        self.note = note
     }
 }
 
