@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "CarbonRecovery", targets: ["CarbonRecovery"]),
         .library(name: "CarbonRecoveryAudit", targets: ["CarbonRecoveryAudit"]),
         .library(name: "CarbonRecoveryTestKit", targets: ["CarbonRecoveryTestKit"]),
+        .library(name: "CarbonRecoveryKubectl", targets: ["CarbonRecoveryKubectl"]),
+        .library(name: "CarbonRecoveryMinIO", targets: ["CarbonRecoveryMinIO"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -16,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Core: value types, validation, protocols, the coordinator. swift-log only.
@@ -35,6 +40,27 @@ let package = Package(
             dependencies: [
                 "CarbonRecovery",
                 "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The default ClusterClient: kubectl, run through swift-subprocess with argv arrays only.
+        .target(
+            name: "CarbonRecoveryKubectl",
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The default StorageBackend: MinIO's S3 API over AsyncHTTPClient, signed with SigV4.
+        .target(
+            name: "CarbonRecoveryMinIO",
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -100,6 +126,11 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryCLITests",
             dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "TestSupport"]
+        ),
+        // Against the sandbox's real servers (scripts/sandbox): kubectl + kube-apiserver, S3.
+        .testTarget(
+            name: "CarbonRecoveryIntegrationTests",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryTestKit", "TestSupport"]
         ),
         // Helpers shared by the test targets (temporary folders, running the built executables).
         .target(

@@ -78,3 +78,59 @@ struct JSONAndRedactionTests {
         #expect(AuditCSV.quote("line\nbreak") == "\"line\nbreak\"")
     }
 }
+
+@Suite("JSON parser")
+struct JSONParserTests {
+    @Test("accepts RFC 8259 JSON", arguments: [
+        (#"{"a":1,"b":[true,false,null],"c":"x"}"#, JSONValue.object(["a": 1, "b": [true, false, nil], "c": "x"])),
+        (#"  [ ]  "#, .array([])),
+        (#"{}"#, .object([:])),
+        (#"-0"#, .integer(0)),
+        (#"9223372036854775807"#, .integer(Int64.max)),
+        (#"-9223372036854775808"#, .integer(Int64.min)),
+        (#"9223372036854775808"#, .double(9223372036854775808)),
+        (#"1.5e3"#, .double(1500)),
+        (#"1E-2"#, .double(0.01)),
+        (#""\u00e9\ud83d\ude00\n\t\"\\\/""#, .string("é😀\n\t\"\\/")),
+        (#""ünïcødé raw""#, .string("ünïcødé raw")),
+        (#"{"k":1,"k":2}"#, .object(["k": 2])),
+        ("\"\u{2028}\"", .string("\u{2028}")),
+    ])
+    func accepts(text: String, expected: JSONValue) throws {
+        #expect(try JSONValue(parsing: Array(text.utf8)) == expected)
+    }
+
+    @Test("rejects what RFC 8259 rejects, naming the byte", arguments: [
+        "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "[1 2]",
+        "{\"a\" 1}", "{a:1}", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\u12\"", "\"a\nb\"", "\"open",
+        "[1]x", "{\"a\":1}}", "NaN", "Infinity",
+    ])
+    func rejects(text: String) {
+        let error = #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(text.utf8)) }
+        #expect(error?.code == .invalidObject)
+        #expect(error?.message.contains("at byte") == true)
+    }
+
+    @Test("rejects invalid UTF-8 and nesting beyond the limit")
+    func rejectsBytes() {
+        #expect(throws: RecoveryError.self) { try JSONValue(parsing: [0x22, 0xC3, 0x28, 0x22]) }
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(deep.utf8)) }
+        let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        #expect((try? JSONValue(parsing: Array(fine.utf8))) != nil)
+    }
+
+    @Test("agrees with Foundation's JSONSerialization on a Kubernetes list")
+    func agreesWithFoundation() throws {
+        let items = (0..<50).map { index in
+            #"{"apiVersion":"velero.io/v1","kind":"Backup","metadata":{"name":"b-\#(index)","labels":{"velero.io/schedule-name":"daily"},"resourceVersion":"\#(1000 + index)"},"spec":{"ttl":"720h0m0s","includedNamespaces":["data-platform","vault-prod"]},"status":{"phase":"Completed","progress":{"itemsBackedUp":\#(index),"totalItems":50},"expiration":"2026-12-25T02:00:00Z","warnings":0}}"#
+        }
+        let text = #"{"apiVersion":"v1","kind":"List","items":[\#(items.joined(separator: ","))]}"#
+        let ours = try JSONValue(parsing: Array(text.utf8))
+        let theirs = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        let theirItems = theirs?["items"] as? [[String: Any]]
+        #expect(ours["items"]?.arrayValue?.count == theirItems?.count)
+        #expect(ours["items"]?.arrayValue?[7][path: ["status", "progress", "itemsBackedUp"]] == 7)
+        #expect(ours.canonicalString == (try JSONValue(parsing: Array(ours.canonicalString.utf8))).canonicalString)
+    }
+}

@@ -64,3 +64,101 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
         status: process.terminationStatus, standardOutput: String(decoding: await outData, as: UTF8.self),
         standardError: String(decoding: await errData, as: UTF8.self))
 }
+
+/// The running sandbox (`scripts/sandbox up`), as described by the environment that
+/// `scripts/sandbox env` prints. `scripts/test` starts the sandbox and exports it; running the
+/// integration tests without it fails with the command to run — they never skip silently.
+public struct Sandbox: Sendable {
+    /// The sandbox's run folder.
+    public var directory: String
+    /// The admin kubeconfig.
+    public var kubeconfig: String
+    /// A kubeconfig for `viewer`, an authenticated user without RBAC permissions.
+    public var viewerKubeconfig: String
+    /// kubectl's discovery cache for the sandbox.
+    public var kubectlCacheDirectory: String
+    /// The SigV4-checking S3 endpoint (rclone) and its bucket.
+    public var s3Endpoint: String
+    public var bucket: String
+    /// The `[default]` credentials file for the S3 endpoint.
+    public var credentialsFile: String
+    /// The object-lock S3 endpoint (moto, unauthenticated).
+    public var lockEndpoint: String
+    /// The repository root (for `scripts/sandbox replica …`).
+    public var repositoryRoot: String
+
+    /// The sandbox from the environment.
+    public static func current() throws -> Sandbox {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            guard let value = environment[name], !value.isEmpty else {
+                throw RecoveryError(.invalidInput, """
+                    \(name) is not set: the integration tests need the sandbox. Run them with scripts/test, or first: \
+                    scripts/sandbox up && eval "$(scripts/sandbox env)"
+                    """)
+            }
+            return value
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        return Sandbox(
+            directory: try value("CARBON_RECOVERY_SANDBOX_DIR"),
+            kubeconfig: try value("CARBON_RECOVERY_KUBECONFIG"),
+            viewerKubeconfig: try value("CARBON_RECOVERY_SANDBOX_VIEWER_KUBECONFIG"),
+            kubectlCacheDirectory: try value("CARBON_RECOVERY_KUBECTL_CACHE_DIR"),
+            s3Endpoint: try value("CARBON_RECOVERY_S3_ENDPOINT"),
+            bucket: try value("CARBON_RECOVERY_S3_BUCKET"),
+            credentialsFile: try value("AWS_SHARED_CREDENTIALS_FILE"),
+            lockEndpoint: try value("CARBON_RECOVERY_SANDBOX_LOCK_ENDPOINT"),
+            repositoryRoot: root)
+    }
+
+    /// Runs `scripts/sandbox ARGS…` and returns its standard output.
+    public func script(_ arguments: String...) async throws -> String {
+        let result = try await run(repositoryRoot + "/scripts/sandbox", arguments, timeout: .seconds(60))
+        guard result.status == 0 else {
+            throw RecoveryError(.internalError, "scripts/sandbox \(arguments.joined(separator: " ")) failed: \(result.standardError)")
+        }
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP socket on 127.0.0.1 that listens but never accepts: connections complete in the
+/// kernel and then hear nothing, which is how a hung server looks to a client.
+public final class ListeningSocket: @unchecked Sendable {
+    // @unchecked: the descriptor is written once in init and only closed in deinit.
+    public let port: Int
+    private let descriptor: Int32
+
+    public init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(descriptor, 64) == 0 else {
+            close(descriptor)
+            throw RecoveryError(.internalError, "could not listen on 127.0.0.1")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+
+    /// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+    public static func unusedPort() throws -> Int {
+        let socket = try ListeningSocket()
+        return socket.port
+    }
+}

@@ -146,10 +146,14 @@ extension JSONValue {
     /// - Parameter text: UTF-8 JSON.
     /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidObject`` when the text is not JSON.
     public init(parsing text: some Collection<UInt8>) throws {
-        do {
-            self = try JSONDecoder().decode(JSONValue.self, from: Data(text))
-        } catch {
-            throw RecoveryError(.invalidObject, "the text is not valid JSON", underlying: error)
+        let parse = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParser.Failure> in
+            do throws(JSONParser.Failure) { return .success(try JSONParser.parse(buffer)) } catch { return .failure(error) }
+        }
+        let result = text.withContiguousStorageIfAvailable(parse) ?? Array(text).withUnsafeBufferPointer(parse)
+        switch result {
+        case .success(let value): self = value
+        case .failure(let failure):
+            throw RecoveryError(.invalidObject, "the text is not valid JSON: \(failure)")
         }
     }
 

@@ -1,0 +1,244 @@
+// KubectlClusterClient against the sandbox's real kube-apiserver (with Velero's real CRDs).
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryTestKit
+import Foundation
+import Testing
+import TestSupport
+
+func sandboxClient(kubeconfig: String? = nil, timeout: Duration = .seconds(30)) throws -> KubectlClusterClient {
+    let sandbox = try Sandbox.current()
+    return try KubectlClusterClient(configuration: .init(
+        kubeconfig: kubeconfig ?? sandbox.kubeconfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: timeout))
+}
+
+/// A namespace of its own for a test, created with the client under test and left behind
+/// (the sandbox has no namespace controller, so deleting one would leave it Terminating).
+func scratchNamespace(_ client: KubectlClusterClient, _ prefix: String) async throws -> String {
+    let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    _ = try await client.apply(KubernetesObject(kind: .namespace, namespace: nil, name: name, labels: ["carbon-recovery/test": "true"]), fieldManager: "carbon-recovery-tests")
+    return name
+}
+
+func expectCode(_ code: RecoveryError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> RecoveryError? {
+    do {
+        try await body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as RecoveryError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected RecoveryError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+@Suite("KubectlClusterClient on the sandbox's kube-apiserver", .timeLimit(.minutes(5)))
+struct KubectlClusterClientTests {
+    @Test("passes the ClusterClient conformance suite")
+    func conformance() async throws {
+        let client = try sandboxClient()
+        let namespace = try await scratchNamespace(client, "conformance")
+        try await ClusterClientConformance.run(client, namespace: namespace)
+    }
+
+    @Test("a Velero Backup applied through the client is read back unchanged under Velero's real schema")
+    func veleroBackupRoundTrip() async throws {
+        let client = try sandboxClient()
+        let name = "roundtrip-\(UUID().uuidString.prefix(8).lowercased())"
+        let spec: JSONValue = [
+            "includedNamespaces": ["data-platform", "vault-prod"],
+            "excludedResources": ["events", "events.events.k8s.io"],
+            "labelSelector": ["matchLabels": ["app": "postgresql"]],
+            "ttl": "720h0m0s",
+            "storageLocation": "default",
+            "snapshotVolumes": false,
+            "hooks": ["resources": [[
+                "name": "pg-dump", "includedNamespaces": ["data-platform"],
+                "labelSelector": ["matchLabels": ["app": "postgresql"]],
+                "pre": [["exec": ["container": "postgresql", "command": ["/bin/bash", "-c", "pg_dumpall > /backup/dump.sql"], "onError": "Fail", "timeout": "5m0s"]]],
+            ]]],
+        ]
+        let backup = KubernetesObject(kind: .veleroBackup, namespace: "velero", name: name, labels: ["velero.io/schedule-name": "daily"], body: ["spec": spec])
+        let applied = try await client.apply(backup, fieldManager: "carbon-recovery-tests")
+        #expect(applied.spec == spec)
+        let fetched = try #require(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)))
+        #expect(fetched.spec == spec)
+        #expect(fetched.labels["velero.io/schedule-name"] == "daily")
+        #expect(fetched.apiVersion == "velero.io/v1" && fetched.kind == "Backup")
+        let listed = try await client.list(.veleroBackup, namespace: "velero", labelSelector: try LabelSelector(parsing: "velero.io/schedule-name=daily"))
+        #expect(listed.contains { $0.name == name && $0.spec == spec })
+        try await client.delete(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name), ignoreNotFound: false)
+    }
+
+    @Test("a field Velero's schema does not know is refused as an invalid object, and nothing is created")
+    func unknownFieldRefused() async throws {
+        let client = try sandboxClient()
+        let name = "invalid-\(UUID().uuidString.prefix(8).lowercased())"
+        let bad = KubernetesObject(kind: .veleroBackup, namespace: "velero", name: name, body: ["spec": ["includedNamespaces": "data-platform"]])
+        _ = await expectCode(.invalidObject) { _ = try await client.apply(bad, fieldManager: "carbon-recovery-tests") }
+        let unknown = KubernetesObject(kind: .veleroBackup, namespace: "velero", name: name, body: ["spec": ["includedNamespacez": ["x"]]])
+        _ = await expectCode(.invalidObject) { _ = try await client.apply(unknown, fieldManager: "carbon-recovery-tests") }
+        #expect(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)) == nil)
+    }
+
+    @Test("lists the guide's namespaces and the seeded workloads, across all namespaces too")
+    func listsSeededWorkloads() async throws {
+        let client = try sandboxClient()
+        let namespaces = try await client.list(.namespace, namespace: nil, labelSelector: try LabelSelector(parsing: "app.kubernetes.io/part-of=254carbon"))
+        #expect(Set(namespaces.compactMap(\.name)) == ["velero", "data-platform", "monitoring", "registry", "vault-prod"])
+        let statefulSets = ResourceKind(apiVersion: "apps/v1", kind: "StatefulSet", resource: "statefulsets.apps")
+        let postgres = try await client.list(statefulSets, namespace: nil, labelSelector: try LabelSelector(parsing: "app=postgresql"))
+        #expect(postgres.map(\.name) == ["postgresql"])
+        #expect(postgres.first?.namespace == "data-platform" && postgres.first?.kind == "StatefulSet")
+        let deployments = try await client.list(.deployment, namespace: nil, labelSelector: nil)
+        #expect(Set(deployments.compactMap(\.name)).isSuperset(of: ["ingest-api", "prometheus", "grafana", "registry"]))
+    }
+
+    @Test("identity names the kubeconfig's context, user and server")
+    func identity() async throws {
+        let sandbox = try Sandbox.current()
+        let identity = try await sandboxClient().identity()
+        #expect(identity.context == "sandbox-admin")
+        #expect(identity.user == "admin")
+        #expect(identity.server?.hasPrefix("https://127.0.0.1:") == true)
+        let token = try String(contentsOfFile: sandbox.directory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!identity.description.contains(token))
+    }
+
+    @Test("a refused token is unauthorized, and the error never shows the token")
+    func unauthorized() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let wrongToken = "carbon-wrong-token-0123456789abcdef"
+        let realToken = try String(contentsOfFile: sandbox.directory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let config = try String(contentsOfFile: sandbox.kubeconfig, encoding: .utf8).replacingOccurrences(of: realToken, with: wrongToken)
+        try config.write(toFile: scratch.file("kubeconfig"), atomically: true, encoding: .utf8)
+        let client = try sandboxClient(kubeconfig: scratch.file("kubeconfig"))
+        let error = await expectCode(.unauthorized) { _ = try await client.list(.configMap, namespace: "velero", labelSelector: nil) }
+        #expect(error?.description.contains(wrongToken) == false)
+        #expect(error?.description.contains(realToken) == false)
+    }
+
+    @Test("a user without RBAC permissions is forbidden, not 'not found'")
+    func forbidden() async throws {
+        let client = try sandboxClient(kubeconfig: try Sandbox.current().viewerKubeconfig)
+        _ = await expectCode(.forbidden) { _ = try await client.list(.secret, namespace: "velero", labelSelector: nil) }
+        _ = await expectCode(.forbidden) { _ = try await client.get(try ObjectReference(kind: .secret, namespace: "velero", name: "cloud-credentials")) }
+        _ = await expectCode(.forbidden) {
+            _ = try await client.apply(KubernetesObject(kind: .configMap, namespace: "velero", name: "viewer-write"), fieldManager: "carbon-recovery-tests")
+        }
+    }
+
+    @Test("a closed port is unreachable; a server that never answers times out")
+    func unreachableAndTimeout() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let config = try String(contentsOfFile: sandbox.kubeconfig, encoding: .utf8)
+        let listener = try ListeningSocket()   // accepts nothing: TLS handshakes hang
+        let closedPort = try ListeningSocket.unusedPort()
+        let serverLine = config.split(separator: "\n").first { $0.contains("server: ") }!
+        try config.replacingOccurrences(of: String(serverLine), with: "    server: https://127.0.0.1:\(closedPort)")
+            .write(toFile: scratch.file("closed"), atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(of: String(serverLine), with: "    server: https://127.0.0.1:\(listener.port)")
+            .write(toFile: scratch.file("silent"), atomically: true, encoding: .utf8)
+        let closed = try sandboxClient(kubeconfig: scratch.file("closed"))
+        _ = await expectCode(.unreachable) { _ = try await closed.list(.configMap, namespace: "velero", labelSelector: nil) }
+        let silent = try sandboxClient(kubeconfig: scratch.file("silent"), timeout: .seconds(2))
+        let started = ContinuousClock.now
+        _ = await expectCode(.timeout) { _ = try await silent.list(.configMap, namespace: "velero", labelSelector: nil) }
+        #expect(ContinuousClock.now - started < .seconds(20))
+        withExtendedLifetime(listener) {}
+    }
+
+    @Test("names that would be flags or shell code never reach kubectl", arguments: [
+        "--kubeconfig=/x", "-n", "a;rm -rf /", "$(id)", "`id`", "a b", "a|b", "../etc", "x\ny", "UPPER", "",
+    ])
+    func hostileNames(name: String) async throws {
+        #expect(throws: RecoveryError.self) { try ObjectReference(kind: .configMap, namespace: "velero", name: name) }
+        #expect(throws: RecoveryError.self) { try ObjectReference(kind: .configMap, namespace: name, name: "ok") }
+        let client = try sandboxClient()
+        _ = await expectCode(.invalidInput) {
+            _ = try await client.apply(KubernetesObject(kind: .configMap, namespace: "velero", name: name), fieldManager: "carbon-recovery-tests")
+        }
+        _ = await expectCode(.invalidInput) { _ = try await client.list(.configMap, namespace: name, labelSelector: nil) }
+    }
+
+    @Test("shell metacharacters in values are stored literally")
+    func inertValues() async throws {
+        let client = try sandboxClient()
+        let name = "inert-\(UUID().uuidString.prefix(8).lowercased())"
+        let scratch = try TemporaryDirectory()
+        let marker = scratch.file("pwned")
+        let hostile = "$(touch \(marker)); `touch \(marker)` && touch \(marker) | --kubeconfig=/x 'quote\" \\ ünï"
+        let object = KubernetesObject(kind: .configMap, namespace: "velero", name: name, labels: ["app": "inert"], body: ["data": ["cmd": .string(hostile)]])
+        _ = try await client.apply(object, fieldManager: "carbon-recovery-tests")
+        let fetched = try await client.get(try ObjectReference(kind: .configMap, namespace: "velero", name: name))
+        #expect(fetched?.json[path: ["data", "cmd"]]?.stringValue == hostile)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        try await client.delete(try ObjectReference(kind: .configMap, namespace: "velero", name: name), ignoreNotFound: false)
+    }
+
+    @Test("bad settings are refused before kubectl runs; a missing kubectl is a clear error")
+    func badSettings() async throws {
+        #expect(throws: RecoveryError.self) { try KubectlClusterClient(configuration: .init(context: "--kubeconfig=/x")) }
+        #expect(throws: RecoveryError.self) { try KubectlClusterClient(configuration: .init(kubeconfig: "-x")) }
+        #expect(throws: RecoveryError.self) { try KubectlClusterClient(configuration: .init(kubectl: "kubectl\n")) }
+        await #expect(throws: RecoveryError.self) {
+            _ = try await KubectlClusterClient(configuration: .init()).apply(KubernetesObject(kind: .configMap, namespace: "velero", name: "x"), fieldManager: "has space")
+        }
+        let missing = try KubectlClusterClient(configuration: .init(kubectl: "/nonexistent/kubectl"))
+        let error = await expectCode(.kubectlFailed) { _ = try await missing.list(.configMap, namespace: "velero", labelSelector: nil) }
+        #expect(error?.message.contains("was not found") == true)
+    }
+
+    @Test("a kind whose CRD is not installed is an error, not a missing object")
+    func uninstalledKind() async throws {
+        let client = try sandboxClient()
+        let kind = ResourceKind(apiVersion: "example.invalid/v1", kind: "Nothing", resource: "nothings.example.invalid")
+        _ = await expectCode(.notFound) { _ = try await client.get(try ObjectReference(kind: kind, namespace: "velero", name: "x")) }
+        _ = await expectCode(.notFound) { _ = try await client.list(kind, namespace: "velero", labelSelector: nil) }
+    }
+}
+
+@Suite("KubectlClusterClient watch across an API server restart", .timeLimit(.minutes(5)))
+struct KubectlWatchRestartTests {
+    @Test("a watch through an API server that stops and starts again sees the changes made meanwhile, once each")
+    func survivesRestart() async throws {
+        let sandbox = try Sandbox.current()
+        let replicaConfig = try await sandbox.script("replica", "start")
+        defer { Task { _ = try? await sandbox.script("replica", "stop") } }
+        let primary = try sandboxClient()
+        let client = try KubectlClusterClient(configuration: .init(
+            kubeconfig: replicaConfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: .seconds(10),
+            watchRetryMinimum: .milliseconds(100), watchRetryMaximum: .milliseconds(500)))
+        let namespace = try await scratchNamespace(primary, "watch")
+        func configMap(_ name: String, _ value: String) -> KubernetesObject {
+            KubernetesObject(kind: .configMap, namespace: namespace, name: name, labels: ["watch": "restart"], body: ["data": ["v": .string(value)]])
+        }
+        _ = try await primary.apply(configMap("before", "1"), fieldManager: "carbon-recovery-tests")
+        _ = try await primary.apply(configMap("doomed", "1"), fieldManager: "carbon-recovery-tests")
+
+        var iterator = client.watch(.configMap, namespace: namespace, labelSelector: try LabelSelector(parsing: "watch=restart")).makeAsyncIterator()
+        var initial: [String] = []
+        for _ in 0..<2 { if let event = try await iterator.next() { initial.append("\(event.kind.rawValue) \(event.object.name ?? "")") } }
+        #expect(initial.sorted() == ["ADDED before", "ADDED doomed"])
+
+        _ = try await sandbox.script("replica", "stop")
+        // Changes while the watched API server is down, made through the other one.
+        _ = try await primary.apply(configMap("before", "2"), fieldManager: "carbon-recovery-tests")
+        _ = try await primary.apply(configMap("during", "1"), fieldManager: "carbon-recovery-tests")
+        try await primary.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "doomed"), ignoreNotFound: false)
+        try await Task.sleep(for: .seconds(1))
+        _ = try await sandbox.script("replica", "start")
+        _ = try await primary.apply(configMap("after", "1"), fieldManager: "carbon-recovery-tests")
+
+        var seen: [String] = []
+        while seen.count < 4, let event = try await iterator.next() {
+            seen.append("\(event.kind.rawValue) \(event.object.name ?? "")")
+        }
+        #expect(seen.sorted() == ["ADDED after", "ADDED during", "DELETED doomed", "MODIFIED before"])
+        #expect(seen.last == "ADDED after")
+    }
+}
