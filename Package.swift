@@ -130,12 +130,16 @@ let package = Package(
         // Against the sandbox's real servers (scripts/sandbox): kubectl + kube-apiserver, S3.
         .testTarget(
             name: "CarbonRecoveryIntegrationTests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryTestKit", "TestSupport"]
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryTestKit", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Helpers shared by the test targets (temporary folders, running the built executables).
         .target(
             name: "TestSupport",
-            dependencies: ["CarbonRecovery"],
+            dependencies: ["CarbonRecovery", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
     ],

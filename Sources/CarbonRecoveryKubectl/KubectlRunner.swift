@@ -58,10 +58,10 @@ struct KubectlRunner: Sendable {
         }
         let result: Collected
         do {
-            result = try await withDeadline(timeout + .seconds(2)) {
+            result = try await withTimeLimit(timeout + .seconds(2)) {
                 try await self.collect(all, input: input)
             }
-        } catch is DeadlineExceeded {
+        } catch is TimeLimitExceeded {
             throw RecoveryError(.timeout, "kubectl \(verb) did not finish within \(timeout)", operation: operation, target: target)
         } catch let error as SubprocessError {
             throw launchError(error, operation: operation, target: target)
@@ -112,23 +112,6 @@ struct KubectlRunner: Sendable {
         } catch let error as RecoveryError {
             throw RecoveryError(.invalidObject, "kubectl's output is not JSON (\(error.message))", operation: operation, target: target)
         }
-    }
-}
-
-/// Thrown by ``withDeadline(_:_:)`` when the deadline passes first.
-struct DeadlineExceeded: Error {}
-
-/// Runs `body`, cancelling it (and so stopping its process) when `duration` passes first.
-func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: duration)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
-        return value
     }
 }
 

@@ -162,3 +162,127 @@ public final class ListeningSocket: @unchecked Sendable {
         return socket.port
     }
 }
+
+/// A helper server started for one test (argv only), stopped by PID when the test ends.
+/// It must print its port on the first line of standard output; later lines are kept.
+public final class BackgroundServer: @unchecked Sendable {
+    // @unchecked: `lines` is only touched under `lock`; the process handle is set once in init.
+    private let process = Process()
+    private let lock = NSLock()
+    private var buffer = ""
+    private var lines: [String] = []
+    public private(set) var port = 0
+
+    public init(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(20)) async throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock {
+                self.buffer += String(decoding: data, as: UTF8.self)
+                while let newline = self.buffer.firstIndex(of: "\n") {
+                    self.lines.append(String(self.buffer[..<newline]))
+                    self.buffer = String(self.buffer[self.buffer.index(after: newline)...])
+                }
+            }
+        }
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let first = lock.withLock({ lines.first }), let port = Int(first) {
+                self.port = port
+                break
+            }
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                stop()
+                throw RecoveryError(.timeout, "\(executable) did not print its port")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The lines printed after the port.
+    public var output: [String] { lock.withLock { Array(lines.dropFirst()) } }
+
+    /// The lines printed after the port, once there are at least `count` (or after `timeout`).
+    public func output(atLeast count: Int, timeout: Duration = .seconds(5)) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while output.count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        // A little longer, so that a line too many would be seen too.
+        try await Task.sleep(for: .milliseconds(100))
+        return output
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 2 s) and waits for it.
+    public func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// The repository's `Tests/Fixtures` folder.
+public let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// `python3` on PATH.
+public func python3() throws -> String {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        let candidate = "\(directory)/python3"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    throw RecoveryError(.internalError, "python3 is not on PATH (scripts/bootstrap installs it)")
+}
+
+import Logging
+
+/// A log handler that keeps every message with its metadata, for tests that check what was
+/// logged (and that no secret was).
+public final class CapturedLog: @unchecked Sendable {
+    // @unchecked: `entries` is only touched under `lock`.
+    private let lock = NSLock()
+    private var entries: [(level: Logger.Level, message: String, metadata: [String: String])] = []
+
+    public init() {}
+
+    /// A logger writing here at `level` and above.
+    public func logger(_ label: String = "test", level: Logger.Level = .trace) -> Logger {
+        var logger = Logger(label: label) { _ in Handler(log: self) }
+        logger.logLevel = level
+        return logger
+    }
+
+    /// Every message so far, with metadata flattened into `key=value`.
+    public var lines: [String] {
+        lock.withLock { entries.map { entry in ([entry.message] + entry.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ") } }
+    }
+
+    public var metadata: [[String: String]] { lock.withLock { entries.map(\.metadata) } }
+
+    fileprivate func append(_ level: Logger.Level, _ message: String, _ metadata: [String: String]) {
+        lock.withLock { entries.append((level, message, metadata)) }
+    }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            var merged = metadata
+            if let extra = event.metadata { merged.merge(extra) { $1 } }
+            log.append(event.level, "\(event.message)", merged.mapValues { "\($0)" })
+        }
+    }
+}
