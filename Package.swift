@@ -79,6 +79,8 @@ let package = Package(
             dependencies: [
                 "CarbonRecovery",
                 "CarbonRecoveryAudit",
+                "CarbonRecoveryKubectl",
+                "CarbonRecoveryMinIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -99,10 +99,16 @@ public struct KubectlClusterClient: ClusterClient {
     ///   - logger: Receives one debug line per kubectl call (verb, resource, duration) and
     ///     warnings when a watch reconnects; never a credential. Default: discards everything.
     /// - Throws: ``RecoveryError`` (``RecoveryError/Code/invalidInput``) when the context name
-    ///   or a path could be mistaken for a flag or holds a control character.
+    ///   or a path could be mistaken for a flag or holds a control character, or when the
+    ///   kubeconfig file cannot be read.
     public init(configuration: Configuration = .fromEnvironment(), logger: Logger = Logger(label: "carbon-recovery.kubectl", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         try KubectlArguments.validateSetting(configuration.kubectl, what: "kubectl executable")
-        if let kubeconfig = configuration.kubeconfig { try KubectlArguments.validateSetting(kubeconfig, what: "kubeconfig path") }
+        if let kubeconfig = configuration.kubeconfig {
+            try KubectlArguments.validateSetting(kubeconfig, what: "kubeconfig path")
+            guard FileManager.default.isReadableFile(atPath: kubeconfig) else {
+                throw RecoveryError.invalidInput("the kubeconfig \(kubeconfig) does not exist or cannot be read", target: kubeconfig)
+            }
+        }
         if let context = configuration.context { try KubectlArguments.validateSetting(context, what: "context name") }
         if let cache = configuration.cacheDirectory { try KubectlArguments.validateSetting(cache, what: "cache directory") }
         self.configuration = configuration

@@ -406,6 +406,11 @@ public struct MinIOStorageBackend: StorageBackend {
     }
 }
 
+extension MinIOStorageBackend: StorageEndpointProbe {
+    /// `s3://bucket at http(s)://host:port`.
+    public var endpointDescription: String { "\(target) at \(endpoint.base)" }
+}
+
 /// What ``MinIOStorageBackend/health()`` found.
 public enum MinIOHealth: Sendable, Hashable {
     /// MinIO answers that it is live.
@@ -414,9 +419,4 @@ public enum MinIOHealth: Sendable, Hashable {
     case unhealthy(status: Int)
     /// The endpoint is an S3 server without MinIO's health API.
     case notMinIO
-}
-
-extension RecoveryError.Code {
-    /// The local clock and the storage server's differ by more than the server accepts.
-    public static let clockSkew = RecoveryError.Code(rawValue: "clock-skew")
 }

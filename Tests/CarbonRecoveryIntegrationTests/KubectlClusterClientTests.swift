@@ -238,7 +238,9 @@ struct KubectlWatchRestartTests {
         while seen.count < 4, let event = try await iterator.next() {
             seen.append("\(event.kind.rawValue) \(event.object.name ?? "")")
         }
+        // A restarted API server's watch cache starts at its current version, so the watch from
+        // our older version gets 410 Gone and the client re-lists: the events come from the diff
+        // (in list order), each exactly once.
         #expect(seen.sorted() == ["ADDED after", "ADDED during", "DELETED doomed", "MODIFIED before"])
-        #expect(seen.last == "ADDED after")
     }
 }

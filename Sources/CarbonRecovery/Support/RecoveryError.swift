@@ -53,6 +53,8 @@ public struct RecoveryError: Error, Sendable, CustomStringConvertible {
         public static let unsupported = Code(rawValue: "unsupported")
         /// The caller cancelled the operation.
         public static let cancelled = Code(rawValue: "cancelled")
+        /// This machine's clock and a server's differ by more than the server accepts.
+        public static let clockSkew = Code(rawValue: "clock-skew")
         /// An internal invariant did not hold; please report it.
         public static let internalError = Code(rawValue: "internal-error")
     }

@@ -24,7 +24,7 @@ public actor InMemoryClusterClient: ClusterClient {
 
     public func apply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
         let reference = try reference(of: object)
-        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        let key = Key(resource: Self.typeKey(reference.kind), namespace: reference.namespace, name: reference.name)
         var stored = object
         let existing = objects[key]
         if let status = existing?.status, stored.status == nil { stored.json["status"] = status }
@@ -39,12 +39,12 @@ public actor InMemoryClusterClient: ClusterClient {
     }
 
     public func get(_ reference: ObjectReference) async throws -> KubernetesObject? {
-        objects[Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)]
+        objects[Key(resource: Self.typeKey(reference.kind), namespace: reference.namespace, name: reference.name)]
     }
 
     public func list(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> [KubernetesObject] {
         objects.filter { key, object in
-            key.resource == kind.resource && (namespace == nil || key.namespace == namespace)
+            key.resource == Self.typeKey(kind) && (namespace == nil || key.namespace == namespace)
                 && (labelSelector?.matches(object.labels) ?? true)
         }
         .sorted { ($0.key.namespace ?? "", $0.key.name) < ($1.key.namespace ?? "", $1.key.name) }
@@ -52,7 +52,7 @@ public actor InMemoryClusterClient: ClusterClient {
     }
 
     public func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws {
-        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        let key = Key(resource: Self.typeKey(reference.kind), namespace: reference.namespace, name: reference.name)
         guard let object = objects.removeValue(forKey: key) else {
             if ignoreNotFound { return }
             throw RecoveryError(.notFound, "\(reference) does not exist", target: reference.description)
@@ -72,7 +72,7 @@ public actor InMemoryClusterClient: ClusterClient {
 
     /// Writes an object's `status`, as a controller would, and notifies watchers.
     public func setStatus(_ reference: ObjectReference, _ status: JSONValue) throws {
-        let key = Key(resource: reference.kind.resource, namespace: reference.namespace, name: reference.name)
+        let key = Key(resource: Self.typeKey(reference.kind), namespace: reference.namespace, name: reference.name)
         guard var object = objects[key] else { throw RecoveryError(.notFound, "\(reference) does not exist") }
         object.json["status"] = status
         version += 1
@@ -109,8 +109,15 @@ public actor InMemoryClusterClient: ClusterClient {
             .namespace, .configMap, .secret, .deployment, .veleroBackup, .veleroRestore, .veleroSchedule,
             .veleroDeleteBackupRequest, .veleroBackupStorageLocation,
         ]
-        let kind = known.first { $0.apiVersion == apiVersion && $0.kind == kindName }
-            ?? ResourceKind(apiVersion: apiVersion, kind: kindName, resource: kindName.lowercased() + "s")
-        return try ObjectReference(kind: kind, namespace: kind.isNamespaced ? (object.namespace ?? "default") : nil, name: name)
+        if let kind = known.first(where: { $0.apiVersion == apiVersion && $0.kind == kindName }) {
+            return try ObjectReference(kind: kind, namespace: kind.isNamespaced ? (object.namespace ?? "default") : nil, name: name)
+        }
+        // Another kind: namespaced exactly when the object names a namespace.
+        let kind = ResourceKind(apiVersion: apiVersion, kind: kindName, resource: kindName.lowercased() + "s", isNamespaced: object.namespace != nil)
+        return try ObjectReference(kind: kind, namespace: object.namespace, name: name)
+    }
+
+    /// Objects are keyed by apiVersion and kind, so a caller's plural spelling does not matter.
+    private static func typeKey(_ kind: ResourceKind) -> String { "\(kind.apiVersion)/\(kind.kind)"
     }
 }

@@ -1,0 +1,100 @@
+import ArgumentParser
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import Foundation
+
+/// How the CLI reaches the cluster and the storage; every option falls back to the environment
+/// that `scripts/sandbox env` (or your own setup) exports.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The kubeconfig file.", discussion: "Default: $CARBON_RECOVERY_KUBECONFIG, else kubectl's own ($KUBECONFIG, ~/.kube/config).", valueName: "path"))
+    var kubeconfig: String?
+
+    @Option(help: ArgumentHelp("The kubeconfig context.", discussion: "Default: $CARBON_RECOVERY_KUBE_CONTEXT, else the current context.", valueName: "name"))
+    var context: String?
+
+    @Option(name: .customLong("velero-namespace"), help: "Velero's namespace.")
+    var veleroNamespace: String = "velero"
+
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("MinIO's S3 endpoint, http(s)://host:port.", discussion: "Default: $CARBON_RECOVERY_S3_ENDPOINT.", valueName: "url"))
+    var s3Endpoint: String?
+
+    @Option(help: ArgumentHelp("The backup bucket.", discussion: "Default: $CARBON_RECOVERY_S3_BUCKET, else 254carbon-backups.", valueName: "name"))
+    var bucket: String?
+
+    @Option(help: ArgumentHelp("The S3 signing region.", discussion: "Default: $CARBON_RECOVERY_S3_REGION, else us-east-1.", valueName: "name"))
+    var region: String?
+
+    @Option(
+        name: .customLong("credentials-file"),
+        help: ArgumentHelp(
+            "An AWS/Velero credentials file ([default] aws_access_key_id/aws_secret_access_key).",
+            discussion: "Default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.",
+            valueName: "path"))
+    var credentialsFile: String?
+
+    @Option(name: .customLong("credentials-profile"), help: "The profile in the credentials file.")
+    var credentialsProfile: String = "default"
+
+    func clusterClient() throws -> KubectlClusterClient {
+        var configuration = KubectlClusterClient.Configuration.fromEnvironment()
+        if let kubeconfig { configuration.kubeconfig = kubeconfig }
+        if let context { configuration.context = context }
+        return try KubectlClusterClient(configuration: configuration)
+    }
+
+    func storageBackend() throws -> MinIOStorageBackend {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration: MinIOStorageBackend.Configuration
+        if let s3Endpoint {
+            configuration = .init(endpoint: s3Endpoint, bucket: "254carbon-backups", credentials: .standard(environment))
+            if let bucket = environment["CARBON_RECOVERY_S3_BUCKET"], !bucket.isEmpty { configuration.bucket = bucket }
+            if let region = environment["CARBON_RECOVERY_S3_REGION"], !region.isEmpty { configuration.region = region }
+        } else {
+            configuration = try .fromEnvironment(environment)
+        }
+        if let bucket { configuration.bucket = bucket }
+        if let region { configuration.region = region }
+        if let credentialsFile { configuration.credentials = .file(path: credentialsFile, profile: credentialsProfile) }
+        return try MinIOStorageBackend(configuration: configuration)
+    }
+}
+
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the cluster, Velero and the backup storage; say what to fix.",
+        discussion: """
+            The backup guide's troubleshooting steps as one read-only command: the API server is reachable and \
+            who we are; Velero's namespace, CRDs, deployment and backup storage locations; MinIO reachable with \
+            these credentials; the bucket present; the clocks in agreement. Exit status 1 when a check fails.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .customLong("output"), help: "Output format: table or json.")
+    var output: OutputFormat = .table
+
+    func run() async throws {
+        try await runReportingErrors {
+            let doctor = RecoveryDoctor(
+                cluster: try connection.clusterClient(), storage: try connection.storageBackend(), veleroNamespace: connection.veleroNamespace)
+            let checks = await doctor.run()
+            switch output {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(checks), as: UTF8.self))
+            case .table:
+                Terminal.printTable(["STATUS", "CHECK", "DETAIL"], checks.map { [$0.status.rawValue.uppercased(), $0.title, $0.detail] })
+                let fixes = checks.filter { $0.fix != nil && ($0.status == .fail || $0.status == .warn) }
+                if !fixes.isEmpty {
+                    print("")
+                    for check in fixes { print("\(check.status == .fail ? "FIX" : "ADVICE") \(check.title): \(check.fix!)") }
+                }
+                let failed = checks.filter { $0.status == .fail }.count
+                print("\n\(checks.filter { $0.status == .pass }.count) passed, \(checks.filter { $0.status == .warn }.count) warnings, \(failed) failed, \(checks.filter { $0.status == .skip }.count) skipped")
+            }
+            if checks.contains(where: { $0.status == .fail }) { throw ExitCode.failure }
+        }
+    }
+}

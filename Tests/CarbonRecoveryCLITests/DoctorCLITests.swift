@@ -1,0 +1,57 @@
+// `carbon-recovery doctor` as a real process against the sandbox.
+import CarbonRecovery
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("carbon-recovery doctor on the sandbox", .timeLimit(.minutes(3)))
+struct DoctorCLITests {
+    @Test("reports each check on the sandbox; Velero's server parts are missing there, so it exits 1 with fixes")
+    func onSandbox() async throws {
+        _ = try Sandbox.current()
+        let result = try await run(try executable("carbon-recovery"), ["doctor"])
+        #expect(result.status == 1, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        for title in ["Kubernetes API server reachable", "Namespace velero exists", "Velero CRDs installed", "Storage endpoint reachable", "Credentials and bucket", "Clock agrees with the storage server"] {
+            #expect(lines.contains { $0.hasPrefix("PASS") && $0.contains(title) }, "\(title): \(result.standardOutput)")
+        }
+        #expect(lines.contains { $0.hasPrefix("FAIL") && $0.contains("Backup storage locations") })
+        #expect(lines.contains { $0.hasPrefix("FIX Backup storage locations:") })
+
+        let json = try await run(try executable("carbon-recovery"), ["doctor", "--output", "json"])
+        let checks = try JSONValue(parsing: Array(json.standardOutput.utf8)).arrayValue ?? []
+        #expect(checks.count == 8)
+        #expect(checks.first { $0["id"] == "cluster.reachable" }?["status"] == "pass")
+        #expect(checks.first { $0["id"] == "storage.access" }?["status"] == "pass")
+    }
+
+    @Test("wrong storage credentials and an RBAC-less user: failures with fixes, and the secret is never printed")
+    func wrongCredentials() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let secret = "doctor-test-secret-8c1f0e2d9b7a"
+        try "[default]\naws_access_key_id = CARBONWRONGKEY\naws_secret_access_key = \(secret)\n".write(toFile: scratch.file("credentials"), atomically: true, encoding: .utf8)
+        let result = try await run(try executable("carbon-recovery"), [
+            "doctor", "--credentials-file", scratch.file("credentials"), "--kubeconfig", sandbox.viewerKubeconfig,
+        ])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.contains("does not know access key"))
+        #expect(result.standardOutput.contains("FIX Credentials and bucket"))
+        #expect(result.standardOutput.contains("forbidden"))
+        #expect(!(result.standardOutput + result.standardError).contains(secret))
+        let token = try String(contentsOfFile: sandbox.directory + "/viewer.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!(result.standardOutput + result.standardError).contains(token))
+    }
+
+    @Test("bad settings are one clear error and exit 1", arguments: [
+        ["doctor", "--kubeconfig", "/nonexistent/kubeconfig"], ["doctor", "--s3-endpoint", "ftp://127.0.0.1:1"], ["doctor", "--bucket", "Not_A_Bucket"],
+        ["doctor", "--context", "--kubeconfig=/x"],
+    ])
+    func badSettings(arguments: [String]) async throws {
+        _ = try Sandbox.current()
+        let result = try await run(try executable("carbon-recovery"), arguments)
+        #expect(result.status != 0)
+        #expect(!result.standardError.isEmpty)
+        #expect(result.standardOutput.isEmpty)
+    }
+}
