@@ -90,6 +90,8 @@ let package = Package(
             dependencies: [
                 "CarbonRecovery",
                 "CarbonRecoveryAudit",
+                "CarbonRecoveryKubectl",
+                "CarbonRecoveryMinIO",
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -58,8 +58,6 @@ public struct MinIOStorageBackend: StorageBackend {
         public var multipartConcurrency: Int
         /// Keys per ListObjectsV2 page (S3's maximum is 1,000).
         public var listPageSize: Int
-        /// Prefixes listed at the same time by ``MinIOStorageBackend/usage(prefix:)``.
-        public var listConcurrency: Int
 
         /// Creates a configuration.
         public init(
@@ -74,8 +72,7 @@ public struct MinIOStorageBackend: StorageBackend {
             multipartThreshold: Int = 16 << 20,
             partSize: Int = 8 << 20,
             multipartConcurrency: Int = 4,
-            listPageSize: Int = 1_000,
-            listConcurrency: Int = 8
+            listPageSize: Int = 1_000
         ) {
             self.endpoint = endpoint
             self.bucket = bucket
@@ -89,7 +86,6 @@ public struct MinIOStorageBackend: StorageBackend {
             self.partSize = partSize
             self.multipartConcurrency = multipartConcurrency
             self.listPageSize = listPageSize
-            self.listConcurrency = listConcurrency
         }
 
         /// From the environment: `CARBON_RECOVERY_S3_ENDPOINT` (required),
@@ -153,7 +149,7 @@ public struct MinIOStorageBackend: StorageBackend {
             throw RecoveryError.invalidInput("region \(String(reflecting: configuration.region)) must be lower-case letters, digits and '-'")
         }
         guard configuration.maximumAttempts >= 1, configuration.partSize >= 5 << 20, configuration.multipartThreshold >= configuration.partSize,
-              configuration.multipartConcurrency >= 1, (1...1_000).contains(configuration.listPageSize), configuration.listConcurrency >= 1 else {
+              configuration.multipartConcurrency >= 1, (1...1_000).contains(configuration.listPageSize) else {
             throw RecoveryError.invalidInput("attempts ≥ 1, part size ≥ 5 MiB, multipart threshold ≥ part size, concurrency ≥ 1 and page size 1…1000 are required")
         }
         self.configuration = configuration
@@ -224,44 +220,14 @@ public struct MinIOStorageBackend: StorageBackend {
         if response.status == 404, response.errorCode == "NoSuchBucket" { throw bucketMissing(operation: "storage.delete") }
     }
 
-    /// Objects and bytes under `prefix`.
-    ///
-    /// Lists the prefix's direct objects and its sub-prefixes (`/`-delimited) first, then the
-    /// sub-prefixes concurrently (``Configuration/listConcurrency`` at a time): Velero's layout
-    /// (`backups/<name>/…`) spreads a bucket over many such prefixes. Every object is still
-    /// counted exactly once.
+    /// Objects and bytes under `prefix`: ListObjectsV2 pages summed as they arrive, without
+    /// building a ``StorageObject`` stream per key.
     public func usage(prefix: String) async throws -> StorageUsage {
         var objects = 0
         var bytes: Int64 = 0
-        var subPrefixes: [String] = []
-        var token: String?
-        repeat {
-            let page = try await listPage(prefix: prefix, delimiter: "/", continuationToken: token)
-            objects += page.objects.count
-            bytes += page.objects.reduce(0) { $0 + $1.size }
-            subPrefixes += page.commonPrefixes
-            token = page.nextToken
-        } while token != nil
-        try await withThrowingTaskGroup(of: (Int, Int64).self) { group in
-            var pending = subPrefixes[...]
-            func start() {
-                guard let next = pending.popFirst() else { return }
-                group.addTask {
-                    var count = 0
-                    var size: Int64 = 0
-                    for try await page in self.listPages(prefix: next) {
-                        count += page.count
-                        size += page.reduce(0) { $0 + $1.size }
-                    }
-                    return (count, size)
-                }
-            }
-            for _ in 0..<configuration.listConcurrency { start() }
-            while let (count, size) = try await group.next() {
-                objects += count
-                bytes += size
-                start()
-            }
+        for try await page in listPages(prefix: prefix) {
+            objects += page.count
+            for object in page { bytes += object.size }
         }
         return StorageUsage(prefix: prefix, objects: objects, bytes: bytes)
     }

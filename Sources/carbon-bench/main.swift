@@ -10,6 +10,8 @@
 //   3. verify (entries/s) vs raw SHA-256 over the same canonical bytes;
 //   4. a filtered 1,000-row query over the --entries trail vs the same SQL through the C API.
 //
+//   carbon-bench storage | cluster: against the sandbox's real servers (SandboxBenchmarks.swift).
+//
 //   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
 //
 // Append mode is a load generator for the multi-process tests: it appends N attempt/outcome
@@ -34,6 +36,11 @@ struct Options {
     var tag = "load"
     var holdMilliseconds = 0
     var pauseMilliseconds = 0
+    var objects = 100_000
+    var backups = 5_000
+    var runs = 3
+    var prefix = ""
+    var namespace = ""
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.makeIterator()
@@ -62,14 +69,22 @@ struct Options {
             case "--tag": tag = try value()
             case "--hold-ms": holdMilliseconds = try number()
             case "--pause-ms": pauseMilliseconds = try number()
+            case "--objects": objects = try number()
+            case "--backups": backups = try number()
+            case "--runs": runs = try number()
+            case "--prefix": prefix = try value()
+            case "--namespace": namespace = try value()
             case "-h", "--help":
                 print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
                 print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
+                print("       carbon-bench storage [--objects 100000] [--runs 3]      (needs the sandbox)")
+                print("       carbon-bench cluster [--backups 5000] [--runs 3]        (needs the sandbox)")
                 exit(0)
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        guard mode == "audit" || mode == "append" else { throw BenchError("unknown mode '\(mode)': use 'audit' or 'append'") }
+        let modes = ["audit", "append", "storage", "cluster", "usage-once", "list-once"]
+        guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
 }
@@ -411,10 +426,13 @@ func runAppend(_ options: Options) async throws {
 
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
-    if options.mode == "append" {
-        try await runAppend(options)
-    } else {
-        try await runAudit(options)
+    switch options.mode {
+    case "append": try await runAppend(options)
+    case "storage": try await runStorage(options)
+    case "usage-once": try await runUsageOnce(options)
+    case "cluster": try await runCluster(options)
+    case "list-once": try await runListOnce(options)
+    default: try await runAudit(options)
     }
 } catch {
     FileHandle.standardError.write(Data("carbon-bench: \(error)\n".utf8))

@@ -1,0 +1,220 @@
+// Benchmarks against the sandbox's real servers (scripts/sandbox up; eval "$(scripts/sandbox env)").
+//
+//   carbon-bench storage [--objects 100000] [--runs 3]
+//     usage of a prefix holding --objects objects in Velero's layout (backups/<name>/ with 10
+//     files each), as whole processes: `carbon-bench usage-once` (MinIOStorageBackend.usage)
+//     vs `aws s3 ls --recursive --summarize` (the peer), same server, same run. Both must
+//     report the same objects and bytes. Also shown, in process: usage() vs the per-object stream.
+//
+//   carbon-bench cluster [--backups 5000] [--runs 3]
+//     listing --backups velero.io Backup objects, as whole processes: `carbon-bench list-once`
+//     (KubectlClusterClient.list, parsed into objects) vs `kubectl get backups -o json` alone
+//     (the floor: the same kubectl, its output drained by the benchmark).
+//
+// The objects are seeded once and reused: storage objects are written straight into the folder
+// rclone serves (seeding is not what is measured), Backup objects through kubectl create.
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import Foundation
+
+struct ProcessTiming {
+    var seconds: Double
+    var output: String
+}
+
+/// Runs a process to completion, draining its output, and times it from launch to exit.
+func timedProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessTiming {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.standardError
+    let clock = ContinuousClock()
+    let start = clock.now
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let elapsed = start.duration(to: clock.now)
+    guard process.terminationStatus == 0 else {
+        throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+    }
+    return ProcessTiming(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, output: String(decoding: data, as: UTF8.self))
+}
+
+func which(_ name: String) throws -> String {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+        let path = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw BenchError("\(name) is not on PATH (scripts/sandbox-assets installs it)")
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+func environmentValue(_ name: String) throws -> String {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        throw BenchError("\(name) is not set: run scripts/sandbox up && eval \"$(scripts/sandbox env)\" first")
+    }
+    return value
+}
+
+let veleroFiles = [
+    "velero-backup.json", "%@.tar.gz", "%@-logs.gz", "%@-resource-list.json.gz", "%@-volumesnapshots.json.gz",
+    "%@-itemoperations.json.gz", "%@-results.gz", "%@-podvolumebackups.json.gz", "%@-csi-volumesnapshots.json.gz",
+    "%@-csi-volumesnapshotcontents.json.gz",
+]
+
+// MARK: - storage
+
+func runStorage(_ options: Options) async throws {
+    let sandbox = try environmentValue("CARBON_RECOVERY_SANDBOX_DIR")
+    let endpoint = try environmentValue("CARBON_RECOVERY_S3_ENDPOINT")
+    let bucket = try environmentValue("CARBON_RECOVERY_S3_BUCKET")
+    let prefix = "bench/usage-\(options.objects)/"
+    let root = "\(sandbox)/s3/\(bucket)/\(prefix)"
+    let backups = options.objects / veleroFiles.count
+    var expectedBytes: Int64 = 0
+    let marker = root + ".seeded"
+    let seeded = FileManager.default.fileExists(atPath: marker)
+    if !seeded { print("seeding \(backups * veleroFiles.count) objects under s3://\(bucket)/\(prefix) (once)") }
+    for index in 0..<backups {
+        let name = String(format: "bench-backup-%05d", index)
+        let directory = "\(root)backups/\(name)"
+        if !seeded { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        for (fileIndex, pattern) in veleroFiles.enumerated() {
+            let size = 16 + (index * 7 + fileIndex * 13) % 240
+            expectedBytes += Int64(size)
+            if !seeded {
+                let file = directory + "/" + pattern.replacingOccurrences(of: "%@", with: name)
+                _ = FileManager.default.createFile(atPath: file, contents: Data(repeating: UInt8(truncatingIfNeeded: index), count: size))
+            }
+        }
+    }
+    if !seeded { _ = FileManager.default.createFile(atPath: marker, contents: Data()) }
+    let expectedObjects = backups * veleroFiles.count
+    // The marker is an object too; count it.
+    let expected = (objects: expectedObjects + 1, bytes: expectedBytes)
+
+    let aws = try which("aws")
+    let bench = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+    let awsEnvironment = ["AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""]
+    var ours: [Double] = []
+    var peer: [Double] = []
+    for run in 1...options.runs {
+        let mine = try timedProcess(bench, ["usage-once", "--prefix", prefix])
+        let theirs = try timedProcess(aws, ["s3", "ls", "s3://\(bucket)/\(prefix)", "--recursive", "--summarize", "--endpoint-url", endpoint], environment: awsEnvironment)
+        let myFigures = mine.output.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let theirObjects = theirs.output.split(separator: "\n").first { $0.contains("Total Objects:") }.flatMap { Int64($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+        let theirBytes = theirs.output.split(separator: "\n").first { $0.contains("Total Size:") }.flatMap { Int64($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+        guard myFigures == [Int64(expected.objects), expected.bytes], theirObjects == Int64(expected.objects), theirBytes == expected.bytes else {
+            throw BenchError("the two disagree or miss objects: ours \(myFigures), aws \(String(describing: theirObjects))/\(String(describing: theirBytes)), expected \(expected)")
+        }
+        ours.append(mine.seconds)
+        peer.append(theirs.seconds)
+        print(String(format: "  run %d: carbon-recovery %.3f s, aws s3 ls %.3f s (%d objects, %lld bytes, both)", run, mine.seconds, theirs.seconds, expected.objects, expected.bytes))
+    }
+    print("")
+    report(
+        "storage usage of \(expected.objects) objects (whole process, median of \(options.runs))", measured: median(ours), unit: "s",
+        baseline: median(peer), baselineName: "aws s3 ls --recursive --summarize, same server", target: "<= 0.50x")
+
+    // For the record, in process (no process start-up on either side): usage() against the
+    // protocol's default, which sums the per-object stream.
+    let storage = try MinIOStorageBackend(configuration: try .fromEnvironment())
+    var streamed = 0
+    let perObject = try await seconds {
+        for try await _ in storage.list(prefix: prefix) { streamed += 1 }
+    }
+    var usage = StorageUsage(prefix: prefix, objects: 0, bytes: 0)
+    let summed = try await seconds { usage = try await storage.usage(prefix: prefix) }
+    guard streamed == expected.objects, usage.objects == expected.objects, usage.bytes == expected.bytes else { throw BenchError("in-process listing disagrees") }
+    report(
+        "in process: usage() summing whole pages", measured: summed, unit: "s",
+        baseline: perObject, baselineName: "list() one StorageObject at a time, same client", target: "informational")
+}
+
+func runUsageOnce(_ options: Options) async throws {
+    let storage = try MinIOStorageBackend(configuration: try .fromEnvironment())
+    let usage = try await storage.usage(prefix: options.prefix)
+    print("\(usage.objects) \(usage.bytes)")
+}
+
+// MARK: - cluster
+
+func runCluster(_ options: Options) async throws {
+    let kubeconfig = try environmentValue("CARBON_RECOVERY_KUBECONFIG")
+    let cache = try environmentValue("CARBON_RECOVERY_KUBECTL_CACHE_DIR")
+    let kubectl = try which("kubectl")
+    let namespace = "bench-backups-\(options.backups)"
+    let client = try KubectlClusterClient(configuration: .fromEnvironment())
+    _ = try await client.apply(KubernetesObject(kind: .namespace, namespace: nil, name: namespace), fieldManager: "carbon-bench")
+    let existing = try await client.list(.veleroBackup, namespace: namespace, labelSelector: nil).count
+    if existing < options.backups {
+        print("seeding \(options.backups - existing) Backup objects in namespace \(namespace) (once)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("carbon-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let perFile = 250
+        var files: [String] = []
+        for start in stride(from: existing, to: options.backups, by: perFile) {
+            let items: [JSONValue] = (start..<min(start + perFile, options.backups)).map { index in
+                let name = String(format: "daily-2026112%d%06d", index % 10, index)
+                return KubernetesObject(kind: .veleroBackup, namespace: namespace, name: name, labels: ["velero.io/schedule-name": "daily", "velero.io/storage-location": "default"], body: [
+                    "spec": ["includedNamespaces": ["data-platform", "monitoring", "registry", "vault-prod"], "ttl": "720h0m0s", "storageLocation": "default",
+                             "excludedResources": ["events"], "snapshotVolumes": false],
+                    "status": ["phase": "Completed", "version": 1, "formatVersion": "1.1.0", "startTimestamp": "2026-11-25T02:00:00Z",
+                               "completionTimestamp": "2026-11-25T02:03:12Z", "expiration": "2026-12-25T02:00:00Z",
+                               "progress": ["itemsBackedUp": .integer(Int64(100 + index % 50)), "totalItems": .integer(Int64(100 + index % 50))], "warnings": 0, "errors": 0],
+                ]).json
+            }
+            let file = scratch.appendingPathComponent("backups-\(start).json").path
+            let list: JSONValue = ["apiVersion": "v1", "kind": "List", "items": .array(items)]
+            try Data(list.canonicalString.utf8).write(to: URL(fileURLWithPath: file))
+            files.append(file)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var pending = files[...]
+            func start() {
+                guard let file = pending.popFirst() else { return }
+                group.addTask {
+                    _ = try timedProcess(kubectl, ["--kubeconfig", kubeconfig, "--cache-dir", cache, "create", "-f", file, "-o", "name"])
+                }
+            }
+            for _ in 0..<4 { start() }
+            while try await group.next() != nil { start() }
+        }
+    }
+    let bench = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+    var ours: [Double] = []
+    var floor: [Double] = []
+    for run in 1...options.runs {
+        let mine = try timedProcess(bench, ["list-once", "--namespace", namespace])
+        let theirs = try timedProcess(kubectl, ["--kubeconfig", kubeconfig, "--cache-dir", cache, "get", "backups.velero.io", "-n", namespace, "-o", "json"])
+        let theirCount = try JSONValue(parsing: Array(theirs.output.utf8))["items"]?.arrayValue?.count ?? -1
+        guard Int(mine.output.trimmingCharacters(in: .whitespacesAndNewlines)) == options.backups, theirCount == options.backups else {
+            throw BenchError("the two disagree: ours \(mine.output), kubectl \(theirCount), expected \(options.backups)")
+        }
+        ours.append(mine.seconds)
+        floor.append(theirs.seconds)
+        print(String(format: "  run %d: carbon-recovery %.3f s, kubectl get -o json %.3f s (%d objects, both)", run, mine.seconds, theirs.seconds, options.backups))
+    }
+    print("")
+    report(
+        "list of \(options.backups) Backup objects (whole process, median of \(options.runs))", measured: median(ours), unit: "s",
+        baseline: median(floor), baselineName: "kubectl get backups -o json alone (the floor)", target: "<= 1.30x")
+}
+
+func runListOnce(_ options: Options) async throws {
+    let client = try KubectlClusterClient(configuration: .fromEnvironment())
+    let backups = try await client.list(.veleroBackup, namespace: options.namespace, labelSelector: nil)
+    // Touch every object's phase, as a caller would.
+    let completed = backups.filter { $0.status?["phase"]?.stringValue == "Completed" }.count
+    guard completed == backups.count else { throw BenchError("\(backups.count - completed) objects lack status.phase") }
+    print(backups.count)
+}
