@@ -7,7 +7,7 @@ import Logging
 /// Every call is one kubectl process started through swift-subprocess with an argument array —
 /// never a shell — so nothing in an object name, a label or a value can become a flag or a
 /// command. Names and namespaces are validated before they reach the argument list (see
-/// ``ObjectReference``), the label selector is passed as one `--selector=` argument, and
+/// ``ObjectReference``), the label selector travels percent-encoded inside the API path, and
 /// objects to apply travel on standard input.
 ///
 /// - Reads (`get`, `list`, `watch`) ask the API server directly (`kubectl get --raw`), so kubectl
