@@ -83,6 +83,20 @@ struct KubectlClusterClientTests {
         #expect(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)) == nil)
     }
 
+    @Test("a field owned by another field manager is a conflict, and the object keeps its value")
+    func conflict() async throws {
+        let client = try sandboxClient()
+        let name = "conflict-\(UUID().uuidString.prefix(8).lowercased())"
+        let reference = try ObjectReference(kind: .configMap, namespace: "velero", name: name)
+        _ = try await client.apply(KubernetesObject(kind: .configMap, namespace: "velero", name: name, body: ["data": ["owner": "first"]]), fieldManager: "manager-a")
+        let error = await expectCode(.conflict) {
+            _ = try await client.apply(KubernetesObject(kind: .configMap, namespace: "velero", name: name, body: ["data": ["owner": "second"]]), fieldManager: "manager-b")
+        }
+        #expect(error?.message.contains("conflict") == true)
+        #expect(try await client.get(reference)?.json[path: ["data", "owner"]] == "first")
+        try await client.delete(reference, ignoreNotFound: false)
+    }
+
     @Test("lists the guide's namespaces and the seeded workloads, across all namespaces too")
     func listsSeededWorkloads() async throws {
         let client = try sandboxClient()

@@ -191,6 +191,16 @@ struct MinIOStorageBackendTests {
         try await plain.delete(plainKey)
     }
 
+    @Test("TLS certificates are verified: a self-signed server is refused, not trusted")
+    func verifiesCertificates() async throws {
+        let sandbox = try Sandbox.current()
+        // The sandbox's API server speaks TLS with a self-signed certificate.
+        let url = try String(contentsOfFile: sandbox.directory + "/apiserver.url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let storage = try sandboxStorage(endpoint: url, tweak: { $0.maximumAttempts = 1 })
+        let error = await expectCode(.unreachable) { try await storage.checkAccess() }
+        #expect(error?.message.lowercased().contains("certificate") == true || error?.message.contains("TLS") == true || error?.message.contains("handshake") == true, "\(error?.message ?? "")")
+    }
+
     @Test("MinIO's health endpoint is reported as absent on a server that lacks it")
     func health() async throws {
         #expect(try await sandboxStorage().health() == .notMinIO)
