@@ -26,8 +26,8 @@ import Logging
 /// ```
 ///
 /// Errors are ``RecoveryError``s with codes ``RecoveryError/Code/notFound``, `conflict`,
-/// `forbidden`, `unauthorized`, `unreachable`, `timeout`, `invalidObject` or
-/// ``RecoveryError/Code/kubectlFailed``, carrying the exit status and the last lines of
+/// `forbidden`, `unauthorized`, `unreachable`, `timeout`, `invalidObject`,
+/// ``RecoveryError/Code/kubectlFailed`` or ``RecoveryError/Code/kubectlNotFound``, carrying the exit status and the last lines of
 /// kubectl's standard error with anything that looks like a credential removed.
 public struct KubectlClusterClient: ClusterClient {
     /// How to run kubectl.
@@ -186,6 +186,8 @@ extension RecoveryError.Code {
     /// kubectl failed in a way that maps to no other code (or could not be started); the
     /// message carries its exit status and the tail of its standard error.
     public static let kubectlFailed = RecoveryError.Code(rawValue: "kubectl-failed")
+    /// The kubectl executable could not be found or started; retrying will not help.
+    public static let kubectlNotFound = RecoveryError.Code(rawValue: "kubectl-not-found")
 }
 
 extension RecoveryError {

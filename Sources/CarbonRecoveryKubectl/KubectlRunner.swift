@@ -51,9 +51,9 @@ struct KubectlRunner: Sendable {
         let all = globalArguments(requestTimeout: timeout) + arguments
         let verb = arguments.first ?? "kubectl"
         defer {
+            let elapsed = ContinuousClock.now - started
             logger.debug("kubectl call", metadata: [
-                "verb": "\(verb)", "operation": "\(operation)", "target": "\(target ?? "-")",
-                "milliseconds": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)",
+                "verb": "\(verb)", "operation": "\(operation)", "target": "\(target ?? "-")", "elapsed": "\(elapsed)",
             ])
         }
         let result: Collected
@@ -95,7 +95,7 @@ struct KubectlRunner: Sendable {
     func launchError(_ error: SubprocessError, operation: String, target: String?) -> RecoveryError {
         if error.code == .executableNotFound {
             return RecoveryError(
-                .kubectlFailed,
+                .kubectlNotFound,
                 "kubectl (\(String(reflecting: configuration.kubectl))) was not found: install it or set KubectlClusterClient.Configuration.kubectl (CARBON_RECOVERY_KUBECTL)",
                 operation: operation, target: target)
         }

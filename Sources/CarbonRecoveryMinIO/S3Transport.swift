@@ -110,7 +110,8 @@ extension MinIOStorageBackend {
             signer.sign(method: method.rawValue, encodedPath: encodedPath, query: query, headers: &headers, payloadHash: payloadHash, credentials: credentials, date: now())
             var request = HTTPClientRequest(url: url)
             request.method = method
-            for (name, value) in headers where name != "host" { request.headers.add(name: name, value: value) }
+            // Host too, exactly as signed (the HTTP client would drop a default port from it).
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
             if let body { request.body = .bytes(body) }
 
             let outcome: Result<S3Response, any Error>

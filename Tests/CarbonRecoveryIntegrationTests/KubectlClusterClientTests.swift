@@ -203,8 +203,11 @@ struct KubectlClusterClientTests {
             _ = try await KubectlClusterClient(configuration: .init()).apply(KubernetesObject(kind: .configMap, namespace: "velero", name: "x"), fieldManager: "has space")
         }
         let missing = try KubectlClusterClient(configuration: .init(kubectl: "/nonexistent/kubectl"))
-        let error = await expectCode(.kubectlFailed) { _ = try await missing.list(.configMap, namespace: "velero", labelSelector: nil) }
+        let error = await expectCode(.kubectlNotFound) { _ = try await missing.list(.configMap, namespace: "velero", labelSelector: nil) }
         #expect(error?.message.contains("was not found") == true)
+        // A watch does not retry forever on a kubectl that does not exist: the stream ends with the error.
+        var iterator = missing.watch(.configMap, namespace: "velero", labelSelector: nil).makeAsyncIterator()
+        _ = await expectCode(.kubectlNotFound) { _ = try await iterator.next() }
     }
 
     @Test("a kind whose CRD is not installed is an error, not a missing object")
