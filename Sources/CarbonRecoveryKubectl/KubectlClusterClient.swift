@@ -2,12 +2,12 @@ import CarbonRecovery
 import Foundation
 import Logging
 
-/// The default ``ClusterClient``: runs kubectl.
+/// The default `ClusterClient`: runs kubectl.
 ///
 /// Every call is one kubectl process started through swift-subprocess with an argument array —
 /// never a shell — so nothing in an object name, a label or a value can become a flag or a
 /// command. Names and namespaces are validated before they reach the argument list (see
-/// ``ObjectReference``), the label selector travels percent-encoded inside the API path, and
+/// `ObjectReference`), the label selector travels percent-encoded inside the API path, and
 /// objects to apply travel on standard input.
 ///
 /// - Reads (`get`, `list`, `watch`) ask the API server directly (`kubectl get --raw`), so kubectl
@@ -25,9 +25,9 @@ import Logging
 /// let backups = try await cluster.list(.veleroBackup, namespace: "velero", labelSelector: nil)
 /// ```
 ///
-/// Errors are ``RecoveryError``s with codes ``RecoveryError/Code/notFound``, `conflict`,
+/// Errors are `RecoveryError`s with codes `RecoveryError.Code.notFound`, `conflict`,
 /// `forbidden`, `unauthorized`, `unreachable`, `timeout`, `invalidObject`,
-/// ``RecoveryError/Code/kubectlFailed`` or ``RecoveryError/Code/kubectlNotFound``, carrying the exit status and the last lines of
+/// `RecoveryError.Code.kubectlFailed` or `RecoveryError.Code.kubectlNotFound`, carrying the exit status and the last lines of
 /// kubectl's standard error with anything that looks like a credential removed.
 public struct KubectlClusterClient: ClusterClient {
     /// How to run kubectl.
@@ -40,7 +40,7 @@ public struct KubectlClusterClient: ClusterClient {
         public var context: String?
         /// kubectl's discovery cache folder (`--cache-dir`); `nil` uses kubectl's default.
         public var cacheDirectory: String?
-        /// How long one call may take before it fails with ``RecoveryError/Code/timeout``.
+        /// How long one call may take before it fails with `RecoveryError.Code.timeout`.
         public var requestTimeout: Duration
         /// The most output one call may produce (a guard against a runaway list).
         public var maximumOutputBytes: Int
@@ -98,7 +98,7 @@ public struct KubectlClusterClient: ClusterClient {
     ///   - configuration: How to run kubectl.
     ///   - logger: Receives one debug line per kubectl call (verb, resource, duration) and
     ///     warnings when a watch reconnects; never a credential. Default: discards everything.
-    /// - Throws: ``RecoveryError`` (``RecoveryError/Code/invalidInput``) when the context name
+    /// - Throws: `RecoveryError` (`RecoveryError.Code.invalidInput`) when the context name
     ///   or a path could be mistaken for a flag or holds a control character, or when the
     ///   kubeconfig file cannot be read.
     public init(configuration: Configuration = .fromEnvironment(), logger: Logger = Logger(label: "carbon-recovery.kubectl", factory: { _ in SwiftLogNoOpLogHandler() })) throws {

@@ -43,8 +43,8 @@ struct KubectlRunner: Sendable {
 
     /// Runs one kubectl command and returns its standard output.
     ///
-    /// - Throws: ``RecoveryError`` mapped from the exit status and standard error, or
-    ///   ``RecoveryError/Code/timeout`` when the call outlives ``KubectlClusterClient/Configuration/requestTimeout``.
+    /// - Throws: `RecoveryError` mapped from the exit status and standard error, or
+    ///   `RecoveryError.Code.timeout` when the call outlives ``KubectlClusterClient/Configuration/requestTimeout``.
     func run(_ arguments: [String], input: [UInt8]? = nil, operation: String, target: String?) async throws -> [UInt8] {
         let started = ContinuousClock.now
         let timeout = configuration.requestTimeout
@@ -115,7 +115,7 @@ struct KubectlRunner: Sendable {
     }
 }
 
-/// Maps kubectl's exit status and standard error to a ``RecoveryError`` code.
+/// Maps kubectl's exit status and standard error to a `RecoveryError` code.
 enum KubectlErrorMapper {
     /// (needle in standard error, code), first match wins. kubectl prints API errors as
     /// `Error from server (Reason): …`; client-side failures have their own wording.

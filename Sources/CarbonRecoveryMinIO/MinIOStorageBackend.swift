@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The default ``StorageBackend``: MinIO — or any S3 API server — over AsyncHTTPClient, with
+/// The default `StorageBackend`: MinIO — or any S3 API server — over AsyncHTTPClient, with
 /// requests signed by AWS Signature Version 4 and path-style addressing
 /// (`https://endpoint/bucket/key`).
 ///
@@ -92,7 +92,7 @@ public struct MinIOStorageBackend: StorageBackend {
         /// `CARBON_RECOVERY_S3_BUCKET` (default `254carbon-backups`), `CARBON_RECOVERY_S3_REGION`
         /// (default `us-east-1`), credentials as ``S3CredentialsSource/standard(_:)`` finds them.
         ///
-        /// - Throws: ``RecoveryError/Code/invalidInput`` when the endpoint is not set.
+        /// - Throws: `RecoveryError.Code.invalidInput` when the endpoint is not set.
         public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
             func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
             guard let endpoint = value("CARBON_RECOVERY_S3_ENDPOINT") else {
@@ -122,7 +122,7 @@ public struct MinIOStorageBackend: StorageBackend {
     ///   - logger: One debug line per request (method, bucket, key, status, attempt) and a
     ///     warning per retry; never a header or a credential. Default: discards everything.
     ///   - now: The clock that dates signatures (tests inject a skewed one).
-    /// - Throws: ``RecoveryError/Code/invalidInput`` for a malformed endpoint, bucket name,
+    /// - Throws: `RecoveryError.Code.invalidInput` for a malformed endpoint, bucket name,
     ///   region or limit.
     /// The client used unless you pass one: certificate verification on, no redirects (a
     /// signed request must not be replayed elsewhere), and no connection retries of its own —
@@ -221,7 +221,7 @@ public struct MinIOStorageBackend: StorageBackend {
     }
 
     /// Objects and bytes under `prefix`: ListObjectsV2 pages summed as they arrive, without
-    /// building a ``StorageObject`` stream per key.
+    /// building a `StorageObject` stream per key.
     public func usage(prefix: String) async throws -> StorageUsage {
         var objects = 0
         var bytes: Int64 = 0

@@ -169,7 +169,7 @@ extension MinIOStorageBackend {
         .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
-    /// Maps an S3 error answer to a ``RecoveryError`` with advice.
+    /// Maps an S3 error answer to a `RecoveryError` with advice.
     func serverError(_ response: S3Response, credentials: S3Credentials, operation: String, target: String) -> RecoveryError {
         let code = response.errorCode
         let key = S3Credentials.shortened(credentials.accessKeyID)
