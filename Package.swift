@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CarbonRecoveryTestKit", targets: ["CarbonRecoveryTestKit"]),
         .library(name: "CarbonRecoveryKubectl", targets: ["CarbonRecoveryKubectl"]),
         .library(name: "CarbonRecoveryMinIO", targets: ["CarbonRecoveryMinIO"]),
+        .library(name: "CarbonRecoveryVelero", targets: ["CarbonRecoveryVelero"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -64,6 +65,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The default BackupEngine: Velero's velero.io/v1 objects over any ClusterClient.
+        .target(
+            name: "CarbonRecoveryVelero",
+            dependencies: ["CarbonRecovery"]
         ),
         // In-memory doubles of every protocol and the conformance suites.
         .target(
@@ -135,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryIntegrationTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryTestKit", "TestSupport",
+                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryTestKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -9,11 +9,18 @@ enum APIPath {
     }
 
     /// A collection, optionally filtered by labels, optionally as a watch from a resource version.
-    static func collection(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?, watch: (resourceVersion: String, timeoutSeconds: Int)?) throws -> String {
+    static func collection(
+        _ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?, name: String? = nil,
+        watch: (resourceVersion: String, timeoutSeconds: Int)?
+    ) throws -> String {
         if let namespace { try KubernetesName.validateLabel(namespace, what: "namespace") }
         var path = try base(kind, namespace: namespace)
         var query: [String] = []
         if let labelSelector { query.append("labelSelector=\(percentEncoded(labelSelector.description))") }
+        if let name {
+            try KubernetesName.validateSubdomain(name, what: "\(kind.kind) name")
+            query.append("fieldSelector=\(percentEncoded("metadata.name=\(name)"))")
+        }
         if let watch {
             try validateResourceVersion(watch.resourceVersion)
             query += ["watch=1", "allowWatchBookmarks=true", "resourceVersion=\(watch.resourceVersion)", "timeoutSeconds=\(watch.timeoutSeconds)"]

@@ -145,8 +145,8 @@ public struct KubectlClusterClient: ClusterClient {
     }
 
     /// A list and the `resourceVersion` it was read at: the point a watch continues from.
-    func listWithVersion(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> (items: [KubernetesObject], resourceVersion: String?) {
-        let path = try APIPath.collection(kind, namespace: namespace, labelSelector: labelSelector, watch: nil)
+    func listWithVersion(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?, name: String? = nil) async throws -> (items: [KubernetesObject], resourceVersion: String?) {
+        let path = try APIPath.collection(kind, namespace: namespace, labelSelector: labelSelector, name: name, watch: nil)
         let target = "\(namespace.map { "\($0)/" } ?? "")\(kind.resource)"
         let output = try await runner.run(["get", "--raw=\(path)"], operation: "list", target: target)
         let json = try KubectlRunner.parse(output, operation: "list", target: target)
@@ -169,7 +169,12 @@ public struct KubectlClusterClient: ClusterClient {
     }
 
     public func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error> {
-        KubectlWatch(client: self, kind: kind, namespace: namespace, labelSelector: labelSelector).start()
+        KubectlWatch(client: self, kind: kind, namespace: namespace, labelSelector: labelSelector, name: nil).start()
+    }
+
+    /// Watches one object through a field selector, so the server sends nothing else.
+    public func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error> {
+        KubectlWatch(client: self, kind: reference.kind, namespace: reference.namespace, labelSelector: nil, name: reference.name).start()
     }
 
     public func identity() async throws -> ClusterIdentity {

@@ -15,6 +15,8 @@ struct KubectlWatch: Sendable {
     let kind: ResourceKind
     let namespace: String?
     let labelSelector: LabelSelector?
+    /// Only this object (a field selector), when set.
+    let name: String?
     /// How long the API server keeps one watch request open before we reconnect (normal).
     static let serverTimeoutSeconds = 300
 
@@ -44,7 +46,7 @@ struct KubectlWatch: Sendable {
         while !Task.isCancelled {
             do {
                 if resourceVersion == nil {
-                    let (items, version) = try await client.listWithVersion(kind, namespace: namespace, labelSelector: labelSelector)
+                    let (items, version) = try await client.listWithVersion(kind, namespace: namespace, labelSelector: labelSelector, name: name)
                     var seen = Set<String>()
                     for item in items {
                         let itemKey = key(item)
@@ -91,7 +93,7 @@ struct KubectlWatch: Sendable {
         from version: String, known: inout [String: KubernetesObject], resourceVersion: inout String?,
         _ continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation, target: String
     ) async throws -> Outcome {
-        let path = try APIPath.collection(kind, namespace: namespace, labelSelector: labelSelector, watch: (version, Self.serverTimeoutSeconds))
+        let path = try APIPath.collection(kind, namespace: namespace, labelSelector: labelSelector, name: name, watch: (version, Self.serverTimeoutSeconds))
         let runner = client.runner
         let arguments = runner.globalArguments(requestTimeout: nil) + ["get", "--raw=\(path)"]
         var state = WatchState(known: known, resourceVersion: version)

@@ -240,7 +240,7 @@ public struct MinIOStorageBackend: StorageBackend {
         if response.status == 404 { throw RecoveryError(.notFound, "no object \(key) in \(target)", operation: "storage.retention", target: key) }
         guard let modeText = response.headers.first(name: "x-amz-object-lock-mode"),
               let untilText = response.headers.first(name: "x-amz-object-lock-retain-until-date") else { return nil }
-        guard let mode = ObjectRetention.Mode(rawValue: modeText.uppercased()), let until = ISO8601.parse(untilText) else {
+        guard let mode = ObjectRetention.Mode(rawValue: modeText.uppercased()), let until = RFC3339.parse(untilText) else {
             throw RecoveryError(.storageFailure, "the server sent an unreadable object lock (\(modeText), \(untilText))", operation: "storage.retention", target: key)
         }
         return ObjectRetention(mode: mode, retainUntil: until)
@@ -257,7 +257,7 @@ public struct MinIOStorageBackend: StorageBackend {
         }
         let body = Array("""
             <Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Mode>\(retention.mode.rawValue)</Mode>\
-            <RetainUntilDate>\(ISO8601.format(retention.retainUntil))</RetainUntilDate></Retention>
+            <RetainUntilDate>\(RFC3339.format(retention.retainUntil))</RetainUntilDate></Retention>
             """.utf8)
         let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
         _ = try await send(.PUT, key: key, query: [("retention", "")], headers: [("content-md5", md5)], body: body, operation: "storage.set-retention", accept: [200, 204])

@@ -33,6 +33,31 @@ public protocol ClusterClient: Sendable {
     func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws
     /// Current objects as `added`, then every change, until cancelled.
     func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error>
+    /// One object: its current state as `added` (nothing while it does not exist), then every
+    /// change, until cancelled. The default filters ``watch(_:namespace:labelSelector:)``;
+    /// implementations that can ask the server for one object (a field selector) should.
+    func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error>
     /// Who this client acts as, for the audit trail.
     func identity() async throws -> ClusterIdentity
+}
+
+extension ClusterClient {
+    /// Watches the whole kind in the reference's namespace and passes on the events about the
+    /// named object.
+    public func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error> {
+        let all = watch(reference.kind, namespace: reference.namespace, labelSelector: nil)
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent.self)
+        let task = Task {
+            do {
+                for try await event in all where event.object.name == reference.name {
+                    continuation.yield(event)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
 }

@@ -108,6 +108,10 @@ public enum ClusterClientConformance {
         let again = try await client.apply(object, fieldManager: "carbon-recovery-conformance")
         try check.expect(again.name == name, "apply-idempotent", "a second apply did not return the object")
 
+        var single = client.watch(reference).makeAsyncIterator()
+        let only = try await next(&single, check)
+        try check.expect(only.kind == .added && only.object.name == name, "watch-one", "watching one object began with \(only.kind) \(String(describing: only.object.name))")
+
         let fetched = try await client.get(reference)
         try check.expect(fetched?.json[path: ["data", "key"]] == "value with spaces; $(rm -rf /)", "get", "get did not return what was applied")
         let missing = try ObjectReference(kind: .configMap, namespace: namespace, name: "\(name)-missing")

@@ -1,0 +1,244 @@
+// VeleroObjects and VeleroBackupEngine against the sandbox's kube-apiserver with Velero's real
+// CRDs. Until the Velero stand-in exists, a test plays Velero's part where one is needed: it
+// writes the status Velero would write, through the same API server.
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import CarbonRecoveryTestKit
+import CarbonRecoveryVelero
+import Foundation
+import Testing
+import TestSupport
+
+func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
+
+/// Writes a status onto a Velero object as Velero would (the CRDs have no status subresource).
+func setStatus(_ client: KubectlClusterClient, _ kind: ResourceKind, _ name: String, _ status: JSONValue) async throws {
+    let object = KubernetesObject(kind: kind, namespace: "velero", name: name, body: ["status": status])
+    _ = try await client.apply(object, fieldManager: "velero-stand-in-test")
+}
+
+@Suite("Velero objects under Velero's real schema", .timeLimit(.minutes(5)))
+struct VeleroObjectsTests {
+    @Test("a Backup with every field the SDK sets is accepted and read back unchanged")
+    func backup() async throws {
+        let client = try sandboxClient()
+        let request = BackupRequest(
+            name: uniqueName("full"), includedNamespaces: ["data-platform", "vault-prod"], excludedNamespaces: ["kube-system"],
+            includedResources: ["*"], excludedResources: ["events", "events.events.k8s.io"], includeClusterResources: false,
+            labelSelector: try LabelSelector(parsing: "app=postgresql,tier in (db,cache),!canary,env!=dev"), ttl: .hours(168),
+            storageLocation: "default", volumes: VolumeOptions(snapshotVolumes: false, defaultVolumesToFsBackup: true, snapshotLocations: ["default"]),
+            labels: ["carbon-recovery/class": "critical"])
+        try request.validate()
+        let object = VeleroObjects.backup(request)
+        let applied = try await client.apply(object, fieldManager: "carbon-recovery-tests")
+        #expect(applied.spec == object.spec)
+        #expect(applied.spec?["ttl"] == "168h0m0s")
+        #expect(applied.spec?[path: ["labelSelector", "matchLabels", "app"]] == "postgresql")
+        #expect(applied.spec?[path: ["labelSelector", "matchExpressions"]]?.arrayValue?.count == 3)
+        #expect(applied.labels["carbon-recovery/class"] == "critical")
+        #expect(try VeleroObjects.backupStatus(applied).phase == .new)
+    }
+
+    @Test("Restores from a backup and from a schedule, with mappings and a selector, are accepted unchanged")
+    func restores() async throws {
+        let client = try sandboxClient()
+        var fromBackup = RestoreRequest(name: uniqueName("restore"), source: .backup("daily-20261125020000"))
+        fromBackup.includedNamespaces = ["data-platform"]
+        fromBackup.namespaceMappings = ["data-platform": "data-platform-restore-test"]
+        fromBackup.labelSelector = try LabelSelector(parsing: "app=postgresql")
+        fromBackup.existingResourcePolicy = .update
+        fromBackup.restorePVs = true
+        try fromBackup.validate()
+        let object = VeleroObjects.restore(fromBackup)
+        let applied = try await client.apply(object, fieldManager: "carbon-recovery-tests")
+        #expect(applied.spec == object.spec)
+        #expect(applied.spec?[path: ["namespaceMapping", "data-platform"]] == "data-platform-restore-test")
+        #expect(applied.labels["velero.io/backup-name"] == "daily-20261125020000")
+        let status = try VeleroObjects.restoreStatus(applied)
+        #expect(status.phase == .new && status.backupName == "daily-20261125020000")
+
+        let fromSchedule = RestoreRequest(name: uniqueName("restore"), source: .schedule("critical"))
+        let scheduled = try await client.apply(VeleroObjects.restore(fromSchedule), fieldManager: "carbon-recovery-tests")
+        #expect(scheduled.spec?["scheduleName"] == "critical")
+        #expect(scheduled.spec?["existingResourcePolicy"] == "none")
+    }
+
+    @Test("a Schedule, a DeleteBackupRequest and a MinIO BackupStorageLocation are accepted unchanged")
+    func scheduleDeleteRequestAndLocation() async throws {
+        let client = try sandboxClient()
+        let policy = SchedulePolicy(
+            name: uniqueName("critical"), cron: try CronSchedule(parsing: "CRON_TZ=UTC 0 */6 * * *"),
+            template: BackupRequest(name: "template", includedNamespaces: ["data-platform", "vault-prod"], ttl: .hours(168)),
+            paused: true, skipImmediately: true, useOwnerReferencesInBackup: false)
+        try policy.validate()
+        let schedule = VeleroObjects.schedule(policy)
+        let appliedSchedule = try await client.apply(schedule, fieldManager: "carbon-recovery-tests")
+        #expect(appliedSchedule.spec == schedule.spec)
+        #expect(appliedSchedule.spec?["schedule"] == "CRON_TZ=UTC 0 */6 * * *")
+
+        let request = VeleroObjects.deleteBackupRequest(backupName: "daily-20261125020000", requestName: uniqueName("delete"))
+        let appliedRequest = try await client.apply(request, fieldManager: "carbon-recovery-tests")
+        #expect(appliedRequest.spec == ["backupName": "daily-20261125020000"])
+        #expect(appliedRequest.labels["velero.io/backup-name"] == "daily-20261125020000")
+
+        let location = VeleroObjects.backupStorageLocation(VeleroStorageLocation(
+            name: uniqueName("minio"), bucket: "254carbon-backups", prefix: "cluster-a", s3URL: "http://minio.storage.svc:9000", isDefault: false))
+        let appliedLocation = try await client.apply(location, fieldManager: "carbon-recovery-tests")
+        #expect(appliedLocation.spec == location.spec)
+        #expect(appliedLocation.spec?[path: ["config", "s3ForcePathStyle"]] == "true")
+    }
+
+    @Test("every Velero backup phase, progress, counts and timestamps are read from the object", arguments: BackupPhase.allKnown)
+    func backupPhases(phase: BackupPhase) async throws {
+        let client = try sandboxClient()
+        let name = uniqueName("phase")
+        _ = try await client.apply(VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"])), fieldManager: "carbon-recovery-tests")
+        try await setStatus(client, .veleroBackup, name, [
+            "phase": .string(phase.rawValue), "progress": ["totalItems": 40, "itemsBackedUp": 17], "errors": 2, "warnings": 5,
+            "validationErrors": ["spec.ttl is invalid"], "failureReason": "injected", "startTimestamp": "2026-11-25T02:00:00Z",
+            "completionTimestamp": "2026-11-25T02:03:12Z", "expiration": "2026-12-25T02:00:00Z",
+        ])
+        let status = try #require(try await VeleroBackupEngine(cluster: client).backupStatus(named: name))
+        #expect(status.phase == phase)
+        #expect(status.progress == OperationProgress(itemsDone: 17, totalItems: 40))
+        #expect(status.errors == 2 && status.warnings == 5)
+        #expect(status.validationErrors == ["spec.ttl is invalid"] && status.failureReason == "injected")
+        #expect(status.duration == 192)
+        #expect(status.expiration == RFC3339.parse("2026-12-25T02:00:00Z"))
+    }
+}
+
+@Suite("VeleroBackupEngine on the sandbox", .timeLimit(.minutes(5)))
+struct VeleroBackupEngineTests {
+    @Test("start creates the Backup; a second start of the same name is a conflict that changes nothing; bad input creates nothing")
+    func start() async throws {
+        let client = try sandboxClient()
+        let engine = VeleroBackupEngine(cluster: client)
+        let name = uniqueName("smoke")
+        let status = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"], ttl: .hours(24)))
+        #expect(status.name == name && status.phase == .new)
+        _ = await expectCode(.conflict) { _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["monitoring"])) }
+        #expect(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name))?.spec?["includedNamespaces"] == ["data-platform"])
+        _ = await expectCode(.invalidInput) { _ = try await engine.startBackup(BackupRequest(name: "Bad_Name", includedNamespaces: ["data-platform"])) }
+        #expect(try await engine.backupStatus(named: "bad-name") == nil)
+        #expect(try await engine.listBackups().contains { $0.name == name })
+    }
+
+    @Test("waiting watches the Backup, reports each change and returns the terminal phase; Failed is a result")
+    func waitReportsProgress() async throws {
+        let client = try sandboxClient()
+        let engine = VeleroBackupEngine(cluster: client)
+        for terminal in [BackupPhase.completed, .failed] {
+            let name = uniqueName("wait")
+            _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"]))
+            let seen = LockedArray<String>()
+            let waiter = Task { try await engine.waitForBackup(named: name) { seen.append("\($0.phase) \($0.progress?.itemsDone ?? -1)") } }
+            try await Task.sleep(for: .milliseconds(700))
+            try await setStatus(client, .veleroBackup, name, ["phase": "InProgress", "progress": ["totalItems": 10, "itemsBackedUp": 3]])
+            try await setStatus(client, .veleroBackup, name, ["phase": "InProgress", "progress": ["totalItems": 10, "itemsBackedUp": 10]])
+            try await setStatus(client, .veleroBackup, name, ["phase": .string(terminal.rawValue), "progress": ["totalItems": 10, "itemsBackedUp": 10]])
+            let final = try await waiter.value
+            #expect(final.phase == terminal)
+            #expect(seen.values.suffix(3) == ["InProgress 3", "InProgress 10", "\(terminal) 10"], "\(seen.values)")
+        }
+    }
+
+    @Test("cancelling the wait stops the wait, not the backup")
+    func cancelStopsWaitOnly() async throws {
+        let client = try sandboxClient()
+        let engine = VeleroBackupEngine(cluster: client)
+        let name = uniqueName("cancel")
+        _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"]))
+        try await setStatus(client, .veleroBackup, name, ["phase": "InProgress"])
+        let waiter = Task { try await engine.waitForBackup(named: name) { _ in } }
+        try await Task.sleep(for: .seconds(1))
+        waiter.cancel()
+        let outcome = await waiter.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(try await engine.backupStatus(named: name)?.phase == .inProgress)
+    }
+
+    @Test("waiting for a backup that does not exist is a clear not-found error")
+    func waitMissing() async throws {
+        let engine = VeleroBackupEngine(cluster: try sandboxClient())
+        _ = await expectCode(.notFound) { _ = try await engine.waitForBackup(named: uniqueName("missing")) { _ in } }
+        _ = await expectCode(.notFound) { try await engine.deleteBackup(named: uniqueName("missing")) }
+    }
+
+    @Test("deleting goes through a DeleteBackupRequest and is confirmed only when the object and its storage prefix are gone")
+    func deleteThroughRequest() async throws {
+        let sandbox = try Sandbox.current()
+        let client = try sandboxClient()
+        let storage = try sandboxStorage()
+        let engine = VeleroBackupEngine(
+            cluster: client, storage: storage, configuration: .init(storagePrefix: "tests/engine-\(UUID().uuidString.prefix(6).lowercased())", deletionTimeout: .seconds(30)))
+        for leaveOneBehind in [false, true] {
+            let name = uniqueName("doomed")
+            _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["registry"]))
+            let prefix = try await engine.storagePrefix(ofBackup: name)
+            for file in ["velero-backup.json", "\(name).tar.gz", "\(name)-logs.gz"] { try await storage.put(prefix + file, data: Array(file.utf8)) }
+            // Velero's part: process the DeleteBackupRequest the engine creates.
+            let velero = Task { () async throws -> KubernetesObject? in
+                for try await event in client.watch(.veleroDeleteBackupRequest, namespace: "velero", labelSelector: try LabelSelector(parsing: "velero.io/backup-name=\(name)")) {
+                    guard event.kind == .added, event.object.spec?["backupName"]?.stringValue == name else { continue }
+                    for file in ["velero-backup.json", "\(name).tar.gz", "\(name)-logs.gz"].dropFirst(leaveOneBehind ? 1 : 0) {
+                        try await storage.delete(prefix + file)
+                    }
+                    try await client.delete(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name), ignoreNotFound: false)
+                    return event.object
+                }
+                return nil
+            }
+            if leaveOneBehind {
+                let error = await expectCode(.storageFailure) { try await engine.deleteBackup(named: name) }
+                #expect(error?.message.contains("1 objects remain") == true)
+                try await storage.delete(prefix + "velero-backup.json")
+            } else {
+                try await engine.deleteBackup(named: name)
+            }
+            let request = try await velero.value
+            #expect(request?.kind == "DeleteBackupRequest")
+            #expect(try await engine.backupStatus(named: name) == nil)
+        }
+        _ = sandbox
+    }
+}
+
+/// A small thread-safe list for callbacks.
+final class LockedArray<Element: Sendable>: @unchecked Sendable {
+    // @unchecked: `storage` is only touched under `lock`.
+    private let lock = NSLock()
+    private var storage: [Element] = []
+    func append(_ element: Element) { lock.withLock { storage.append(element) } }
+    var values: [Element] { lock.withLock { storage } }
+}
+
+@Suite("RecoveryCoordinator over Velero on the sandbox", .timeLimit(.minutes(3)))
+struct VeleroCoordinatorTests {
+    @Test("a backup that ends PartiallyFailed is audited as an attempt and a failure, with the cluster identity")
+    func partialFailureIsAudited() async throws {
+        let client = try sandboxClient()
+        let trail = InMemoryAuditTrail()
+        let coordinator = RecoveryCoordinator(
+            engine: VeleroBackupEngine(cluster: client), storage: try sandboxStorage(), audit: trail, cluster: client,
+            logger: .init(label: "test"))
+        let name = uniqueName("audited")
+        let velero = Task {
+            for try await event in client.watch(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)) where event.kind == .added {
+                try await setStatus(client, .veleroBackup, name, ["phase": "InProgress", "progress": ["totalItems": 4, "itemsBackedUp": 1]])
+                try await setStatus(client, .veleroBackup, name, ["phase": "PartiallyFailed", "errors": 1, "progress": ["totalItems": 4, "itemsBackedUp": 4]])
+                return
+            }
+        }
+        let error = await expectCode(.backupFailed) {
+            _ = try await coordinator.backup(BackupRequest(name: name, includedNamespaces: ["data-platform"], ttl: .hours(24)))
+        }
+        #expect(error?.message.contains("PartiallyFailed") == true)
+        try await velero.value
+        let entries = try await trail.entries(matching: AuditQuery(target: "backup/\(name)")).entries
+        #expect(entries.map(\.kind) == [.attempt, .outcome])
+        #expect(entries.last?.outcome == .failure)
+        #expect(entries.first?.cluster?.contains("sandbox-admin") == true, "\(String(describing: entries.first?.cluster))")
+    }
+}
