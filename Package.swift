@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // Core: value types, validation, protocols, the coordinator. swift-log only.
@@ -70,6 +71,24 @@ let package = Package(
         .target(
             name: "CarbonRecoveryVelero",
             dependencies: ["CarbonRecovery"]
+        ),
+        // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
+        // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.
+        .target(
+            name: "CarbonRecoveryVeleroStandIn",
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryVelero",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "velero-stand-in",
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVeleroStandIn",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // In-memory doubles of every protocol and the conformance suites.
         .target(

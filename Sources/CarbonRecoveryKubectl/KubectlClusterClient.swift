@@ -117,13 +117,22 @@ public struct KubectlClusterClient: ClusterClient {
     }
 
     public func apply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        try await apply(object, fieldManager: fieldManager, force: false)
+    }
+
+    /// Server-side apply with `--force-conflicts`.
+    public func forceApply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        try await apply(object, fieldManager: fieldManager, force: true)
+    }
+
+    private func apply(_ object: KubernetesObject, fieldManager: String, force: Bool) async throws -> KubernetesObject {
         let reference = try KubectlArguments.reference(of: object)
         try KubectlArguments.validateFieldManager(fieldManager)
         var bytes: [UInt8] = []
         CanonicalJSON.append(object.json, to: &bytes)
-        let output = try await runner.run(
-            ["apply", "--server-side", "--field-manager=\(fieldManager)", "--output=json", "--filename=-"],
-            input: bytes, operation: "apply", target: reference.description)
+        var arguments = ["apply", "--server-side", "--field-manager=\(fieldManager)", "--output=json", "--filename=-"]
+        if force { arguments.append("--force-conflicts") }
+        let output = try await runner.run(arguments, input: bytes, operation: "apply", target: reference.description)
         let stored = try KubectlRunner.parse(output, operation: "apply", target: reference.description)
         return KubernetesObject(stored)
     }

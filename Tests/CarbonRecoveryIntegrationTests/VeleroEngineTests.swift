@@ -1,6 +1,7 @@
 // VeleroObjects and VeleroBackupEngine against the sandbox's kube-apiserver with Velero's real
-// CRDs. Until the Velero stand-in exists, a test plays Velero's part where one is needed: it
-// writes the status Velero would write, through the same API server.
+// CRDs. These tests work in the namespace `velero-manual`, where no Velero (nor the stand-in)
+// acts: the test itself writes the status Velero would write, to drive each path exactly.
+// The end-to-end tests with the stand-in are in VeleroStandInTests.swift.
 import CarbonRecovery
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
@@ -12,10 +13,25 @@ import TestSupport
 
 func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
 
-/// Writes a status onto a Velero object as Velero would (the CRDs have no status subresource).
-func setStatus(_ client: KubectlClusterClient, _ kind: ResourceKind, _ name: String, _ status: JSONValue) async throws {
-    let object = KubernetesObject(kind: kind, namespace: "velero", name: name, body: ["status": status])
+/// A namespace for Velero objects where nothing acts on them but the test.
+let manualNamespace = "velero-manual"
+
+func ensureManualNamespace(_ client: KubectlClusterClient) async throws {
+    _ = try await client.apply(KubernetesObject(kind: .namespace, namespace: nil, name: manualNamespace), fieldManager: "carbon-recovery-tests")
+}
+
+/// Writes a status onto a Velero object as Velero would (the CRDs have no status subresource):
+/// the whole object, since kubectl validates an applied object as a whole.
+func setStatus(_ client: KubectlClusterClient, _ kind: ResourceKind, _ name: String, _ status: JSONValue, namespace: String = manualNamespace) async throws {
+    var object = try #require(try await client.get(try ObjectReference(kind: kind, namespace: namespace, name: name)))
+    for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] { object.json["metadata"]?[field] = nil }
+    object.json["status"] = status
     _ = try await client.apply(object, fieldManager: "velero-stand-in-test")
+}
+
+func manualEngine(_ client: KubectlClusterClient, storage: (any StorageBackend)? = nil, storagePrefix: String = "", deletionTimeout: Duration = .seconds(30)) async throws -> VeleroBackupEngine {
+    try await ensureManualNamespace(client)
+    return VeleroBackupEngine(cluster: client, storage: storage, configuration: .init(namespace: manualNamespace, storagePrefix: storagePrefix, deletionTimeout: deletionTimeout))
 }
 
 @Suite("Velero objects under Velero's real schema", .timeLimit(.minutes(5)))
@@ -30,7 +46,8 @@ struct VeleroObjectsTests {
             storageLocation: "default", volumes: VolumeOptions(snapshotVolumes: false, defaultVolumesToFsBackup: true, snapshotLocations: ["default"]),
             labels: ["carbon-recovery/class": "critical"])
         try request.validate()
-        let object = VeleroObjects.backup(request)
+        try await ensureManualNamespace(client)
+        let object = VeleroObjects.backup(request, namespace: manualNamespace)
         let applied = try await client.apply(object, fieldManager: "carbon-recovery-tests")
         #expect(applied.spec == object.spec)
         #expect(applied.spec?["ttl"] == "168h0m0s")
@@ -50,7 +67,8 @@ struct VeleroObjectsTests {
         fromBackup.existingResourcePolicy = .update
         fromBackup.restorePVs = true
         try fromBackup.validate()
-        let object = VeleroObjects.restore(fromBackup)
+        try await ensureManualNamespace(client)
+        let object = VeleroObjects.restore(fromBackup, namespace: manualNamespace)
         let applied = try await client.apply(object, fieldManager: "carbon-recovery-tests")
         #expect(applied.spec == object.spec)
         #expect(applied.spec?[path: ["namespaceMapping", "data-platform"]] == "data-platform-restore-test")
@@ -59,7 +77,7 @@ struct VeleroObjectsTests {
         #expect(status.phase == .new && status.backupName == "daily-20261125020000")
 
         let fromSchedule = RestoreRequest(name: uniqueName("restore"), source: .schedule("critical"))
-        let scheduled = try await client.apply(VeleroObjects.restore(fromSchedule), fieldManager: "carbon-recovery-tests")
+        let scheduled = try await client.apply(VeleroObjects.restore(fromSchedule, namespace: manualNamespace), fieldManager: "carbon-recovery-tests")
         #expect(scheduled.spec?["scheduleName"] == "critical")
         #expect(scheduled.spec?["existingResourcePolicy"] == "none")
     }
@@ -72,18 +90,20 @@ struct VeleroObjectsTests {
             template: BackupRequest(name: "template", includedNamespaces: ["data-platform", "vault-prod"], ttl: .hours(168)),
             paused: true, skipImmediately: true, useOwnerReferencesInBackup: false)
         try policy.validate()
-        let schedule = VeleroObjects.schedule(policy)
+        try await ensureManualNamespace(client)
+        let schedule = VeleroObjects.schedule(policy, namespace: manualNamespace)
         let appliedSchedule = try await client.apply(schedule, fieldManager: "carbon-recovery-tests")
         #expect(appliedSchedule.spec == schedule.spec)
         #expect(appliedSchedule.spec?["schedule"] == "CRON_TZ=UTC 0 */6 * * *")
 
-        let request = VeleroObjects.deleteBackupRequest(backupName: "daily-20261125020000", requestName: uniqueName("delete"))
+        let request = VeleroObjects.deleteBackupRequest(backupName: "daily-20261125020000", requestName: uniqueName("delete"), namespace: manualNamespace)
         let appliedRequest = try await client.apply(request, fieldManager: "carbon-recovery-tests")
         #expect(appliedRequest.spec == ["backupName": "daily-20261125020000"])
         #expect(appliedRequest.labels["velero.io/backup-name"] == "daily-20261125020000")
 
         let location = VeleroObjects.backupStorageLocation(VeleroStorageLocation(
-            name: uniqueName("minio"), bucket: "254carbon-backups", prefix: "cluster-a", s3URL: "http://minio.storage.svc:9000", isDefault: false))
+            name: uniqueName("minio"), bucket: "254carbon-backups", prefix: "cluster-a", s3URL: "http://minio.storage.svc:9000", isDefault: false),
+            namespace: manualNamespace)
         let appliedLocation = try await client.apply(location, fieldManager: "carbon-recovery-tests")
         #expect(appliedLocation.spec == location.spec)
         #expect(appliedLocation.spec?[path: ["config", "s3ForcePathStyle"]] == "true")
@@ -93,13 +113,14 @@ struct VeleroObjectsTests {
     func backupPhases(phase: BackupPhase) async throws {
         let client = try sandboxClient()
         let name = uniqueName("phase")
-        _ = try await client.apply(VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"])), fieldManager: "carbon-recovery-tests")
+        let engine = try await manualEngine(client)
+        _ = try await client.apply(VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"]), namespace: manualNamespace), fieldManager: "carbon-recovery-tests")
         try await setStatus(client, .veleroBackup, name, [
             "phase": .string(phase.rawValue), "progress": ["totalItems": 40, "itemsBackedUp": 17], "errors": 2, "warnings": 5,
             "validationErrors": ["spec.ttl is invalid"], "failureReason": "injected", "startTimestamp": "2026-11-25T02:00:00Z",
             "completionTimestamp": "2026-11-25T02:03:12Z", "expiration": "2026-12-25T02:00:00Z",
         ])
-        let status = try #require(try await VeleroBackupEngine(cluster: client).backupStatus(named: name))
+        let status = try #require(try await engine.backupStatus(named: name))
         #expect(status.phase == phase)
         #expect(status.progress == OperationProgress(itemsDone: 17, totalItems: 40))
         #expect(status.errors == 2 && status.warnings == 5)
@@ -114,12 +135,12 @@ struct VeleroBackupEngineTests {
     @Test("start creates the Backup; a second start of the same name is a conflict that changes nothing; bad input creates nothing")
     func start() async throws {
         let client = try sandboxClient()
-        let engine = VeleroBackupEngine(cluster: client)
+        let engine = try await manualEngine(client)
         let name = uniqueName("smoke")
         let status = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"], ttl: .hours(24)))
         #expect(status.name == name && status.phase == .new)
         _ = await expectCode(.conflict) { _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["monitoring"])) }
-        #expect(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name))?.spec?["includedNamespaces"] == ["data-platform"])
+        #expect(try await client.get(try ObjectReference(kind: .veleroBackup, namespace: manualNamespace, name: name))?.spec?["includedNamespaces"] == ["data-platform"])
         _ = await expectCode(.invalidInput) { _ = try await engine.startBackup(BackupRequest(name: "Bad_Name", includedNamespaces: ["data-platform"])) }
         #expect(try await engine.backupStatus(named: "bad-name") == nil)
         #expect(try await engine.listBackups().contains { $0.name == name })
@@ -128,7 +149,7 @@ struct VeleroBackupEngineTests {
     @Test("waiting watches the Backup, reports each change and returns the terminal phase; Failed is a result")
     func waitReportsProgress() async throws {
         let client = try sandboxClient()
-        let engine = VeleroBackupEngine(cluster: client)
+        let engine = try await manualEngine(client)
         for terminal in [BackupPhase.completed, .failed] {
             let name = uniqueName("wait")
             _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"]))
@@ -147,7 +168,7 @@ struct VeleroBackupEngineTests {
     @Test("cancelling the wait stops the wait, not the backup")
     func cancelStopsWaitOnly() async throws {
         let client = try sandboxClient()
-        let engine = VeleroBackupEngine(cluster: client)
+        let engine = try await manualEngine(client)
         let name = uniqueName("cancel")
         _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"]))
         try await setStatus(client, .veleroBackup, name, ["phase": "InProgress"])
@@ -161,7 +182,7 @@ struct VeleroBackupEngineTests {
 
     @Test("waiting for a backup that does not exist is a clear not-found error")
     func waitMissing() async throws {
-        let engine = VeleroBackupEngine(cluster: try sandboxClient())
+        let engine = try await manualEngine(try sandboxClient())
         _ = await expectCode(.notFound) { _ = try await engine.waitForBackup(named: uniqueName("missing")) { _ in } }
         _ = await expectCode(.notFound) { try await engine.deleteBackup(named: uniqueName("missing")) }
     }
@@ -171,8 +192,7 @@ struct VeleroBackupEngineTests {
         let sandbox = try Sandbox.current()
         let client = try sandboxClient()
         let storage = try sandboxStorage()
-        let engine = VeleroBackupEngine(
-            cluster: client, storage: storage, configuration: .init(storagePrefix: "tests/engine-\(UUID().uuidString.prefix(6).lowercased())", deletionTimeout: .seconds(30)))
+        let engine = try await manualEngine(client, storage: storage, storagePrefix: "tests/engine-\(UUID().uuidString.prefix(6).lowercased())")
         for leaveOneBehind in [false, true] {
             let name = uniqueName("doomed")
             _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["registry"]))
@@ -180,12 +200,12 @@ struct VeleroBackupEngineTests {
             for file in ["velero-backup.json", "\(name).tar.gz", "\(name)-logs.gz"] { try await storage.put(prefix + file, data: Array(file.utf8)) }
             // Velero's part: process the DeleteBackupRequest the engine creates.
             let velero = Task { () async throws -> KubernetesObject? in
-                for try await event in client.watch(.veleroDeleteBackupRequest, namespace: "velero", labelSelector: try LabelSelector(parsing: "velero.io/backup-name=\(name)")) {
+                for try await event in client.watch(.veleroDeleteBackupRequest, namespace: manualNamespace, labelSelector: try LabelSelector(parsing: "velero.io/backup-name=\(name)")) {
                     guard event.kind == .added, event.object.spec?["backupName"]?.stringValue == name else { continue }
                     for file in ["velero-backup.json", "\(name).tar.gz", "\(name)-logs.gz"].dropFirst(leaveOneBehind ? 1 : 0) {
                         try await storage.delete(prefix + file)
                     }
-                    try await client.delete(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name), ignoreNotFound: false)
+                    try await client.delete(try ObjectReference(kind: .veleroBackup, namespace: manualNamespace, name: name), ignoreNotFound: false)
                     return event.object
                 }
                 return nil
@@ -221,11 +241,11 @@ struct VeleroCoordinatorTests {
         let client = try sandboxClient()
         let trail = InMemoryAuditTrail()
         let coordinator = RecoveryCoordinator(
-            engine: VeleroBackupEngine(cluster: client), storage: try sandboxStorage(), audit: trail, cluster: client,
+            engine: try await manualEngine(client), storage: try sandboxStorage(), audit: trail, cluster: client,
             logger: .init(label: "test"))
         let name = uniqueName("audited")
         let velero = Task {
-            for try await event in client.watch(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)) where event.kind == .added {
+            for try await event in client.watch(try ObjectReference(kind: .veleroBackup, namespace: manualNamespace, name: name)) where event.kind == .added {
                 try await setStatus(client, .veleroBackup, name, ["phase": "InProgress", "progress": ["totalItems": 4, "itemsBackedUp": 1]])
                 try await setStatus(client, .veleroBackup, name, ["phase": "PartiallyFailed", "errors": 1, "progress": ["totalItems": 4, "itemsBackedUp": 4]])
                 return

@@ -136,6 +136,10 @@ public struct RecoveryDoctor: Sendable {
             }
             let wanted = deployment.json[path: ["spec", "replicas"]]?.integerValue ?? 1
             let ready = deployment.json[path: ["status", "readyReplicas"]]?.integerValue ?? 0
+            if let standIn = deployment.json[path: ["metadata", "annotations", "carbon-recovery.dev/stand-in"]]?.stringValue {
+                let pid = deployment.json[path: ["metadata", "annotations", "carbon-recovery.dev/stand-in-pid"]]?.stringValue ?? "?"
+                return (.pass, "\(standIn) (pid \(pid))", nil)
+            }
             let image = deployment.json[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue ?? "unknown image"
             if ready >= wanted, wanted > 0 { return (.pass, "\(image), \(ready)/\(wanted) ready", nil) }
             return (.warn, "\(image), \(ready)/\(wanted) ready", "check the velero pod: kubectl -n \(veleroNamespace) describe deployment velero; kubectl -n \(veleroNamespace) logs deployment/velero")

@@ -25,6 +25,11 @@
 public protocol ClusterClient: Sendable {
     /// Creates or updates an object with server-side apply and returns it as stored.
     func apply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject
+    /// Server-side apply that takes over fields other managers own instead of failing with
+    /// ``RecoveryError/Code/conflict`` (kubectl's `--force-conflicts`), as a restore with
+    /// `existingResourcePolicy: update` must. The default calls ``apply(_:fieldManager:)``, which
+    /// is right for implementations that track no field ownership.
+    func forceApply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject
     /// The object, or `nil` when it does not exist.
     func get(_ reference: ObjectReference) async throws -> KubernetesObject?
     /// Objects of a kind, in one namespace or (with `nil`) all, optionally filtered by labels.
@@ -42,6 +47,11 @@ public protocol ClusterClient: Sendable {
 }
 
 extension ClusterClient {
+    /// Calls ``apply(_:fieldManager:)``.
+    public func forceApply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        try await apply(object, fieldManager: fieldManager)
+    }
+
     /// Watches the whole kind in the reference's namespace and passes on the events about the
     /// named object.
     public func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error> {

@@ -1,0 +1,84 @@
+// velero-stand-in — a stand-in for Velero's server in the sandbox. NOT Velero.
+//
+// It watches the velero.io/v1 objects in the cluster and does what Velero's server would do
+// with them (see VeleroStandIn), reading and writing the same bucket layout. It reaches the
+// cluster and the bucket the way the CLI does: CARBON_RECOVERY_KUBECONFIG (or KUBECONFIG),
+// CARBON_RECOVERY_S3_ENDPOINT / _BUCKET / _REGION and AWS credentials — what
+// `scripts/sandbox env` exports. On start it records itself as the `velero` Deployment (an
+// object only: the sandbox runs no pods) so that `carbon-recovery doctor` finds it.
+//
+//   velero-stand-in [--namespace velero] [--validation-interval-seconds 10]
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import CarbonRecoveryVeleroStandIn
+import Foundation
+import Logging
+
+var namespace = "velero"
+var interval = 10
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--namespace": namespace = arguments.next() ?? namespace
+    case "--validation-interval-seconds": interval = arguments.next().flatMap(Int.init) ?? interval
+    case "-h", "--help":
+        print("usage: velero-stand-in [--namespace velero] [--validation-interval-seconds 10]   (a stand-in for Velero's server, for the sandbox)")
+        exit(0)
+    default:
+        FileHandle.standardError.write(Data("velero-stand-in: unknown argument \(argument)\n".utf8))
+        exit(2)
+    }
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .info
+    return handler
+}
+let logger = Logger(label: "velero-stand-in")
+
+do {
+    let cluster = try KubectlClusterClient(configuration: .fromEnvironment())
+    let storage = try MinIOStorageBackend(configuration: try .fromEnvironment())
+    var deployment = KubernetesObject(
+        kind: .deployment, namespace: namespace, name: "velero",
+        labels: ["component": "velero", "app.kubernetes.io/name": "velero-stand-in"],
+        body: [
+            "spec": [
+                "replicas": 1,
+                "selector": ["matchLabels": ["component": "velero"]],
+                "template": [
+                    "metadata": ["labels": ["component": "velero"]],
+                    "spec": ["containers": [["name": "velero", "image": "carbon-recovery/velero-stand-in:sandbox", "args": ["server"]]]],
+                ],
+            ],
+        ])
+    deployment.json["metadata"]?["annotations"] = [
+        "carbon-recovery.dev/stand-in": "CarbonRecovery's sandbox stand-in for Velero, not Velero; it runs as a local process",
+        "carbon-recovery.dev/stand-in-pid": .string(String(ProcessInfo.processInfo.processIdentifier)),
+    ]
+    _ = try await cluster.apply(deployment, fieldManager: "velero-stand-in")
+    logger.info("velero-stand-in watching", metadata: ["namespace": "\(namespace)", "bucket": "\(storage.configuration.bucket)"])
+    let standIn = VeleroStandIn(cluster: cluster, storage: storage, namespace: namespace, logger: logger)
+    // SIGTERM and SIGINT cancel the run, so every kubectl watch it started is stopped too
+    // (they run in process groups of their own and would otherwise outlive us).
+    let run = Task { try await standIn.run(validationInterval: .seconds(interval)) }
+    var signalSources: [any DispatchSourceSignal] = []
+    for number in [SIGTERM, SIGINT] {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { run.cancel() }
+        source.resume()
+        signalSources.append(source)
+    }
+    let outcome = await run.result
+    withExtendedLifetime(signalSources) {}
+    if case .failure(let error) = outcome, !(error is CancellationError), !Task.isCancelled, !run.isCancelled {
+        throw error
+    }
+    logger.info("velero-stand-in stopped")
+} catch {
+    logger.critical("velero-stand-in stopped", metadata: ["error": "\(error)"])
+    exit(1)
+}

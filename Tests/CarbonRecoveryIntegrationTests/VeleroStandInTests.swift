@@ -1,0 +1,194 @@
+// The guide's backup and restore paths end to end on the sandbox: RecoveryCoordinator →
+// VeleroBackupEngine → kubectl → kube-apiserver ← velero-stand-in (a real process started by
+// scripts/sandbox) → the rclone S3 bucket. Nothing here writes a status by hand.
+import CarbonRecovery
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import CarbonRecoveryTestKit
+import CarbonRecoveryVelero
+import Foundation
+import Testing
+import TestSupport
+
+func requireStandIn() throws {
+    let sandbox = try Sandbox.current()
+    guard FileManager.default.fileExists(atPath: sandbox.directory + "/stand-in.pid") else {
+        throw RecoveryError(.invalidInput, "the Velero stand-in is not running in the sandbox: build it (swift build) and run scripts/sandbox stand-in start")
+    }
+}
+
+struct Rig {
+    let client: KubectlClusterClient
+    let storage: MinIOStorageBackend
+    let engine: VeleroBackupEngine
+    let trail: InMemoryAuditTrail
+    let coordinator: RecoveryCoordinator
+
+    init() throws {
+        try requireStandIn()
+        client = try sandboxClient()
+        storage = try sandboxStorage()
+        engine = VeleroBackupEngine(cluster: client, storage: storage, configuration: .init(deletionTimeout: .seconds(60)))
+        trail = InMemoryAuditTrail()
+        coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: client, logger: .init(label: "test"))
+    }
+
+    /// A namespace of the test's own with a few objects, so tests do not step on each other.
+    func workloadNamespace(_ prefix: String) async throws -> String {
+        let namespace = uniqueName(prefix)
+        _ = try await client.apply(KubernetesObject(kind: .namespace, namespace: nil, name: namespace, labels: ["carbon-recovery/test": "true"]), fieldManager: "carbon-recovery-tests")
+        for index in 0..<3 {
+            _ = try await client.apply(KubernetesObject(
+                kind: .configMap, namespace: namespace, name: "settings-\(index)", labels: ["app": index == 0 ? "postgresql" : "api"],
+                body: ["data": ["index": .string(String(index))]]), fieldManager: "carbon-recovery-tests")
+        }
+        _ = try await client.apply(KubernetesObject(kind: .secret, namespace: namespace, name: "db-password", labels: ["app": "postgresql"], body: ["stringData": ["password": "sandbox-not-a-secret"]]), fieldManager: "carbon-recovery-tests")
+        return namespace
+    }
+
+    func configMap(_ namespace: String, _ name: String) async throws -> KubernetesObject? {
+        try await client.get(try ObjectReference(kind: .configMap, namespace: namespace, name: name))
+    }
+}
+
+@Suite("Backups and restores through the Velero stand-in", .timeLimit(.minutes(5)))
+struct VeleroStandInTests {
+    @Test("backup with wait, artifacts in Velero's layout, objects deleted, namespace restored: all audited")
+    func backupDeleteRestore() async throws {
+        let rig = try Rig()
+        let namespace = try await rig.workloadNamespace("app")
+        let name = uniqueName("smoke")
+        let updates = LockedArray<String>()
+        let status = try await rig.coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace], ttl: .hours(24))) {
+            updates.append($0.phase.rawValue)
+        }
+        #expect(status.phase == .completed)
+        #expect(status.progress == OperationProgress(itemsDone: 5, totalItems: 5), "namespace + 3 ConfigMaps + 1 Secret")
+        #expect(updates.values.last == "Completed")
+        let prefix = try await rig.engine.storagePrefix(ofBackup: name)
+        var keys: [String] = []
+        for try await object in rig.storage.list(prefix: prefix) { keys.append(String(object.key.dropFirst(prefix.count))) }
+        #expect(Set(keys).isSuperset(of: ["velero-backup.json", "\(name).tar.gz", "\(name)-logs.gz", "\(name)-resource-list.json.gz", "\(name)-results.gz"]))
+        let stored = try JSONValue(parsing: try #require(try await rig.storage.get(prefix + "velero-backup.json")))
+        #expect(stored[path: ["status", "phase"]] == "Completed")
+
+        try await rig.client.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "settings-1"), ignoreNotFound: false)
+        #expect(try await rig.configMap(namespace, "settings-1") == nil)
+        var request = RestoreRequest(name: uniqueName("restore"), source: .backup(name))
+        request.includedNamespaces = [namespace]
+        let restored = try await rig.coordinator.restore(request)
+        #expect(restored.phase == .completed)
+        #expect(try await rig.configMap(namespace, "settings-1")?.json[path: ["data", "index"]] == "1")
+        #expect(try await rig.configMap(namespace, "settings-1")?.labels["velero.io/restore-name"] == request.name)
+
+        let entries = try await rig.trail.entries(matching: AuditQuery()).entries
+        #expect(entries.map { "\($0.operation) \($0.kind.rawValue) \($0.outcome?.rawValue ?? "-")" } == [
+            "backup.create attempt -", "backup.create outcome success", "restore.create attempt -", "restore.create outcome success",
+        ])
+    }
+
+    @Test("a restore into a mapped namespace leaves the source untouched; a label selector restores only what matches")
+    func mappedRestore() async throws {
+        let rig = try Rig()
+        let namespace = try await rig.workloadNamespace("src")
+        let name = uniqueName("full")
+        try await rig.coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace]))
+        let before = try await rig.client.list(.configMap, namespace: namespace, labelSelector: nil).map { "\($0.name ?? "") \($0.resourceVersion ?? "")" }
+
+        let target = "\(namespace)-test"
+        var request = RestoreRequest(name: uniqueName("mapped"), source: .backup(name))
+        request.namespaceMappings = [namespace: target]
+        request.labelSelector = try LabelSelector(parsing: "app=postgresql")
+        let status = try await rig.coordinator.restore(request)
+        #expect(status.phase == .completed)
+        let restored = try await rig.client.list(.configMap, namespace: target, labelSelector: nil).compactMap(\.name)
+        #expect(restored == ["settings-0"], "only app=postgresql")
+        #expect(try await rig.client.get(try ObjectReference(kind: .secret, namespace: target, name: "db-password")) != nil)
+        let after = try await rig.client.list(.configMap, namespace: namespace, labelSelector: nil).map { "\($0.name ?? "") \($0.resourceVersion ?? "")" }
+        #expect(after == before, "the source namespace is untouched")
+    }
+
+    @Test("existingResourcePolicy none keeps a changed object, update restores it")
+    func existingResourcePolicy() async throws {
+        let rig = try Rig()
+        let namespace = try await rig.workloadNamespace("policy")
+        let name = uniqueName("before-change")
+        try await rig.coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace]))
+        _ = try await rig.client.apply(KubernetesObject(kind: .configMap, namespace: namespace, name: "settings-2", labels: ["app": "api"], body: ["data": ["index": "changed"]]), fieldManager: "carbon-recovery-tests")
+        var keep = RestoreRequest(name: uniqueName("keep"), source: .backup(name))
+        keep.includedNamespaces = [namespace]
+        let kept = try await rig.coordinator.restore(keep)
+        #expect(kept.phase == .completed && kept.warnings > 0)
+        #expect(try await rig.configMap(namespace, "settings-2")?.json[path: ["data", "index"]] == "changed")
+        var update = keep
+        update.name = uniqueName("update")
+        update.existingResourcePolicy = .update
+        let updated = try await rig.coordinator.restore(update)
+        #expect(updated.phase == .completed)
+        #expect(try await rig.configMap(namespace, "settings-2")?.json[path: ["data", "index"]] == "2")
+    }
+
+    @Test("deleting through the SDK removes the Backup and its whole storage prefix")
+    func deleteRemovesData() async throws {
+        let rig = try Rig()
+        let namespace = try await rig.workloadNamespace("del")
+        let name = uniqueName("doomed")
+        try await rig.coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace]))
+        let prefix = try await rig.engine.storagePrefix(ofBackup: name)
+        #expect(try await rig.storage.usage(prefix: prefix).objects >= 5)
+        try await rig.coordinator.deleteBackup(named: name)
+        #expect(try await rig.engine.backupStatus(named: name) == nil)
+        #expect(try await rig.storage.usage(prefix: prefix).objects == 0)
+        #expect(try await rig.trail.entries(matching: AuditQuery(outcome: .success)).entries.map(\.operation).contains("backup.delete"))
+    }
+
+    @Test("fault switches surface as the right outcome, audited, with a clear message", arguments: [
+        ("fail", BackupPhase.failed), ("partial", .partiallyFailed), ("fail-validation", .failedValidation),
+    ])
+    func faults(fault: String, phase: BackupPhase) async throws {
+        let rig = try Rig()
+        let name = uniqueName("fault")
+        var object = VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"]))
+        object.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": .string(fault)]
+        _ = try await rig.client.apply(object, fieldManager: "carbon-recovery-tests")
+        let status = try await rig.engine.waitForBackup(named: name) { _ in }
+        #expect(status.phase == phase)
+        if phase == .failedValidation { #expect(!status.validationErrors.isEmpty) }
+        if phase == .failed { #expect(status.failureReason?.contains("fault switch") == true) }
+    }
+
+    @Test("a stalled backup: the wait is cancelled, the backup stays in progress")
+    func stalled() async throws {
+        let rig = try Rig()
+        let name = uniqueName("stall")
+        var object = VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"]))
+        object.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": "stall"]
+        _ = try await rig.client.apply(object, fieldManager: "carbon-recovery-tests")
+        let waiter = Task { try await rig.engine.waitForBackup(named: name) { _ in } }
+        try await Task.sleep(for: .seconds(3))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(try await rig.engine.backupStatus(named: name)?.phase == .inProgress)
+    }
+
+    @Test("a storage location marked unavailable is reported Unavailable by the stand-in, and doctor fails it")
+    func unavailableLocation() async throws {
+        let rig = try Rig()
+        let name = uniqueName("broken")
+        var location = VeleroObjects.backupStorageLocation(VeleroStorageLocation(name: name, bucket: "254carbon-backups", s3URL: "http://127.0.0.1:1", isDefault: false))
+        location.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": "unavailable"]
+        _ = try await rig.client.apply(location, fieldManager: "carbon-recovery-tests")
+        defer { Task { try? await rig.client.delete(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name), ignoreNotFound: true) } }
+        var phase: String?
+        for _ in 0..<40 {
+            phase = try await rig.client.get(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name))?.status?["phase"]?.stringValue
+            if phase != nil { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(phase == "Unavailable")
+        let checks = await RecoveryDoctor(cluster: rig.client, storage: rig.storage).run()
+        let locations = try #require(checks.first { $0.id == "velero.storage-locations" })
+        #expect(locations.status == .fail && locations.detail.contains("\(name) → 254carbon-backups: Unavailable"), "\(locations.detail)")
+        try await rig.client.delete(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name), ignoreNotFound: true)
+    }
+}
