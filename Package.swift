@@ -106,7 +106,9 @@ let package = Package(
                 "CarbonRecoveryAudit",
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
+                "CarbonRecoveryVelero",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Release-mode benchmarks, each figure beside a baseline measured in the same run.

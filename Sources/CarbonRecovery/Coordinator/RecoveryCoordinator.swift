@@ -174,6 +174,7 @@ public struct RecoveryCoordinator: Sendable {
                     .restoreFailed,
                     "restore '\(request.name)' finished \(status.phase) with \(status.errors) errors"
                         + (status.failureReason.map { ": \($0)" } ?? "")
+                        + (status.validationErrors.isEmpty ? "" : "; validation errors: " + status.validationErrors.joined(separator: "; "))
                         + "; the item errors are in the restore's results (`kubectl -n velero describe restore \(request.name)`)",
                     operation: "restore.create", target: target)
             }

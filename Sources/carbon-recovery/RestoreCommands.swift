@@ -1,0 +1,142 @@
+import ArgumentParser
+import CarbonRecovery
+import CarbonRecoveryVelero
+import Foundation
+
+extension RestoreStatus {
+    var json: JSONValue {
+        var object: [String: JSONValue] = ["name": .string(name), "phase": .string(phase.rawValue), "errors": .integer(Int64(errors)), "warnings": .integer(Int64(warnings))]
+        if let backupName { object["backup"] = .string(backupName) }
+        if let progress { object["progress"] = ["itemsDone": .integer(Int64(progress.itemsDone)), "totalItems": .integer(Int64(progress.totalItems))] }
+        if !validationErrors.isEmpty { object["validationErrors"] = .array(validationErrors.map { .string($0) }) }
+        if let failureReason { object["failureReason"] = .string(failureReason) }
+        if let startTimestamp { object["started"] = .string(RFC3339.format(startTimestamp)) }
+        if let completionTimestamp { object["completed"] = .string(RFC3339.format(completionTimestamp)) }
+        return .object(object)
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Create, list and describe Velero restores (every restore audited).",
+        subcommands: [Create.self, List.self, Describe.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore from a backup or a schedule's latest completed backup (Velero's flags).",
+            discussion: """
+                The guide's recoveries: full cluster (no filters), a namespace (--include-namespaces), an \
+                application (--selector), or into other namespaces (--namespace-mappings a:b). With --wait the exit \
+                status is 0 only when the restore Completed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The restore's name (default: <backup or schedule>-<UTC yyyyMMddHHmmss>).") var name: String?
+        @Option(name: .customLong("from-backup"), help: "The backup to restore from.") var fromBackup: String?
+        @Option(name: .customLong("from-schedule"), help: "Restore from this schedule's latest completed backup.") var fromSchedule: String?
+        @Option(name: .customLong("include-namespaces"), help: "Namespaces to restore (comma-separated).") var includeNamespaces: [String] = []
+        @Option(name: .customLong("exclude-namespaces"), help: "Namespaces not to restore.") var excludeNamespaces: [String] = []
+        @Option(name: .customLong("include-resources"), help: "Resources to restore.") var includeResources: [String] = []
+        @Option(name: .customLong("exclude-resources"), help: "Resources not to restore.") var excludeResources: [String] = []
+        @Option(name: .customLong("namespace-mappings"), help: "Restore namespace a into b: a:b,c:d.") var namespaceMappings: [String] = []
+        @Option(name: .customLong("selector"), help: "Only objects whose labels match.") var selector: String?
+        @Option(name: .customLong("existing-resource-policy"), help: "none (leave existing objects) or update.") var existingResourcePolicy: String = "none"
+        @Flag(name: .customLong("wait"), help: "Wait for the restore to finish, with a live progress line.") var wait = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                let source: RestoreRequest.Source
+                switch (fromBackup, fromSchedule) {
+                case (let backup?, nil): source = .backup(backup)
+                case (nil, let schedule?): source = .schedule(schedule)
+                default: throw RecoveryError.invalidInput("give exactly one of --from-backup and --from-schedule")
+                }
+                guard let policy = ExistingResourcePolicy(rawValue: existingResourcePolicy) else {
+                    throw RecoveryError.invalidInput("--existing-resource-policy must be none or update, not '\(existingResourcePolicy)'")
+                }
+                var mappings: [String: String] = [:]
+                for pair in commaList(namespaceMappings) {
+                    let parts = pair.split(separator: ":", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                        throw RecoveryError.invalidInput("--namespace-mappings wants source:target pairs, not '\(pair)'")
+                    }
+                    mappings[parts[0]] = parts[1]
+                }
+                let stamp = String(RFC3339.format(Date()).prefix(19)).filter(\.isNumber)
+                let restoreName = name ?? "\(fromBackup ?? fromSchedule ?? "restore")-\(stamp)"
+                var request = RestoreRequest(name: restoreName, source: source)
+                request.includedNamespaces = commaList(includeNamespaces)
+                request.excludedNamespaces = commaList(excludeNamespaces)
+                request.includedResources = commaList(includeResources)
+                request.excludedResources = commaList(excludeResources)
+                request.namespaceMappings = mappings
+                request.labelSelector = try selector.map { try LabelSelector(parsing: $0) }
+                request.existingResourcePolicy = policy
+                try request.validate()
+                let context = try OperationContext(global: global, connection: connection)
+                let line = ProgressLine()
+                let status: RestoreStatus
+                do {
+                    status = try await context.coordinator.restore(request, wait: wait) { line.update("restore \(restoreName)", phase: $0.phase.rawValue, progress: $0.progress) }
+                    line.finish()
+                } catch {
+                    line.finish()
+                    throw error
+                }
+                if global.output == .json { printJSON(status.json); return }
+                if wait {
+                    let duration = status.duration.map { String(format: "%.0fs", $0) } ?? "-"
+                    print("Restore \(restoreName) from \(source): \(status.phase), \(status.progress?.itemsDone ?? 0) items, \(status.errors) errors, \(status.warnings) warnings, took \(duration)")
+                } else {
+                    print("Restore \(restoreName) created (\(status.phase)); follow it with: carbon-recovery restore describe \(restoreName)")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List restores.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let cluster = try connection.clusterClient()
+                let restores = try await cluster.list(.veleroRestore, namespace: connection.veleroNamespace, labelSelector: nil)
+                    .map(VeleroObjects.restoreStatus)
+                    .sorted { ($0.startTimestamp ?? .distantFuture) > ($1.startTimestamp ?? .distantFuture) }
+                if global.output == .json { printJSON(.array(restores.map(\.json))); return }
+                Terminal.printTable(
+                    ["NAME", "BACKUP", "PHASE", "ERRORS", "WARNINGS", "STARTED", "COMPLETED"],
+                    restores.map { [$0.name, $0.backupName ?? "-", $0.phase.rawValue, String($0.errors), String($0.warnings), formatDate($0.startTimestamp), formatDate($0.completionTimestamp)] })
+            }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a restore's spec and status.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The restore's name.") var name: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                let cluster = try connection.clusterClient()
+                guard let object = try await cluster.get(try ObjectReference(kind: .veleroRestore, namespace: connection.veleroNamespace, name: name)) else {
+                    throw RecoveryError(.notFound, "there is no restore named \(name) in namespace \(connection.veleroNamespace)")
+                }
+                let status = try VeleroObjects.restoreStatus(object)
+                if global.output == .json { printJSON(["spec": object.spec ?? .null, "status": status.json]); return }
+                print("Name:        \(name)")
+                print("Backup:      \(status.backupName ?? object.spec?["scheduleName"]?.stringValue.map { "latest of schedule \($0)" } ?? "-")")
+                print("Phase:       \(status.phase)\(status.failureReason.map { " (\($0))" } ?? "")")
+                print("Progress:    \(status.progress.map { "\($0.itemsDone)/\($0.totalItems) items" } ?? "-")")
+                print("Errors:      \(status.errors)    Warnings: \(status.warnings)")
+                print("Started:     \(formatDate(status.startTimestamp))    Completed: \(formatDate(status.completionTimestamp))")
+                if !status.validationErrors.isEmpty { print("Validation errors:"); for error in status.validationErrors { print("  - \(error)") } }
+                print("Spec:        \(object.spec?.canonicalString ?? "{}")")
+            }
+        }
+    }
+}

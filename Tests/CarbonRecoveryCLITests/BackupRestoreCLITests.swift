@@ -1,0 +1,66 @@
+// The backup and restore verbs as real processes against the sandbox and its Velero stand-in.
+import CarbonRecovery
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("carbon-recovery backup and restore on the sandbox", .timeLimit(.minutes(5)))
+struct BackupRestoreCLITests {
+    func cli(_ arguments: [String], state: TemporaryDirectory) async throws -> ProcessResult {
+        _ = try Sandbox.current()
+        return try await run(try executable("carbon-recovery"), arguments, environment: ["XDG_STATE_HOME": state.file("state"), "CARBON_RECOVERY_AUDIT_DB": ""])
+    }
+
+    @Test("backup create --wait, list, describe, validate, restore into another namespace, delete — all audited and verifiable")
+    func guideFlow() async throws {
+        let state = try TemporaryDirectory()
+        let name = "cli-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await cli(["backup", "create", name, "--include-namespaces", "monitoring", "--ttl", "24h0m0s", "--wait"], state: state)
+        #expect(created.status == 0, "\(created.standardError)")
+        #expect(created.standardOutput.contains("Backup \(name): Completed"))
+        #expect(created.standardError.contains("backup \(name): Completed"), "the live progress line")
+
+        let list = try await cli(["backup", "list", "--output", "json"], state: state)
+        #expect(try JSONValue(parsing: Array(list.standardOutput.utf8)).arrayValue?.contains { $0["name"] == .string(name) && $0["phase"] == "Completed" } == true)
+        let describe = try await cli(["backup", "describe", name], state: state)
+        #expect(describe.standardOutput.contains("\(name).tar.gz"))
+        #expect(try await cli(["backup", "validate", name], state: state).status == 0)
+
+        let target = "monitoring-\(name)"
+        let restored = try await cli(["restore", "create", "\(name)-drill", "--from-backup", name, "--namespace-mappings", "monitoring:\(target)", "--wait"], state: state)
+        #expect(restored.status == 0, "\(restored.standardError)")
+        #expect(restored.standardOutput.contains("Completed"))
+        #expect(try await cli(["restore", "describe", "\(name)-drill"], state: state).standardOutput.contains("Phase:       Completed"))
+
+        let deleted = try await cli(["backup", "delete", name], state: state)
+        #expect(deleted.status == 0, "\(deleted.standardError)")
+        #expect(try await cli(["backup", "describe", name], state: state).status == 1)
+
+        let audit = try await cli(["audit", "query", "--output", "json"], state: state)
+        let operations = try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue?.map { "\($0["operation"]?.stringValue ?? "") \($0["kind"]?.stringValue ?? "")" } ?? []
+        #expect(operations == [
+            "backup.create attempt", "backup.create outcome", "backup.validate attempt", "backup.validate outcome",
+            "restore.create attempt", "restore.create outcome", "backup.delete attempt", "backup.delete outcome",
+        ], "\(audit.standardOutput)")
+        #expect(try await cli(["audit", "verify"], state: state).status == 0)
+    }
+
+    @Test("bad input is one clear error, exit 1, and creates nothing (not even an audit entry)", arguments: [
+        ["backup", "create", "Bad_Name", "--include-namespaces", "x"],
+        ["backup", "create", "ok-name", "--ttl", "forever"],
+        ["backup", "create", "ok-name", "--selector", "app in (("],
+        ["backup", "create", "ok-name", "--labels", "novalue"],
+        ["restore", "create", "r", "--from-backup", "a", "--from-schedule", "b"],
+        ["restore", "create", "r"],
+        ["restore", "create", "r", "--from-backup", "a", "--namespace-mappings", "nocolon"],
+        ["restore", "create", "r", "--from-backup", "a", "--existing-resource-policy", "overwrite"],
+    ])
+    func badInput(arguments: [String]) async throws {
+        let state = try TemporaryDirectory()
+        let result = try await cli(arguments, state: state)
+        #expect(result.status == 1)
+        #expect(result.standardError.hasPrefix("error: "), "\(result.standardError)")
+        #expect(result.standardOutput.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: state.file("state/carbon-recovery/audit.db")), "no trail was even created")
+    }
+}
