@@ -21,3 +21,36 @@ struct RFC3339Tests {
         #expect(RFC3339.parse(text) == nil)
     }
 }
+
+@Suite("withTimeLimit")
+struct TimeLimitTests {
+    @Test("returns the operation's value, or its error, when it is in time")
+    func inTime() async throws {
+        #expect(try await withTimeLimit(.seconds(5)) { 42 } == 42)
+        await #expect(throws: RecoveryError.self) { try await withTimeLimit(.seconds(5)) { throw RecoveryError.invalidInput("x") } }
+    }
+
+    @Test("gives up at the limit even when the operation ignores cancellation")
+    func hardLimit() async throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: TimeLimitExceeded.self) {
+            try await withTimeLimit(.milliseconds(200)) {
+                // Ignores cancellation on purpose, like a stuck connection attempt.
+                let until = ContinuousClock.now + .seconds(3)
+                while ContinuousClock.now < until { try? await Task.sleep(for: .milliseconds(50)) }
+                return 1
+            }
+        }
+        // The caller got control back at the limit, not when the operation finally ended.
+        #expect(clock.now - started < .seconds(2))
+    }
+
+    @Test("cancelling the caller cancels the operation")
+    func callerCancelled() async throws {
+        let task = Task { try await withTimeLimit(.seconds(30)) { try await Task.sleep(for: .seconds(30)); return 1 } }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}

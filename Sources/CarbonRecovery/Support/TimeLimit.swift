@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Thrown by ``withTimeLimit(_:_:)`` when the time runs out before the operation finishes.
 public struct TimeLimitExceeded: Error, Sendable, CustomStringConvertible {
     /// The limit that passed.
@@ -5,22 +7,51 @@ public struct TimeLimitExceeded: Error, Sendable, CustomStringConvertible {
     public var description: String { "did not finish within \(limit)" }
 }
 
-/// Runs `operation`, cancelling it when `limit` passes first.
+/// Runs `operation`, giving up when `limit` passes first.
 ///
 /// The SDK's clients use it as a hard per-call deadline on top of whatever their transport
-/// offers: cancellation stops a kubectl process or an HTTP request, and the caller gets
-/// ``TimeLimitExceeded`` instead of waiting on a server that never answers.
+/// offers. The limit is hard: when it passes, the caller gets ``TimeLimitExceeded`` at once and
+/// the operation is cancelled — it is not awaited, because an operation that does not react to
+/// cancellation quickly (a connection attempt inside an HTTP client, say) would otherwise hold
+/// the caller past the limit. Cancelling the caller cancels the operation the same way.
 ///
-/// - Throws: ``TimeLimitExceeded``, or what `operation` throws.
+/// - Throws: ``TimeLimitExceeded``, `CancellationError`, or what `operation` throws.
 public func withTimeLimit<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
+    let work = Task { try await operation() }
+    let pending = PendingContinuation<T>()
+    @Sendable func finish(_ result: Result<T, any Error>) { pending.resume(with: result) }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            pending.set(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
+                work.cancel()
+                finish(.failure(TimeLimitExceeded(limit: limit)))
+            }
+            Task {
+                let result = await work.result
+                timer.cancel()
+                finish(result)
+            }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimeLimitExceeded(limit: limit) }
-        return value
+    } onCancel: {
+        work.cancel()
+    }
+}
+
+/// Holds the continuation of ``withTimeLimit(_:_:)``; whoever takes it out first (the operation
+/// or the timer) resumes it, the other finds it gone.
+private final class PendingContinuation<T: Sendable>: Sendable {
+    private let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) { slot.withLock { $0 = continuation } }
+
+    func resume(with result: Result<T, any Error>) {
+        let continuation = slot.withLock { value -> CheckedContinuation<T, any Error>? in
+            defer { value = nil }
+            return value
+        }
+        continuation?.resume(with: result)
     }
 }
