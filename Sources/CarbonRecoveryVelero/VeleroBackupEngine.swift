@@ -1,7 +1,7 @@
 import CarbonRecovery
 import Foundation
 
-/// The default ``BackupEngine``: Velero, driven through its `velero.io/v1` objects over any
+/// The default `BackupEngine`: Velero, driven through its `velero.io/v1` objects over any
 /// `ClusterClient`.
 ///
 /// - Starting creates a `Backup` or `Restore` with server-side apply and returns at once.

@@ -246,7 +246,7 @@ public actor VeleroStandIn {
         return items
     }
 
-    /// A `metav1.LabelSelector` JSON as a ``LabelSelector``.
+    /// A `metav1.LabelSelector` JSON as a `LabelSelector`.
     static func selector(_ json: JSONValue) throws -> LabelSelector {
         var requirements: [LabelSelector.Requirement] = []
         for (key, value) in (json["matchLabels"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
