@@ -45,8 +45,10 @@ final class ProgressLine: @unchecked Sendable {
         }
     }
 
-    func finish() {
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Runs `body`, ending the line when it returns or throws.
+    func around<T>(_ body: () async throws -> T) async rethrows -> T {
+        defer { if interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
+        return try await body()
     }
 }
 
@@ -117,13 +119,8 @@ struct BackupCommand: AsyncParsableCommand {
                 try request.validate()
                 let context = try OperationContext(global: global, connection: connection)
                 let line = ProgressLine()
-                let status: BackupStatus
-                do {
-                    status = try await context.coordinator.backup(request, wait: wait) { line.update("backup \(name)", phase: $0.phase.rawValue, progress: $0.progress) }
-                    line.finish()
-                } catch {
-                    line.finish()
-                    throw error
+                let status = try await line.around {
+                    try await context.coordinator.backup(request, wait: wait) { line.update("backup \(name)", phase: $0.phase.rawValue, progress: $0.progress) }
                 }
                 if global.output == .json { printJSON(status.json); return }
                 if wait {

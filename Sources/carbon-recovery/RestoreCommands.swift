@@ -76,13 +76,8 @@ struct RestoreCommand: AsyncParsableCommand {
                 try request.validate()
                 let context = try OperationContext(global: global, connection: connection)
                 let line = ProgressLine()
-                let status: RestoreStatus
-                do {
-                    status = try await context.coordinator.restore(request, wait: wait) { line.update("restore \(restoreName)", phase: $0.phase.rawValue, progress: $0.progress) }
-                    line.finish()
-                } catch {
-                    line.finish()
-                    throw error
+                let status = try await line.around {
+                    try await context.coordinator.restore(request, wait: wait) { line.update("restore \(restoreName)", phase: $0.phase.rawValue, progress: $0.progress) }
                 }
                 if global.output == .json { printJSON(status.json); return }
                 if wait {
