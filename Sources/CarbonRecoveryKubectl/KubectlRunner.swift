@@ -67,6 +67,9 @@ struct KubectlRunner: Sendable {
             throw launchError(error, operation: operation, target: target)
         }
         if result.status.isSuccess { return result.output }
+        // Cancelled while kubectl ran: the process was stopped on purpose, and the caller asked
+        // for that, not for a kubectl failure.
+        try Task.checkCancellation()
         throw KubectlErrorMapper.error(
             status: result.status, standardError: result.error, verb: verb, tailBytes: configuration.errorTailBytes,
             operation: operation, target: target)

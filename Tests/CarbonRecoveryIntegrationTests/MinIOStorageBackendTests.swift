@@ -260,7 +260,7 @@ struct MinIORetryTests {
         try MinIOStorageBackend(configuration: .init(
             endpoint: "http://127.0.0.1:\(server.port)", bucket: "254carbon-backups",
             credentials: .fixed(S3Credentials(accessKeyID: "CARBONTEST", secretAccessKey: "not-checked-here")),
-            requestTimeout: .seconds(2), maximumAttempts: attempts, retryBaseDelay: .milliseconds(10), retryMaximumDelay: .milliseconds(50)))
+            requestTimeout: .seconds(15), maximumAttempts: attempts, retryBaseDelay: .milliseconds(10), retryMaximumDelay: .milliseconds(50)))
     }
 
     @Test("503 SlowDown is retried with backoff and then succeeds")

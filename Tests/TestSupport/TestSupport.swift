@@ -50,8 +50,10 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     process.standardOutput = output
     process.standardError = error
     try process.run()
-    async let outData = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-    async let errData = Task.detached { error.fileHandleForReading.readDataToEndOfFile() }.value
+    // Blocking reads run on Dispatch's threads, never on Swift's cooperative pool (two threads
+    // on this machine): tests run in parallel, and a pool blocked by reads starves every timer.
+    async let outData = readToEnd(output.fileHandleForReading)
+    async let errData = readToEnd(error.fileHandleForReading)
     let deadline = ContinuousClock.now + timeout
     while process.isRunning {
         if ContinuousClock.now > deadline {
@@ -63,6 +65,13 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     return ProcessResult(
         status: process.terminationStatus, standardOutput: String(decoding: await outData, as: UTF8.self),
         standardError: String(decoding: await errData, as: UTF8.self))
+}
+
+/// Reads a pipe to its end on a Dispatch thread.
+func readToEnd(_ handle: FileHandle) async -> Data {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+    }
 }
 
 /// The running sandbox (`scripts/sandbox up`), as described by the environment that
