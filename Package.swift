@@ -162,7 +162,8 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryIntegrationTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryTestKit", "TestSupport",
+                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryVeleroStandIn",
+                "CarbonRecoveryTestKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

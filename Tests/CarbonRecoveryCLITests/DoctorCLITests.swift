@@ -24,7 +24,7 @@ struct DoctorCLITests {
         let json = try await run(try executable("carbon-recovery"), ["doctor", "--output", "json"])
         let checks = try JSONValue(parsing: Array(json.standardOutput.utf8)).arrayValue ?? []
         #expect(checks.count == 8)
-        #expect(checks.allSatisfy { $0["status"] == "pass" })
+        #expect(checks.allSatisfy { $0["status"] == "pass" }, "\(json.standardOutput)")
     }
 
     @Test("with the storage location's bucket missing from the server, doctor fails and says what to do")

@@ -6,6 +6,7 @@ import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
 import CarbonRecoveryTestKit
 import CarbonRecoveryVelero
+import CarbonRecoveryVeleroStandIn
 import Foundation
 import Testing
 import TestSupport
@@ -174,21 +175,27 @@ struct VeleroStandInTests {
     @Test("a storage location marked unavailable is reported Unavailable by the stand-in, and doctor fails it")
     func unavailableLocation() async throws {
         let rig = try Rig()
+        // In a namespace of its own, with a stand-in of its own (in process), so the sandbox's
+        // `velero` namespace — which other tests and doctor read — never sees a broken location.
+        let namespace = uniqueName("velero-faults")
+        _ = try await rig.client.apply(KubernetesObject(kind: .namespace, namespace: nil, name: namespace), fieldManager: "carbon-recovery-tests")
         let name = uniqueName("broken")
-        var location = VeleroObjects.backupStorageLocation(VeleroStorageLocation(name: name, bucket: "254carbon-backups", s3URL: "http://127.0.0.1:1", isDefault: false))
+        var location = VeleroObjects.backupStorageLocation(
+            VeleroStorageLocation(name: name, bucket: "254carbon-backups", s3URL: "http://127.0.0.1:1", isDefault: false), namespace: namespace)
         location.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": "unavailable"]
         _ = try await rig.client.apply(location, fieldManager: "carbon-recovery-tests")
-        defer { Task { try? await rig.client.delete(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name), ignoreNotFound: true) } }
+        let standIn = VeleroStandIn(cluster: rig.client, storage: rig.storage, namespace: namespace)
+        let running = Task { try await standIn.run(validationInterval: .milliseconds(500)) }
+        defer { running.cancel() }
         var phase: String?
-        for _ in 0..<40 {
-            phase = try await rig.client.get(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name))?.status?["phase"]?.stringValue
+        for _ in 0..<60 {
+            phase = try await rig.client.get(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: namespace, name: name))?.status?["phase"]?.stringValue
             if phase != nil { break }
             try await Task.sleep(for: .milliseconds(250))
         }
         #expect(phase == "Unavailable")
-        let checks = await RecoveryDoctor(cluster: rig.client, storage: rig.storage).run()
+        let checks = await RecoveryDoctor(cluster: rig.client, storage: rig.storage, veleroNamespace: namespace).run()
         let locations = try #require(checks.first { $0.id == "velero.storage-locations" })
         #expect(locations.status == .fail && locations.detail.contains("\(name) → 254carbon-backups: Unavailable"), "\(locations.detail)")
-        try await rig.client.delete(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name), ignoreNotFound: true)
     }
 }
