@@ -117,6 +117,28 @@ public enum VeleroObjects {
         return .object(json)
     }
 
+    /// A selector from Kubernetes' JSON form: the inverse of ``labelSelector(_:)``.
+    ///
+    /// - Throws: `RecoveryError` (`invalidObject`) for an operator Kubernetes does not define.
+    public static func labelSelector(from json: JSONValue) throws -> LabelSelector {
+        var requirements: [LabelSelector.Requirement] = []
+        for (key, value) in (json["matchLabels"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            requirements.append(.init(key: key, op: .equals, values: [value.stringValue ?? ""]))
+        }
+        for expression in json["matchExpressions"]?.arrayValue ?? [] {
+            let key = expression["key"]?.stringValue ?? ""
+            let values = expression["values"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            switch expression["operator"]?.stringValue {
+            case "In": requirements.append(.init(key: key, op: .in, values: values))
+            case "NotIn": requirements.append(.init(key: key, op: .notIn, values: values))
+            case "Exists": requirements.append(.init(key: key, op: .exists))
+            case "DoesNotExist": requirements.append(.init(key: key, op: .doesNotExist))
+            default: throw RecoveryError(.invalidObject, "unknown label selector operator \(expression["operator"]?.stringValue ?? "none")")
+            }
+        }
+        return LabelSelector(requirements: requirements)
+    }
+
     private static func strings(_ values: [String]) -> JSONValue { .array(values.map { .string($0) }) }
 
     // MARK: Reading

@@ -206,19 +206,8 @@ public actor VeleroStandIn {
 
     /// The objects a Backup spec selects.
     private func collect(spec: JSONValue, log: inout [String]) async throws -> [Item] {
-        let included = spec["includedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let excluded = spec["excludedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let includedResources = spec["includedResources"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let excludedResources = spec["excludedResources"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let selector = try spec["labelSelector"].map(Self.selector)
-        func resourceSelected(_ resource: String) -> Bool {
-            let short = resource.split(separator: ".").first.map(String.init) ?? resource
-            let matches: (String) -> Bool = { $0 == "*" || $0 == resource || $0 == short }
-            return (includedResources.isEmpty || includedResources.contains(where: matches)) && !excludedResources.contains(where: matches)
-        }
-        let namespaces = try await cluster.list(.namespace, namespace: nil, labelSelector: nil).compactMap(\.name).filter { name in
-            (included.isEmpty || included.contains { Glob.matches($0, name) }) && !excluded.contains { Glob.matches($0, name) }
-        }
+        let selection = try Selection(spec)
+        let namespaces = try await cluster.list(.namespace, namespace: nil, labelSelector: nil).compactMap(\.name).filter(selection.selects(namespace:))
         var items: [Item] = []
         var unserved: Set<String> = []
         func add(_ object: KubernetesObject, _ kind: ResourceKind) {
@@ -229,12 +218,12 @@ public actor VeleroStandIn {
             items.append(Item(object: object, resource: kind.resource, version: version, apiVersion: kind.apiVersion, kind: kind.kind, namespace: object.namespace, name: name))
         }
         for name in namespaces {
-            if resourceSelected("namespaces"), let object = try await cluster.get(try ObjectReference(kind: .namespace, namespace: nil, name: name)) {
+            if selection.selects(resource: "namespaces"), let object = try await cluster.get(try ObjectReference(kind: .namespace, namespace: nil, name: name)) {
                 add(object, .namespace)
             }
-            for kind in kinds where resourceSelected(kind.resource) && !unserved.contains(kind.resource) {
+            for kind in kinds where selection.selects(resource: kind.resource) && !unserved.contains(kind.resource) {
                 do {
-                    for object in try await cluster.list(kind, namespace: name, labelSelector: selector) { add(object, kind) }
+                    for object in try await cluster.list(kind, namespace: name, labelSelector: selection.labels) { add(object, kind) }
                 } catch let error as RecoveryError where error.code == .notFound {
                     // A kind this API server does not serve (e.g. batch/v1 CronJob before 1.21).
                     unserved.insert(kind.resource)
@@ -244,26 +233,6 @@ public actor VeleroStandIn {
         }
         log.append("level=info msg=\"Collected \(items.count) items from \(namespaces.count) namespaces\"")
         return items
-    }
-
-    /// A `metav1.LabelSelector` JSON as a `LabelSelector`.
-    static func selector(_ json: JSONValue) throws -> LabelSelector {
-        var requirements: [LabelSelector.Requirement] = []
-        for (key, value) in (json["matchLabels"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-            requirements.append(.init(key: key, op: .equals, values: [value.stringValue ?? ""]))
-        }
-        for expression in json["matchExpressions"]?.arrayValue ?? [] {
-            let key = expression["key"]?.stringValue ?? ""
-            let values = expression["values"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            switch expression["operator"]?.stringValue {
-            case "In": requirements.append(.init(key: key, op: .in, values: values))
-            case "NotIn": requirements.append(.init(key: key, op: .notIn, values: values))
-            case "Exists": requirements.append(.init(key: key, op: .exists))
-            case "DoesNotExist": requirements.append(.init(key: key, op: .doesNotExist))
-            default: throw RecoveryError(.invalidObject, "unknown label selector operator \(expression["operator"]?.stringValue ?? "none")")
-            }
-        }
-        return LabelSelector(requirements: requirements)
     }
 
     // MARK: Restores
@@ -299,12 +268,8 @@ public actor VeleroStandIn {
             return
         }
         let entries = try Tar.read(try Gzip.decompress(archive))
-        let included = spec["includedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let excluded = spec["excludedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let includedResources = spec["includedResources"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let excludedResources = spec["excludedResources"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let selection = try Selection(spec)
         let mapping = spec["namespaceMapping"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-        let selector = try spec["labelSelector"].map(Self.selector)
         let update = spec["existingResourcePolicy"]?.stringValue == "update"
 
         // The legacy paths only (resources/<resource>/namespaces/<ns>/<name>.json or …/cluster/…),
@@ -314,15 +279,11 @@ public actor VeleroStandIn {
             let parts = entry.path.split(separator: "/").map(String.init)
             guard parts.count >= 4 else { continue }
             let resource = parts[1]
-            let short = resource.split(separator: ".").first.map(String.init) ?? resource
-            let matches: (String) -> Bool = { $0 == "*" || $0 == resource || $0 == short }
-            guard (includedResources.isEmpty || includedResources.contains(where: matches)), !excludedResources.contains(where: matches) else { continue }
+            guard selection.selects(resource: resource) else { continue }
             var object = KubernetesObject(try JSONValue(parsing: entry.data))
             let sourceNamespace = parts[2] == "namespaces" ? parts[3] : (resource == "namespaces" ? object.name : nil)
-            if let sourceNamespace {
-                guard (included.isEmpty || included.contains { Glob.matches($0, sourceNamespace) }), !excluded.contains(where: { Glob.matches($0, sourceNamespace) }) else { continue }
-            }
-            if let selector, resource != "namespaces", !selector.matches(object.labels) { continue }
+            if let sourceNamespace, !selection.selects(namespace: sourceNamespace) { continue }
+            if let labels = selection.labels, resource != "namespaces", !labels.matches(object.labels) { continue }
             Self.clean(&object, resource: resource)
             if let sourceNamespace, let target = mapping[sourceNamespace] {
                 if resource == "namespaces" { object.json["metadata"]?["name"] = .string(target) } else { object.json["metadata"]?["namespace"] = .string(target) }
@@ -437,6 +398,36 @@ public actor VeleroStandIn {
         } catch {
             logger.warning("validating storage locations failed", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// The filters a Backup or Restore spec shares: namespace globs, resources (plural or
+/// `plural.group`, `*`), and a label selector.
+struct Selection {
+    let includedNamespaces: [String]
+    let excludedNamespaces: [String]
+    let includedResources: [String]
+    let excludedResources: [String]
+    let labels: LabelSelector?
+
+    init(_ spec: JSONValue) throws {
+        func strings(_ key: String) -> [String] { spec[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        includedNamespaces = strings("includedNamespaces")
+        excludedNamespaces = strings("excludedNamespaces")
+        includedResources = strings("includedResources")
+        excludedResources = strings("excludedResources")
+        labels = try spec["labelSelector"].map(VeleroObjects.labelSelector(from:))
+    }
+
+    func selects(namespace: String) -> Bool {
+        (includedNamespaces.isEmpty || includedNamespaces.contains { Glob.matches($0, namespace) })
+            && !excludedNamespaces.contains { Glob.matches($0, namespace) }
+    }
+
+    func selects(resource: String) -> Bool {
+        let short = resource.split(separator: ".").first.map(String.init) ?? resource
+        let matches: (String) -> Bool = { $0 == "*" || $0 == resource || $0 == short }
+        return (includedResources.isEmpty || includedResources.contains(where: matches)) && !excludedResources.contains(where: matches)
     }
 }
 

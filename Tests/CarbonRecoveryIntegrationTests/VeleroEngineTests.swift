@@ -53,6 +53,11 @@ struct VeleroObjectsTests {
         #expect(applied.spec?["ttl"] == "168h0m0s")
         #expect(applied.spec?[path: ["labelSelector", "matchLabels", "app"]] == "postgresql")
         #expect(applied.spec?[path: ["labelSelector", "matchExpressions"]]?.arrayValue?.count == 3)
+        // Read back from the server, the selector means what was asked.
+        let decoded = try VeleroObjects.labelSelector(from: try #require(applied.spec?["labelSelector"]))
+        for labels in [["app": "postgresql", "tier": "db"], ["app": "postgresql", "tier": "db", "canary": "1"], ["app": "postgresql", "tier": "web"], ["app": "postgresql", "tier": "db", "env": "dev"]] {
+            #expect(decoded.matches(labels) == request.labelSelector!.matches(labels), "\(labels)")
+        }
         #expect(applied.labels["carbon-recovery/class"] == "critical")
         #expect(try VeleroObjects.backupStatus(applied).phase == .new)
     }
