@@ -68,9 +68,15 @@ let package = Package(
             ]
         ),
         // The default BackupEngine: Velero's velero.io/v1 objects over any ClusterClient.
+        // Reads Velero's tarballs (compress-nio, system zlib) and hashes artifacts (swift-crypto) to validate backups.
         .target(
             name: "CarbonRecoveryVelero",
-            dependencies: ["CarbonRecovery"]
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
         // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.

@@ -21,9 +21,13 @@ import Logging
 /// `stand-in.carbon-recovery.dev/fault` = `fail`, `partial`, `fail-validation` or `stall` on a
 /// `Backup`, `unavailable` on a `BackupStorageLocation`.
 ///
+/// - `Schedule`: `Enabled` or `FailedValidation`; `<schedule>-<UTC yyyyMMddHHmmss>` backups
+///   labelled `velero.io/schedule-name` at each cron time (the first after the schedule's creation).
+/// - TTL garbage collection: an expired backup gets a `DeleteBackupRequest`.
+/// - Backup sync: a backup in the bucket without a `Backup` object gets one again.
+///
 /// Its own limits: the kinds it backs up are a fixed list (``defaultKinds``) rather than API
-/// discovery; no volumes, hooks or plugins; schedules, TTL garbage collection and backup sync are
-/// not implemented yet.
+/// discovery; no volumes, hooks or plugins; the periodic controllers list rather than watch.
 public actor VeleroStandIn {
     /// The annotation that switches on a fault.
     public static let faultAnnotation = "stand-in.carbon-recovery.dev/fault"
@@ -46,6 +50,8 @@ public actor VeleroStandIn {
     let logger: Logger
     let fieldManager = "velero-stand-in"
     var busy: Set<String> = []
+    /// Backups whose data is being deleted: backup sync leaves them alone.
+    var deleting: Set<String> = []
 
     /// Creates a stand-in for Velero in `namespace`, writing to `storage` under `storagePrefix`.
     public init(
@@ -60,21 +66,55 @@ public actor VeleroStandIn {
         self.logger = logger
     }
 
-    /// Runs until cancelled: watches Backups, Restores and DeleteBackupRequests, and validates
-    /// storage locations every `validationInterval`.
-    public func run(validationInterval: Duration = .seconds(10)) async throws {
+    /// How often the stand-in's periodic controllers run; `nil` switches one off.
+    public struct Intervals: Sendable {
+        /// Storage location validation (Velero: `validationFrequency`, 1 min).
+        public var validation: Duration?
+        /// Checking schedules for due backups (Velero: its cron library's own timer).
+        public var schedules: Duration?
+        /// TTL garbage collection (Velero: hourly).
+        public var garbageCollection: Duration?
+        /// Backup sync from storage (Velero: `backupSyncPeriod`, 1 min).
+        public var sync: Duration?
+
+        /// Creates intervals; the defaults are shorter than Velero's so that the sandbox shows each effect quickly.
+        public init(validation: Duration? = .seconds(10), schedules: Duration? = .seconds(2), garbageCollection: Duration? = .seconds(5), sync: Duration? = .seconds(5)) {
+            self.validation = validation
+            self.schedules = schedules
+            self.garbageCollection = garbageCollection
+            self.sync = sync
+        }
+    }
+
+    /// Runs until cancelled: watches Backups, Restores and DeleteBackupRequests, and runs the
+    /// periodic controllers — storage location validation, schedules, TTL garbage collection
+    /// and backup sync — each on its interval.
+    public func run(intervals: Intervals = Intervals()) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.watchLoop(.veleroBackup) { try await self.handleBackup($0) } }
             group.addTask { try await self.watchLoop(.veleroRestore) { try await self.handleRestore($0) } }
             group.addTask { try await self.watchLoop(.veleroDeleteBackupRequest) { try await self.handleDeleteRequest($0) } }
-            group.addTask {
-                while !Task.isCancelled {
-                    await self.validateLocations()
-                    try await Task.sleep(for: validationInterval)
-                }
-            }
+            group.addTask { try await self.every(intervals.validation, "validating storage locations") { await self.validateLocations() } }
+            group.addTask { try await self.every(intervals.schedules, "running schedules") { try await self.runSchedules() } }
+            group.addTask { try await self.every(intervals.garbageCollection, "collecting expired backups") { try await self.collectExpired() } }
+            group.addTask { try await self.every(intervals.sync, "syncing backups from storage") { try await self.syncFromStorage() } }
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Runs `body` every `interval` until cancelled; a failed pass is logged and retried next time.
+    private func every(_ interval: Duration?, _ what: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        guard let interval else { return try await Task.sleep(for: .seconds(365 * 86_400)) }   // switched off; wait for cancellation
+        while !Task.isCancelled {
+            do {
+                try await body()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("\(what) failed", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: interval)
         }
     }
 
@@ -104,7 +144,7 @@ public actor VeleroStandIn {
     /// Writes an object's status as Velero does (Velero's CRDs have no status subresource): the
     /// whole object goes back with the new status, since kubectl validates what it applies as a
     /// complete object.
-    private func setStatus(_ kind: ResourceKind, _ name: String, _ status: [String: JSONValue]) async throws {
+    func setStatus(_ kind: ResourceKind, _ name: String, _ status: [String: JSONValue]) async throws {
         guard var object = try await cluster.get(try ObjectReference(kind: kind, namespace: namespace, name: name)) else { return }
         for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] { object.json["metadata"]?[field] = nil }
         object.json["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"] = nil
@@ -116,7 +156,7 @@ public actor VeleroStandIn {
         .string(String(RFC3339.format(date).prefix(19)) + "Z")
     }
 
-    private func backupPrefix(_ name: String) -> String { "\(storagePrefix)backups/\(name)/" }
+    func backupPrefix(_ name: String) -> String { "\(storagePrefix)backups/\(name)/" }
 
     // MARK: Backups
 
@@ -360,7 +400,11 @@ public actor VeleroStandIn {
         }
         var errors: [String] = []
         var keys: [String] = []
+        deleting.insert(backupName)
+        defer { deleting.remove(backupName) }
         for try await stored in storage.list(prefix: backupPrefix(backupName)) { keys.append(stored.key) }
+        // velero-backup.json first: without it, backup sync no longer sees a backup here.
+        keys.sort { ($0.hasSuffix("/velero-backup.json") ? 0 : 1, $0) < ($1.hasSuffix("/velero-backup.json") ? 0 : 1, $1) }
         for key in keys {
             do { try await storage.delete(key) } catch { errors.append("\(key): \(error)") }
         }

@@ -27,13 +27,26 @@ public struct BackupValidationReport: Sendable, Hashable {
     public var checks: [Check]
     /// The artifacts found under the backup's storage prefix.
     public var artifacts: [StorageObject]
+    /// Storage key → lower-case hex SHA-256, for the artifacts the engine read.
+    public var digests: [String: String]
+    /// The backup's start time, which tells a backup from a later one of the same name.
+    public var startTimestamp: Date?
+    /// The sequence number of the audit entry whose digests this validation compared against
+    /// (the backup's first successful validation); `nil` when this is the first.
+    public var baselineSequence: Int64?
 
     /// Creates a report.
-    public init(backup: String, phase: BackupPhase, checks: [Check], artifacts: [StorageObject]) {
+    public init(
+        backup: String, phase: BackupPhase, checks: [Check], artifacts: [StorageObject], digests: [String: String] = [:],
+        startTimestamp: Date? = nil, baselineSequence: Int64? = nil
+    ) {
         self.backup = backup
         self.phase = phase
         self.checks = checks
         self.artifacts = artifacts
+        self.digests = digests
+        self.startTimestamp = startTimestamp
+        self.baselineSequence = baselineSequence
     }
 
     /// Whether every check passed.
@@ -41,12 +54,61 @@ public struct BackupValidationReport: Sendable, Hashable {
     /// The details of the checks that failed.
     public var problems: [String] { checks.filter { !$0.passed }.map(\.detail) }
 
+    /// What the audit trail records: the checks, and each artifact with its size and digest.
     var auditDetails: JSONValue {
-        .object([
+        var details: [String: JSONValue] = [
             "phase": .string(phase.rawValue),
             "checks": .array(checks.map { .object(["name": .string($0.name), "passed": .bool($0.passed)]) }),
-            "artifacts": .array(artifacts.map { .object(["key": .string($0.key), "size": .integer($0.size)]) }),
-        ])
+            "artifacts": .array(artifacts.map { artifact in
+                var member: [String: JSONValue] = ["key": .string(artifact.key), "size": .integer(artifact.size)]
+                if let digest = digests[artifact.key] { member["sha256"] = .string(digest) }
+                return .object(member)
+            }),
+        ]
+        if let startTimestamp { details["startTimestamp"] = .string(AuditTimestamp.format(startTimestamp)) }
+        if let baselineSequence { details["baselineSequence"] = .integer(baselineSequence) }
+        return .object(details)
+    }
+
+    /// The digests recorded by an earlier validation, and whether it was of the same backup.
+    static func recordedDigests(in entry: AuditEntry) -> (startTimestamp: String?, digests: [String: String])? {
+        guard let parameters = try? JSONValue(parsing: Array(entry.parameters.utf8)),
+            let artifacts = parameters["artifacts"]?.arrayValue
+        else { return nil }
+        var digests: [String: String] = [:]
+        for artifact in artifacts {
+            if let key = artifact["key"]?.stringValue, let digest = artifact["sha256"]?.stringValue { digests[key] = digest }
+        }
+        return digests.isEmpty ? nil : (parameters["startTimestamp"]?.stringValue, digests)
+    }
+
+    /// Compares this validation's digests with a baseline: an artifact that changed or vanished fails.
+    mutating func compare(with baseline: [String: String], sequence: Int64, recordedAt time: String) {
+        baselineSequence = sequence
+        var changed: [String] = []
+        var vanished: [String] = []
+        for (key, digest) in baseline.sorted(by: { $0.key < $1.key }) {
+            guard let current = digests[key] else {
+                vanished.append(key)
+                continue
+            }
+            if current != digest { changed.append("\(key) (sha256 \(digest.prefix(12))… then, \(current.prefix(12))… now)") }
+        }
+        if !vanished.isEmpty {
+            checks.append(.init(
+                name: "digests:vanished", passed: false,
+                detail: "artifacts recorded at the first validation (audit entry #\(sequence), \(time)) are gone: \(vanished.joined(separator: ", "))"))
+        }
+        if !changed.isEmpty {
+            checks.append(.init(
+                name: "digests:changed", passed: false,
+                detail: "artifacts changed since the first validation (audit entry #\(sequence), \(time)): \(changed.joined(separator: "; "))"))
+        }
+        if vanished.isEmpty, changed.isEmpty {
+            checks.append(.init(
+                name: "digests", passed: true,
+                detail: "\(baseline.count) artifacts match the SHA-256 digests recorded at the first validation (audit entry #\(sequence), \(time))"))
+        }
     }
 }
 

@@ -14,6 +14,9 @@
 /// - ``deleteBackup(named:)`` deletes the backup *and its data* (for Velero: a
 ///   `DeleteBackupRequest`, never only the `Backup` object) and returns once the deletion is confirmed.
 /// - Lookups return `nil` for a missing operation.
+/// - ``inspectBackup(named:in:)`` and ``backupItems(named:in:)`` are optional (they have
+///   defaults): an engine that knows its storage format opens the artifacts, checks them and
+///   hashes them, and lists what the backup holds.
 public protocol BackupEngine: Sendable {
     /// Starts a backup.
     func startBackup(_ request: BackupRequest) async throws -> BackupStatus
@@ -33,4 +36,21 @@ public protocol BackupEngine: Sendable {
     func restoreStatus(named name: String) async throws -> RestoreStatus?
     /// Waits for a terminal phase, reporting progress.
     func waitForRestore(named name: String, progress: @escaping @Sendable (RestoreStatus) -> Void) async throws -> RestoreStatus
+    /// Opens the backup's stored artifacts and checks them against the backup object; returns
+    /// the checks and a SHA-256 digest of every artifact it read.
+    func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection
+    /// The objects the backup holds, from its stored resource list.
+    func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem]
+}
+
+extension BackupEngine {
+    /// Inspects nothing: an engine without a known storage format adds no checks and no digests.
+    public func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection {
+        BackupInspection()
+    }
+
+    /// Throws ``RecoveryError/Code/unsupported``: this engine cannot list a backup's contents.
+    public func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem] {
+        throw RecoveryError(.unsupported, "this backup engine cannot list what a backup holds", target: "backup/\(name)")
+    }
 }

@@ -3,14 +3,22 @@ import CompressNIO
 import NIOCore
 
 /// The POSIX ustar format, as Velero's backup tarballs use it: regular files only.
-enum Tar {
-    struct Entry: Sendable, Hashable {
-        var path: String
-        var data: [UInt8]
+///
+/// Package-internal: the engine reads tarballs to validate them, the stand-in writes them.
+package enum Tar {
+    /// One regular file of the archive.
+    package struct Entry: Sendable, Hashable {
+        package var path: String
+        package var data: [UInt8]
+
+        package init(path: String, data: [UInt8]) {
+            self.path = path
+            self.data = data
+        }
     }
 
     /// Writes entries as a ustar archive (two zero blocks at the end).
-    static func write(_ entries: [Entry], modified: Int = 0) throws -> [UInt8] {
+    package static func write(_ entries: [Entry], modified: Int = 0) throws -> [UInt8] {
         var out: [UInt8] = []
         for entry in entries {
             var header = [UInt8](repeating: 0, count: 512)
@@ -39,7 +47,7 @@ enum Tar {
     }
 
     /// Reads a ustar archive's regular files.
-    static func read(_ bytes: [UInt8]) throws -> [Entry] {
+    package static func read(_ bytes: [UInt8]) throws -> [Entry] {
         var entries: [Entry] = []
         var offset = 0
         while offset + 512 <= bytes.count {
@@ -98,14 +106,14 @@ enum Tar {
 }
 
 /// gzip through zlib (CompressNIO).
-enum Gzip {
-    static func compress(_ bytes: [UInt8]) throws -> [UInt8] {
+package enum Gzip {
+    package static func compress(_ bytes: [UInt8]) throws -> [UInt8] {
         var buffer = ByteBuffer(bytes: bytes)
         let compressed = try buffer.compress(with: .gzip())
         return Array(buffer: compressed)
     }
 
-    static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
+    package static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
         var buffer = ByteBuffer(bytes: bytes)
         do {
             let plain = try buffer.decompress(with: .gzip())

@@ -1,0 +1,94 @@
+import Foundation
+
+/// One object recorded in a backup's resource list.
+///
+/// Velero writes the list as `<backup>-resource-list.json.gz`: `{"v1/ConfigMap": ["ns/name", …],
+/// "v1/Namespace": ["ns"], …}`.
+public struct BackupItem: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// `group/version`, or `v1` for the core group.
+    public var apiVersion: String
+    /// The object's kind, e.g. `ConfigMap`.
+    public var kind: String
+    /// The object's namespace; `nil` for cluster-scoped objects such as namespaces.
+    public var namespace: String?
+    /// The object's name.
+    public var name: String
+
+    /// Creates an item.
+    public init(apiVersion: String, kind: String, namespace: String?, name: String) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+    }
+
+    /// `Kind namespace/name` or `Kind name`.
+    public var description: String { "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)" }
+
+    public static func < (left: BackupItem, right: BackupItem) -> Bool {
+        (left.namespace ?? "", left.kind, left.name) < (right.namespace ?? "", right.kind, right.name)
+    }
+
+    /// The resource kind, with the plural guessed the way Kubernetes guesses it when it has no
+    /// discovery information (`UnsafeGuessKindToResource`: lower-case; `…s` → `…ses`,
+    /// `…y` → `…ies`, otherwise `…s`) and the API group appended.
+    public var resourceKind: ResourceKind {
+        let lower = kind.lowercased()
+        let plural: String
+        if lower.hasSuffix("s") {
+            plural = lower + "es"
+        } else if lower.hasSuffix("y"), lower.count > 1 {
+            plural = lower.dropLast() + "ies"
+        } else {
+            plural = lower + "s"
+        }
+        let group = apiVersion.contains("/") ? apiVersion.split(separator: "/").first.map(String.init) : nil
+        return ResourceKind(
+            apiVersion: apiVersion, kind: kind, resource: group.map { "\(plural).\($0)" } ?? plural,
+            isNamespaced: namespace != nil)
+    }
+
+    /// Parses Velero's resource list (the decompressed JSON).
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidObject`` when it is not a map of `apiVersion/Kind` to names.
+    public static func parseResourceList(_ json: JSONValue) throws -> [BackupItem] {
+        guard let groups = json.objectValue else {
+            throw RecoveryError(.invalidObject, "the resource list is not a JSON object of `apiVersion/Kind` to names")
+        }
+        var items: [BackupItem] = []
+        for (key, names) in groups {
+            guard let slash = key.lastIndex(of: "/"), let names = names.arrayValue else {
+                throw RecoveryError(.invalidObject, "the resource list has a malformed entry '\(key)'")
+            }
+            let apiVersion = String(key[..<slash])
+            let kind = String(key[key.index(after: slash)...])
+            for name in names {
+                guard let text = name.stringValue, !text.isEmpty else {
+                    throw RecoveryError(.invalidObject, "the resource list has a non-string name under '\(key)'")
+                }
+                let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+                items.append(parts.count == 2
+                    ? BackupItem(apiVersion: apiVersion, kind: kind, namespace: parts[0], name: parts[1])
+                    : BackupItem(apiVersion: apiVersion, kind: kind, namespace: nil, name: text))
+            }
+        }
+        return items.sorted()
+    }
+}
+
+/// What an engine found when it opened a backup's stored artifacts.
+///
+/// Returned by ``BackupEngine/inspectBackup(named:in:)``; ``RecoveryCoordinator/validateBackup(named:)``
+/// adds its checks to the report and records the digests in the audit trail.
+public struct BackupInspection: Sendable, Hashable {
+    /// Engine-specific checks: the stored metadata against the object, the tarball opening, …
+    public var checks: [BackupValidationReport.Check]
+    /// Storage key → lower-case hex SHA-256 of every artifact read.
+    public var digests: [String: String]
+
+    /// Creates an inspection result.
+    public init(checks: [BackupValidationReport.Check] = [], digests: [String: String] = [:]) {
+        self.checks = checks
+        self.digests = digests
+    }
+}
