@@ -20,7 +20,7 @@ struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Create, list and describe Velero restores (every restore audited).",
-        subcommands: [Create.self, List.self, Describe.self])
+        subcommands: [Create.self, Test.self, List.self, Describe.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -86,6 +86,60 @@ struct RestoreCommand: AsyncParsableCommand {
                 } else {
                     print("Restore \(restoreName) created (\(status.phase)); follow it with: carbon-recovery restore describe \(restoreName)")
                 }
+            }
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The guide's non-destructive restore test: the whole backup into scratch namespaces (audited).",
+            discussion: """
+                Maps every namespace of the backup to <namespace>-<suffix>, restores, waits, checks every object of the \
+                backup's resource list is back, measures the recovery time (recorded in the audit trail, compared with \
+                --rto), and deletes the scratch namespaces unless --keep. Production namespaces are never written. \
+                Exit status 1 when the test fails.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .customLong("from-backup"), help: "The backup to test.") var fromBackup: String
+        @Option(name: .customLong("scratch-suffix"), help: "Scratch namespace suffix (default: rt-<random>).") var scratchSuffix: String?
+        @Option(name: .customLong("rto"), help: "Recovery time objective to compare with, e.g. 1h0m0s.") var rto: String?
+        @Flag(name: .customLong("keep"), help: "Keep the scratch namespaces for inspection.") var keep = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                var request = RestoreTestRequest(backup: fromBackup, scratchSuffix: scratchSuffix, keep: keep)
+                if let rto {
+                    let duration = try GoDuration(parsing: rto)
+                    request.recoveryTimeObjective = .nanoseconds(duration.nanoseconds)
+                }
+                try request.validate()
+                let context = try OperationContext(global: global, connection: connection)
+                let line = ProgressLine()
+                let report = try await line.around {
+                    try await context.coordinator.testRestore(request) { line.update("restore \($0.name)", phase: $0.phase.rawValue, progress: $0.progress) }
+                }
+                if global.output == .json {
+                    var json: [String: JSONValue] = [
+                        "backup": .string(report.backup), "restore": report.restore.json, "passed": .bool(report.passed),
+                        "namespaceMappings": .object(report.namespaceMappings.mapValues { .string($0) }),
+                        "expected": .integer(Int64(report.expected)), "missing": .array(report.missing.map { .string($0.description) }),
+                        "recoveryTimeSeconds": .string(RestoreTestReport.seconds(report.recoveryTime)), "cleanup": .string(report.cleanup.description),
+                    ]
+                    if let objectiveMet = report.objectiveMet { json["objectiveMet"] = .bool(objectiveMet) }
+                    printJSON(.object(json))
+                } else {
+                    print("Restore test of \(report.backup) (restore \(report.restore.name)):")
+                    for (source, scratch) in report.namespaceMappings.sorted(by: { $0.key < $1.key }) { print("  \(source) -> \(scratch)") }
+                    print("  restore:        \(report.restore.phase), \(report.restore.errors) errors, \(report.restore.warnings) warnings")
+                    print("  objects back:   \(report.expected - report.missing.count) of \(report.expected)")
+                    for item in report.missing.prefix(20) { print("    missing: \(item)") }
+                    let objective = report.recoveryTimeObjective.map { " (objective \(RestoreTestReport.seconds($0)) s: \(report.objectiveMet == true ? "met" : "BREACHED"))" } ?? ""
+                    print("  recovery time:  \(RestoreTestReport.seconds(report.recoveryTime)) s\(objective)")
+                    print("  scratch:        \(report.cleanup)")
+                    print(report.passed ? "Restore test PASSED." : "Restore test FAILED: \(report.problems.joined(separator: "; "))")
+                }
+                if !report.passed { throw ExitCode.failure }
             }
         }
     }

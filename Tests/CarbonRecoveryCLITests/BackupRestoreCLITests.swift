@@ -32,6 +32,11 @@ struct BackupRestoreCLITests {
         #expect(restored.standardOutput.contains("Completed"))
         #expect(try await cli(["restore", "describe", "\(name)-drill"], state: state).standardOutput.contains("Phase:       Completed"))
 
+        let tested = try await cli(["restore", "test", "--from-backup", name, "--rto", "1h0m0s"], state: state)
+        #expect(tested.status == 0, "\(tested.standardError)")
+        #expect(tested.standardOutput.contains("monitoring -> monitoring-rt-"), "\(tested.standardOutput)")
+        #expect(tested.standardOutput.contains("(objective 3600.000 s: met)") && tested.standardOutput.contains("Restore test PASSED."))
+
         let deleted = try await cli(["backup", "delete", name], state: state)
         #expect(deleted.status == 0, "\(deleted.standardError)")
         #expect(try await cli(["backup", "describe", name], state: state).status == 1)
@@ -40,7 +45,8 @@ struct BackupRestoreCLITests {
         let operations = try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue?.map { "\($0["operation"]?.stringValue ?? "") \($0["kind"]?.stringValue ?? "")" } ?? []
         #expect(operations == [
             "backup.create attempt", "backup.create outcome", "backup.validate attempt", "backup.validate outcome",
-            "restore.create attempt", "restore.create outcome", "backup.delete attempt", "backup.delete outcome",
+            "restore.create attempt", "restore.create outcome", "restore.test attempt", "restore.test outcome",
+            "backup.delete attempt", "backup.delete outcome",
         ], "\(audit.standardOutput)")
         #expect(try await cli(["audit", "verify"], state: state).status == 0)
     }
@@ -54,6 +60,11 @@ struct BackupRestoreCLITests {
         ["restore", "create", "r"],
         ["restore", "create", "r", "--from-backup", "a", "--namespace-mappings", "nocolon"],
         ["restore", "create", "r", "--from-backup", "a", "--existing-resource-policy", "overwrite"],
+        ["restore", "test", "--from-backup", "Bad_Name"],
+        ["restore", "test", "--from-backup", "ok", "--rto", "soon"],
+        ["restore", "test", "--from-backup", "ok", "--scratch-suffix", "UPPER"],
+        ["cleanup"],
+        ["cleanup", "--dry-run"],
     ])
     func badInput(arguments: [String]) async throws {
         let state = try TemporaryDirectory()
@@ -62,5 +73,42 @@ struct BackupRestoreCLITests {
         #expect(result.standardError.hasPrefix("error: "), "\(result.standardError)")
         #expect(result.standardOutput.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: state.file("state/carbon-recovery/audit.db")), "no trail was even created")
+    }
+
+    @Test("cleanup --failed: the plan first, --dry-run deletes nothing, then each failed backup goes with its data, audited")
+    func cleanupFailed() async throws {
+        let state = try TemporaryDirectory()
+        let name = "cli-failed-\(UUID().uuidString.prefix(8).lowercased())"
+        let manifest = state.file("failed-backup.json")
+        try Data("""
+            {"apiVersion":"velero.io/v1","kind":"Backup","metadata":{"name":"\(name)","namespace":"velero",
+             "annotations":{"stand-in.carbon-recovery.dev/fault":"fail"}},"spec":{"includedNamespaces":["registry"]}}
+            """.utf8).write(to: URL(fileURLWithPath: manifest))
+        let kubectl = try await run("/usr/bin/env", ["kubectl", "apply", "-f", manifest])
+        #expect(kubectl.status == 0, "\(kubectl.standardError)")
+        var phase = ""
+        for _ in 0..<120 where phase != "Failed" {
+            let described = try await cli(["backup", "describe", name, "--output", "json"], state: state)
+            phase = (try? JSONValue(parsing: Array(described.standardOutput.utf8)))?[path: ["status", "phase"]]?.stringValue ?? ""
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(phase == "Failed")
+
+        let dryRun = try await cli(["cleanup", "--failed", "--dry-run"], state: state)
+        #expect(dryRun.status == 0, "\(dryRun.standardError)")
+        #expect(dryRun.standardOutput.contains(name) && dryRun.standardOutput.contains("finished Failed"), "\(dryRun.standardOutput)")
+        #expect(dryRun.standardOutput.contains("Dry run: nothing deleted."))
+        #expect(try await cli(["backup", "describe", name], state: state).status == 0, "still there")
+
+        let cleaned = try await cli(["cleanup", "--failed", "--output", "json"], state: state)
+        #expect(cleaned.status == 0, "\(cleaned.standardError)")
+        #expect(try JSONValue(parsing: Array(cleaned.standardOutput.utf8))["deleted"]?.arrayValue?.contains(.string(name)) == true, "\(cleaned.standardOutput)")
+        #expect(try await cli(["backup", "describe", name], state: state).status == 1, "gone")
+
+        let audit = try await cli(["audit", "query", "--output", "json"], state: state)
+        let entries = try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? []
+        #expect(entries.first?["operation"] == "backup.cleanup" && entries.last?["operation"] == "backup.cleanup")
+        #expect(entries.contains { $0["operation"] == "backup.delete" && $0["target"] == .string("backup/\(name)") && $0["outcome"] == "success" })
+        #expect(try await cli(["audit", "verify"], state: state).status == 0)
     }
 }

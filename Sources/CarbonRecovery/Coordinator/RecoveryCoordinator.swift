@@ -30,16 +30,16 @@ public struct RecoveryCoordinator: Sendable {
         }
     }
 
-    private let engine: any BackupEngine
-    private let storage: any StorageBackend
-    private let audit: any AuditTrail
-    private let cluster: (any ClusterClient)?
+    let engine: any BackupEngine
+    let storage: any StorageBackend
+    let audit: any AuditTrail
+    let cluster: (any ClusterClient)?
     private let notifiers: [any Notifier]
     private let fixedActor: AuditActor?
-    private let configuration: Configuration
-    private let startTimer: @Sendable () -> @Sendable () -> Duration
-    private let now: @Sendable () -> Date
-    private let logger: Logger
+    let configuration: Configuration
+    let startTimer: @Sendable () -> @Sendable () -> Duration
+    let now: @Sendable () -> Date
+    let logger: Logger
 
     /// Creates a coordinator.
     ///
@@ -213,16 +213,46 @@ public struct RecoveryCoordinator: Sendable {
                 throw RecoveryError(.notFound, "backup '\(name)' does not exist; check the name against the engine's backups (`kubectl -n velero get backups`)")
             }
             let prefix = try await engine.storagePrefix(ofBackup: name)
-            let report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
+            var report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
                 .validate(status: status, storagePrefix: prefix, now: now())
+            let inspection = try await engine.inspectBackup(named: name, in: storage)
+            report.checks += inspection.checks
+            report.digests = inspection.digests
+            report.startTimestamp = status.startTimestamp
+            if let baseline = try await firstRecordedDigests(target: target, startTimestamp: status.startTimestamp) {
+                report.compare(with: baseline.digests, sequence: baseline.sequence, recordedAt: baseline.time)
+            } else if !report.digests.isEmpty {
+                report.checks.append(.init(
+                    name: "digests", passed: true,
+                    detail: "first validation: SHA-256 digests of \(report.digests.count) artifacts recorded in the audit trail"))
+            }
             if !report.isValid {
                 await notify(RecoveryEvent(
                     kind: .backupFailedValidation, severity: .critical, target: target,
                     summary: "backup '\(name)' failed validation: \(report.problems.joined(separator: "; "))",
                     occurredAt: now(), correlationID: correlationID))
-                throw ReportedFailure(result: report, message: "backup '\(name)' failed validation: " + report.problems.joined(separator: "; "))
+                throw ReportedFailure(
+                    result: report, details: report.auditDetails,
+                    message: "backup '\(name)' failed validation: " + report.problems.joined(separator: "; "))
             }
             return (report, report.auditDetails)
+        }
+    }
+
+    /// The digests of the backup's first successful validation, if that was of the same backup
+    /// (same start time: a backup deleted and created again under its name starts afresh).
+    private func firstRecordedDigests(target: String, startTimestamp: Date?) async throws -> (digests: [String: String], sequence: Int64, time: String)? {
+        let start = startTimestamp.map(AuditTimestamp.format)
+        var query = AuditQuery(operation: "backup.validate", target: target, kind: .outcome, outcome: .success, limit: 100)
+        while true {
+            let page = try await audit.entries(matching: query)
+            for entry in page.entries {
+                if let recorded = BackupValidationReport.recordedDigests(in: entry), recorded.startTimestamp == start {
+                    return (recorded.digests, entry.sequence, entry.time)
+                }
+            }
+            guard let cursor = page.nextCursor else { return nil }
+            query.afterSequence = cursor
         }
     }
 
@@ -264,7 +294,7 @@ public struct RecoveryCoordinator: Sendable {
             try await recordOutcome(.success, operation, target, details, nil, elapsed(), actor, correlationID)
             return result
         } catch let failure as ReportedFailure<Result> {
-            try await recordOutcome(.failure, operation, target, [:], failure.message, elapsed(), actor, correlationID)
+            try await recordOutcome(.failure, operation, target, failure.details, failure.message, elapsed(), actor, correlationID)
             return failure.result
         } catch {
             let outcome: AuditOutcome = error is CancellationError || Task.isCancelled ? .abandoned : .failure
@@ -309,7 +339,7 @@ public struct RecoveryCoordinator: Sendable {
         }
     }
 
-    private func notify(_ event: RecoveryEvent) async {
+    func notify(_ event: RecoveryEvent) async {
         for notifier in notifiers {
             do {
                 try await notifier.deliver(event)
@@ -362,5 +392,6 @@ public struct RecoveryCoordinator: Sendable {
 /// A result that is also a failure: the outcome is recorded as `failure`, the result returned.
 struct ReportedFailure<Result: Sendable>: Error {
     var result: Result
+    var details: JSONValue = [:]
     var message: String
 }
