@@ -7,7 +7,8 @@
 // `scripts/sandbox env` exports. On start it records itself as the `velero` Deployment (an
 // object only: the sandbox runs no pods) so that `carbon-recovery doctor` finds it.
 //
-//   velero-stand-in [--namespace velero] [--validation-interval-seconds 10]
+//   velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2]
+//                   [--gc-interval-seconds 5] [--sync-interval-seconds 5]
 import CarbonRecovery
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
@@ -16,14 +17,25 @@ import Foundation
 import Logging
 
 var namespace = "velero"
-var interval = 10
+var intervals = VeleroStandIn.Intervals()
+let usage = "usage: velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2] [--gc-interval-seconds 5] [--sync-interval-seconds 5]   (a stand-in for Velero's server, for the sandbox)"
+func seconds(_ option: String, _ value: String?) -> Duration {
+    guard let value, let number = Int(value), number > 0 else {
+        FileHandle.standardError.write(Data("velero-stand-in: \(option) wants a positive number of seconds\n".utf8))
+        exit(2)
+    }
+    return .seconds(number)
+}
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--namespace": namespace = arguments.next() ?? namespace
-    case "--validation-interval-seconds": interval = arguments.next().flatMap(Int.init) ?? interval
+    case "--validation-interval-seconds": intervals.validation = seconds(argument, arguments.next())
+    case "--schedule-interval-seconds": intervals.schedules = seconds(argument, arguments.next())
+    case "--gc-interval-seconds": intervals.garbageCollection = seconds(argument, arguments.next())
+    case "--sync-interval-seconds": intervals.sync = seconds(argument, arguments.next())
     case "-h", "--help":
-        print("usage: velero-stand-in [--namespace velero] [--validation-interval-seconds 10]   (a stand-in for Velero's server, for the sandbox)")
+        print(usage)
         exit(0)
     default:
         FileHandle.standardError.write(Data("velero-stand-in: unknown argument \(argument)\n".utf8))
@@ -63,7 +75,7 @@ do {
     let standIn = VeleroStandIn(cluster: cluster, storage: storage, namespace: namespace, logger: logger)
     // SIGTERM and SIGINT cancel the run, so every kubectl watch it started is stopped too
     // (they run in process groups of their own and would otherwise outlive us).
-    let run = Task { try await standIn.run(validationInterval: .seconds(interval)) }
+    let run = Task { try await standIn.run(intervals: intervals) }
     var signalSources: [any DispatchSourceSignal] = []
     for number in [SIGTERM, SIGINT] {
         signal(number, SIG_IGN)
