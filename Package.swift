@@ -132,7 +132,10 @@ let package = Package(
         // Examples: thin executables that show how to embed the SDK.
         .executableTarget(
             name: "embed-sdk",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryTestKit"],
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Examples/embed-sdk"
         ),
         .executableTarget(

@@ -1,42 +1,36 @@
-// embed-sdk — the smallest useful embedding of CarbonRecovery: a coordinator over an engine,
-// a storage backend and a real SQLite audit trail. The engine and storage here are the test
-// kit's in-memory doubles; swap in the Velero/MinIO ones when they are wired to a cluster.
+// embed-sdk — a backup run and waited for through the SDK: kubectl reaches the cluster, MinIO
+// holds the bucket, Velero does the work, and every step lands in a SQLite audit trail. It reads
+// the environment the CLI reads (`eval "$(scripts/sandbox env)"` sets it for the sandbox).
 //
-//   swift run embed-sdk [path/to/audit.db]
+//   swift run embed-sdk [NAMESPACE] [AUDIT_DB]
 import CarbonRecovery
 import CarbonRecoveryAudit
-import CarbonRecoveryTestKit
+import CarbonRecoveryKubectl
+import CarbonRecoveryMinIO
+import CarbonRecoveryVelero
 import Foundation
 import Logging
 
-let path = CommandLine.arguments.dropFirst().first ?? NSTemporaryDirectory() + "embed-sdk-\(getpid()).db"
-let storage = InMemoryStorageBackend()
-let engine = InMemoryBackupEngine(storage: storage)
-let trail = try SQLiteAuditTrail(path: path)
-let coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, logger: Logger(label: "embed-sdk"))
-
-// The guide's smoke test: back up data-platform for 24 h and wait.
-let backup = try await coordinator.backup(
-    BackupRequest(name: "smoke-backup", includedNamespaces: ["data-platform"], ttl: try GoDuration(parsing: "24h0m0s"))
-) { status in print("  \(status.phase) \(status.progress?.itemsDone ?? 0)/\(status.progress?.totalItems ?? 0)") }
-print("backup \(backup.name): \(backup.phase)")
-
-let report = try await coordinator.validateBackup(named: "smoke-backup")
-print("validation: \(report.isValid ? "passed" : "failed: \(report.problems)")")
-
-// The guide's non-destructive restore test: into a scratch namespace.
-let restore = try await coordinator.restore(RestoreRequest(
-    name: "smoke-restore-test", source: .backup("smoke-backup"),
-    namespaceMappings: ["data-platform": "data-platform-restore-test"]))
-print("restore \(restore.name): \(restore.phase)")
-
-// A failing backup is recorded and rethrown.
-await engine.scriptNextBackup(phase: .partiallyFailed, errors: 2)
+let arguments = Array(CommandLine.arguments.dropFirst())
+let namespace = arguments.first ?? "data-platform"
+let path = arguments.dropFirst().first ?? NSTemporaryDirectory() + "embed-sdk-\(getpid()).db"
 do {
-    try await coordinator.backup(BackupRequest(name: "doomed", includedNamespaces: ["vault-prod"]))
-} catch let error as RecoveryError {
-    print("expected failure: [\(error.code)] \(error.message)")
-}
+    let cluster = try KubectlClusterClient(configuration: .fromEnvironment())
+    let storage = try MinIOStorageBackend(configuration: .fromEnvironment())
+    let engine = VeleroBackupEngine(cluster: cluster, storage: storage)
+    let trail = try SQLiteAuditTrail(path: path)
+    let coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: cluster, logger: Logger(label: "embed-sdk"))
 
-let verification = try await trail.verify()
-print("audit trail \(path): \(verification.entriesChecked) entries, \(verification.isValid ? "verified" : "FAILED")")
+    let name = "embed-\(namespace.prefix(40))-\(Int(Date().timeIntervalSince1970))"
+    let backup = try await coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace], ttl: .hours(24))) { status in
+        print("  \(status.phase) \(status.progress?.itemsDone ?? 0)/\(status.progress?.totalItems ?? 0)")
+    }
+    print("backup \(name): \(backup.phase), \(backup.progress?.itemsDone ?? 0) items")
+    let report = try await coordinator.validateBackup(named: name)
+    print("validation: \(report.isValid ? "passed" : "failed: \(report.problems.joined(separator: "; "))")")
+    print("audit trail \(path): \(try await trail.verify().entriesChecked) entries, verified")
+    exit(report.isValid ? 0 : 1)
+} catch {
+    FileHandle.standardError.write(Data("embed-sdk: \(error)\n".utf8))
+    exit(1)
+}

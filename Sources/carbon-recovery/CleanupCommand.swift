@@ -30,7 +30,8 @@ struct CleanupCommand: AsyncParsableCommand {
                 return
             }
             if global.output != .json {
-                print(plan.entries.isEmpty ? "Nothing to clean up." : "Plan: delete \(plan.entries.count) backups with their data")
+                let count = plan.entries.count == 1 ? "1 backup" : "\(plan.entries.count) backups"
+                print(plan.entries.isEmpty ? "Nothing to clean up." : "Plan: delete \(count) with their data")
                 if !plan.entries.isEmpty {
                     Terminal.printTable(["BACKUP", "PHASE", "CREATED", "REASON"], plan.entries.map { [$0.backup.name, $0.backup.phase.rawValue, formatDate($0.backup.startTimestamp), $0.reason.description] })
                 }
@@ -45,12 +46,12 @@ struct CleanupCommand: AsyncParsableCommand {
                 return
             }
             let result = try await context.coordinator.cleanup(plan) { entry in
-                if global.output != .json { FileHandle.standardError.write(Data("deleting \(entry.backup.name) (\(entry.reason))…\n".utf8)) }
+                if global.output != .json { print("deleting \(entry.backup.name) (\(entry.reason))…") }   // stdout, after the plan
             }
             if global.output == .json {
                 printJSON(["deleted": .array(result.deleted.map { .string($0) }), "failed": .object(result.failed.mapValues { .string($0) })])
             } else {
-                print("Deleted \(result.deleted.count) backups with their data.")
+                print("Deleted \(result.deleted.count == 1 ? "1 backup" : "\(result.deleted.count) backups") with their data.")
                 for (name, error) in result.failed.sorted(by: { $0.key < $1.key }) { print("FAILED \(name): \(error)") }
             }
             if !result.failed.isEmpty { throw ExitCode.failure }

@@ -7,22 +7,27 @@ import Testing
 /// The example executables run as a user would run them.
 @Suite("Examples")
 struct ExamplesTests {
-    @Test("embed-sdk runs the guide's smoke test and leaves a verifiable trail that audit-review reads")
+    @Test("embed-sdk backs up a namespace on the sandbox and waits; audit-review reads the trail, failures included")
     func embedAndReview() async throws {
+        _ = try Sandbox.current()
         let directory = try TemporaryDirectory()
         let database = directory.file("embed.db")
-        let embed = try await run(try executable("embed-sdk"), [database])
+        let embed = try await run(try executable("embed-sdk"), ["monitoring", database])
         #expect(embed.status == 0, "\(embed.standardError)")
-        #expect(embed.standardOutput.contains("backup smoke-backup: Completed"))
+        #expect(embed.standardOutput.contains("  Completed "), "the progress callback saw the end")
+        #expect(embed.standardOutput.range(of: "backup embed-monitoring-[0-9]+: Completed, [1-9][0-9]* items", options: .regularExpression) != nil, "\(embed.standardOutput)")
         #expect(embed.standardOutput.contains("validation: passed"))
-        #expect(embed.standardOutput.contains("restore smoke-restore-test: Completed"))
-        #expect(embed.standardOutput.contains("expected failure: [backup-failed] backup 'doomed' finished PartiallyFailed with 2 errors"))
-        #expect(embed.standardOutput.contains("audit trail \(database): 8 entries, verified"))
+        #expect(embed.standardOutput.contains("audit trail \(database): 4 entries, verified"))
+
+        // A namespace that does not exist: Velero completes an empty backup, which validation rejects.
+        let empty = try await run(try executable("embed-sdk"), ["no-such-namespace", database])
+        #expect(empty.status == 1)
+        #expect(empty.standardOutput.contains("validation: failed: ") && empty.standardOutput.contains("lacks namespaces the backup included: no-such-namespace"), "\(empty.standardOutput)")
 
         let review = try await run(try executable("audit-review"), [database])
         #expect(review.status == 0, "\(review.standardError)")
-        #expect(review.standardOutput.hasPrefix("chain verified: 8 entries"))
-        #expect(review.standardOutput.contains("FAILURE  backup.create backup/doomed by"))
+        #expect(review.standardOutput.hasPrefix("chain verified: 8 entries"), "\(review.standardOutput)")
+        #expect(review.standardOutput.contains("FAILURE  backup.validate backup/embed-no-such-namespace-"))
 
         let usage = try await run(try executable("audit-review"), [])
         #expect(usage.status == 2)
