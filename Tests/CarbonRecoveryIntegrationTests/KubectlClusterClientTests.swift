@@ -223,41 +223,41 @@ struct KubectlClusterClientTests {
 struct KubectlWatchRestartTests {
     @Test("a watch through an API server that stops and starts again sees the changes made meanwhile, once each")
     func survivesRestart() async throws {
-        let sandbox = try Sandbox.current()
-        let replicaConfig = try await sandbox.script("replica", "start")
-        defer { Task { _ = try? await sandbox.script("replica", "stop") } }
-        let primary = try sandboxClient()
-        let client = try KubectlClusterClient(configuration: .init(
-            kubeconfig: replicaConfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: .seconds(10),
-            watchRetryMinimum: .milliseconds(100), watchRetryMaximum: .milliseconds(500)))
-        let namespace = try await scratchNamespace(primary, "watch")
-        func configMap(_ name: String, _ value: String) -> KubernetesObject {
-            KubernetesObject(kind: .configMap, namespace: namespace, name: name, labels: ["watch": "restart"], body: ["data": ["v": .string(value)]])
+        try await withReplica { replicaConfig in
+            let sandbox = try Sandbox.current()
+            let primary = try sandboxClient()
+            let client = try KubectlClusterClient(configuration: .init(
+                kubeconfig: replicaConfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: .seconds(10),
+                watchRetryMinimum: .milliseconds(100), watchRetryMaximum: .milliseconds(500)))
+            let namespace = try await scratchNamespace(primary, "watch")
+            func configMap(_ name: String, _ value: String) -> KubernetesObject {
+                KubernetesObject(kind: .configMap, namespace: namespace, name: name, labels: ["watch": "restart"], body: ["data": ["v": .string(value)]])
+            }
+            _ = try await primary.apply(configMap("before", "1"), fieldManager: "carbon-recovery-tests")
+            _ = try await primary.apply(configMap("doomed", "1"), fieldManager: "carbon-recovery-tests")
+
+            var iterator = client.watch(.configMap, namespace: namespace, labelSelector: try LabelSelector(parsing: "watch=restart")).makeAsyncIterator()
+            var initial: [String] = []
+            for _ in 0..<2 { if let event = try await iterator.next() { initial.append("\(event.kind.rawValue) \(event.object.name ?? "")") } }
+            #expect(initial.sorted() == ["ADDED before", "ADDED doomed"])
+
+            _ = try await sandbox.script("replica", "stop")
+            // Changes while the watched API server is down, made through the other one.
+            _ = try await primary.apply(configMap("before", "2"), fieldManager: "carbon-recovery-tests")
+            _ = try await primary.apply(configMap("during", "1"), fieldManager: "carbon-recovery-tests")
+            try await primary.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "doomed"), ignoreNotFound: false)
+            try await Task.sleep(for: .seconds(1))
+            _ = try await sandbox.script("replica", "start")
+            _ = try await primary.apply(configMap("after", "1"), fieldManager: "carbon-recovery-tests")
+
+            var seen: [String] = []
+            while seen.count < 4, let event = try await iterator.next() {
+                seen.append("\(event.kind.rawValue) \(event.object.name ?? "")")
+            }
+            // A restarted API server's watch cache starts at its current version, so the watch from
+            // our older version gets 410 Gone and the client re-lists: the events come from the diff
+            // (in list order), each exactly once.
+            #expect(seen.sorted() == ["ADDED after", "ADDED during", "DELETED doomed", "MODIFIED before"])
         }
-        _ = try await primary.apply(configMap("before", "1"), fieldManager: "carbon-recovery-tests")
-        _ = try await primary.apply(configMap("doomed", "1"), fieldManager: "carbon-recovery-tests")
-
-        var iterator = client.watch(.configMap, namespace: namespace, labelSelector: try LabelSelector(parsing: "watch=restart")).makeAsyncIterator()
-        var initial: [String] = []
-        for _ in 0..<2 { if let event = try await iterator.next() { initial.append("\(event.kind.rawValue) \(event.object.name ?? "")") } }
-        #expect(initial.sorted() == ["ADDED before", "ADDED doomed"])
-
-        _ = try await sandbox.script("replica", "stop")
-        // Changes while the watched API server is down, made through the other one.
-        _ = try await primary.apply(configMap("before", "2"), fieldManager: "carbon-recovery-tests")
-        _ = try await primary.apply(configMap("during", "1"), fieldManager: "carbon-recovery-tests")
-        try await primary.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "doomed"), ignoreNotFound: false)
-        try await Task.sleep(for: .seconds(1))
-        _ = try await sandbox.script("replica", "start")
-        _ = try await primary.apply(configMap("after", "1"), fieldManager: "carbon-recovery-tests")
-
-        var seen: [String] = []
-        while seen.count < 4, let event = try await iterator.next() {
-            seen.append("\(event.kind.rawValue) \(event.object.name ?? "")")
-        }
-        // A restarted API server's watch cache starts at its current version, so the watch from
-        // our older version gets 410 Gone and the client re-lists: the events come from the diff
-        // (in list order), each exactly once.
-        #expect(seen.sorted() == ["ADDED after", "ADDED during", "DELETED doomed", "MODIFIED before"])
     }
 }

@@ -34,6 +34,38 @@ func manualEngine(_ client: KubectlClusterClient, storage: (any StorageBackend)?
     return VeleroBackupEngine(cluster: client, storage: storage, configuration: .init(namespace: manualNamespace, storagePrefix: storagePrefix, deletionTimeout: deletionTimeout))
 }
 
+/// The sandbox has one replica API server; the tests that stop and start it take turns.
+actor ReplicaLock {
+    private var held = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if held { await withCheckedContinuation { waiters.append($0) } } else { held = true }
+    }
+
+    func release() {
+        if waiters.isEmpty { held = false } else { waiters.removeFirst().resume() }
+    }
+}
+
+let replicaLock = ReplicaLock()
+
+/// Runs `body` with the replica API server started and to itself; stops the replica afterwards.
+func withReplica<T: Sendable>(_ body: (_ kubeconfig: String) async throws -> T) async throws -> T {
+    await replicaLock.acquire()
+    let sandbox = try Sandbox.current()
+    do {
+        let result = try await body(try await sandbox.script("replica", "start"))
+        _ = try? await sandbox.script("replica", "stop")
+        await replicaLock.release()
+        return result
+    } catch {
+        _ = try? await sandbox.script("replica", "stop")
+        await replicaLock.release()
+        throw error
+    }
+}
+
 @Suite("Velero objects under Velero's real schema", .timeLimit(.minutes(5)))
 struct VeleroObjectsTests {
     @Test("a Backup with every field the SDK sets is accepted and read back unchanged")
@@ -167,6 +199,34 @@ struct VeleroBackupEngineTests {
             let final = try await waiter.value
             #expect(final.phase == terminal)
             #expect(seen.values.suffix(3) == ["InProgress 3", "InProgress 10", "\(terminal) 10"], "\(seen.values)")
+        }
+    }
+
+    @Test("a wait survives its API server restarting: the phases set while it was down are seen, the terminal one returned")
+    func waitSurvivesRestart() async throws {
+        try await withReplica { kubeconfig in
+            let sandbox = try Sandbox.current()
+            let primary = try sandboxClient()
+            let throughReplica = try KubectlClusterClient(configuration: .init(
+                kubeconfig: kubeconfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: .seconds(10),
+                watchRetryMinimum: .milliseconds(100), watchRetryMaximum: .milliseconds(500)))
+            let engine = try await manualEngine(throughReplica)
+            let name = uniqueName("restart")
+            _ = try await engine.startBackup(BackupRequest(name: name, includedNamespaces: ["data-platform"]))
+            let seen = LockedArray<String>()
+            let waiter = Task { try await engine.waitForBackup(named: name) { seen.append($0.phase.rawValue) } }
+            try await Task.sleep(for: .seconds(1))
+            try await setStatus(primary, .veleroBackup, name, ["phase": "InProgress", "progress": ["totalItems": 4, "itemsBackedUp": 1]])
+            try await Task.sleep(for: .milliseconds(500))
+
+            _ = try await sandbox.script("replica", "stop")
+            try await setStatus(primary, .veleroBackup, name, ["phase": "Completed", "progress": ["totalItems": 4, "itemsBackedUp": 4]])
+            try await Task.sleep(for: .seconds(1))
+            _ = try await sandbox.script("replica", "start")
+
+            let final = try await waiter.value
+            #expect(final.phase == .completed && final.progress?.itemsDone == 4)
+            #expect(seen.values == ["New", "InProgress", "Completed"], "\(seen.values)")
         }
     }
 
