@@ -125,6 +125,8 @@ let package = Package(
                 "CarbonRecoveryAudit",
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
+                "CarbonRecoveryVelero",
+                .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

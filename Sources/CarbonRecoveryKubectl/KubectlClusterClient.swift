@@ -137,6 +137,17 @@ public struct KubectlClusterClient: ClusterClient {
         return KubernetesObject(stored)
     }
 
+    /// `kubectl create`: one process; an existing object is a `conflict` (AlreadyExists).
+    public func create(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        let reference = try KubectlArguments.reference(of: object)
+        try KubectlArguments.validateFieldManager(fieldManager)
+        var bytes: [UInt8] = []
+        CanonicalJSON.append(object.json, to: &bytes)
+        let output = try await runner.run(
+            ["create", "--field-manager=\(fieldManager)", "--output=json", "--filename=-"], input: bytes, operation: "create", target: reference.description)
+        return KubernetesObject(try KubectlRunner.parse(output, operation: "create", target: reference.description))
+    }
+
     public func get(_ reference: ObjectReference) async throws -> KubernetesObject? {
         let path = try APIPath.object(reference)
         do {
@@ -178,12 +189,18 @@ public struct KubectlClusterClient: ClusterClient {
     }
 
     public func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error> {
-        KubectlWatch(client: self, kind: kind, namespace: namespace, labelSelector: labelSelector, name: nil).start()
+        KubectlWatch(client: self, kind: kind, namespace: namespace, labelSelector: labelSelector, name: nil, initial: nil).start()
     }
 
     /// Watches one object through a field selector, so the server sends nothing else.
     public func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error> {
-        KubectlWatch(client: self, kind: reference.kind, namespace: reference.namespace, labelSelector: nil, name: reference.name).start()
+        KubectlWatch(client: self, kind: reference.kind, namespace: reference.namespace, labelSelector: nil, name: reference.name, initial: nil).start()
+    }
+
+    /// Watches one object from the state the caller holds: one `kubectl get --raw …?watch=1`
+    /// from its resource version, no list first.
+    public func watch(_ reference: ObjectReference, after object: KubernetesObject) -> AsyncThrowingStream<WatchEvent, any Error> {
+        KubectlWatch(client: self, kind: reference.kind, namespace: reference.namespace, labelSelector: nil, name: reference.name, initial: object).start()
     }
 
     public func identity() async throws -> ClusterIdentity {

@@ -17,6 +17,8 @@ struct KubectlWatch: Sendable {
     let labelSelector: LabelSelector?
     /// Only this object (a field selector), when set.
     let name: String?
+    /// A state the consumer already holds: the watch starts from its resource version, without a list.
+    let initial: KubernetesObject?
     /// How long the API server keeps one watch request open before we reconnect (normal).
     static let serverTimeoutSeconds = 300
 
@@ -41,6 +43,10 @@ struct KubectlWatch: Sendable {
     private func run(_ continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation) async throws {
         var known: [String: KubernetesObject] = [:]
         var resourceVersion: String?
+        if let initial, let version = initial.resourceVersion {
+            known[key(initial)] = initial
+            resourceVersion = version
+        }
         var delay = client.configuration.watchRetryMinimum
         let target = "\(namespace.map { "\($0)/" } ?? "")\(kind.resource)"
         while !Task.isCancelled {

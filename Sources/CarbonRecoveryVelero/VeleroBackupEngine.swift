@@ -64,11 +64,12 @@ public struct VeleroBackupEngine: BackupEngine {
     public func startBackup(_ request: BackupRequest) async throws -> BackupStatus {
         try request.validate()
         let ref = try reference(.veleroBackup, request.name)
-        if try await cluster.get(ref) != nil {
+        do {
+            let created = try await cluster.create(VeleroObjects.backup(request, namespace: configuration.namespace), fieldManager: configuration.fieldManager)
+            return try VeleroObjects.backupStatus(created)
+        } catch let error as RecoveryError where error.code == .conflict {
             throw RecoveryError(.conflict, "a backup named \(request.name) exists already; choose another name", target: ref.description)
         }
-        let applied = try await cluster.apply(VeleroObjects.backup(request, namespace: configuration.namespace), fieldManager: configuration.fieldManager)
-        return try VeleroObjects.backupStatus(applied)
     }
 
     public func backupStatus(named name: String) async throws -> BackupStatus? {
@@ -156,11 +157,12 @@ public struct VeleroBackupEngine: BackupEngine {
     public func startRestore(_ request: RestoreRequest) async throws -> RestoreStatus {
         try request.validate()
         let ref = try reference(.veleroRestore, request.name)
-        if try await cluster.get(ref) != nil {
+        do {
+            let created = try await cluster.create(VeleroObjects.restore(request, namespace: configuration.namespace), fieldManager: configuration.fieldManager)
+            return try VeleroObjects.restoreStatus(created)
+        } catch let error as RecoveryError where error.code == .conflict {
             throw RecoveryError(.conflict, "a restore named \(request.name) exists already; choose another name", target: ref.description)
         }
-        let applied = try await cluster.apply(VeleroObjects.restore(request, namespace: configuration.namespace), fieldManager: configuration.fieldManager)
-        return try VeleroObjects.restoreStatus(applied)
     }
 
     public func restoreStatus(named name: String) async throws -> RestoreStatus? {
@@ -178,12 +180,14 @@ public struct VeleroBackupEngine: BackupEngine {
         _ ref: ObjectReference, read: (KubernetesObject) throws -> Status, isTerminal: (Status) -> Bool,
         progress: @escaping @Sendable (Status) -> Void
     ) async throws -> Status {
-        let events = cluster.watch(ref)
-        guard try await cluster.get(ref) != nil else {
+        // One read (does it exist, and where is it now), then one watch from that state.
+        guard let current = try await cluster.get(ref) else {
             throw RecoveryError(.notFound, "there is no \(ref.kind.kind.lowercased()) named \(ref.name)", target: ref.description)
         }
-        var last: Status?
-        for try await event in events {
+        var last = try read(current)
+        progress(last)
+        if isTerminal(last) { return last }
+        for try await event in cluster.watch(ref, after: current) {
             if event.kind == .deleted {
                 throw RecoveryError(.notFound, "\(ref.kind.kind) \(ref.name) was deleted while waiting for it", target: ref.description)
             }

@@ -79,11 +79,12 @@ struct Options {
                 print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
                 print("       carbon-bench storage [--objects 100000] [--runs 3]      (needs the sandbox)")
                 print("       carbon-bench cluster [--backups 5000] [--runs 3]        (needs the sandbox)")
+                print("       carbon-bench wait [--runs 3]                           (needs the sandbox)")
                 exit(0)
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "usage-once", "list-once"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -432,6 +433,7 @@ do {
     case "usage-once": try await runUsageOnce(options)
     case "cluster": try await runCluster(options)
     case "list-once": try await runListOnce(options)
+    case "wait": try await runWait(options)
     default: try await runAudit(options)
     }
 } catch {

@@ -42,11 +42,60 @@ public protocol ClusterClient: Sendable {
     /// change, until cancelled. The default filters ``watch(_:namespace:labelSelector:)``;
     /// implementations that can ask the server for one object (a field selector) should.
     func watch(_ reference: ObjectReference) -> AsyncThrowingStream<WatchEvent, any Error>
+    /// One object's changes after a state of it the caller has already seen (no `added` for
+    /// that state), until cancelled. Saves re-reading what the caller holds; the default
+    /// filters ``watch(_:)``.
+    func watch(_ reference: ObjectReference, after object: KubernetesObject) -> AsyncThrowingStream<WatchEvent, any Error>
+    /// Creates an object that must not exist yet; ``RecoveryError/Code/conflict`` when it does.
+    /// The default reads, then applies (two calls; implementations should make it one). With a
+    /// Kubernetes API server the fields set here are owned through an *update*, so changing them
+    /// later by server-side apply takes ``forceApply(_:fieldManager:)``.
+    func create(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject
     /// Who this client acts as, for the audit trail.
     func identity() async throws -> ClusterIdentity
 }
 
 extension ClusterClient {
+    /// Reads the object, throws ``RecoveryError/Code/conflict`` when it exists, else applies it.
+    public func create(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
+        guard let kind = object.kind, let apiVersion = object.apiVersion, let name = object.name else {
+            throw RecoveryError(.invalidObject, "an object to create needs apiVersion, kind and metadata.name")
+        }
+        let known = [ResourceKind.namespace, .configMap, .secret, .deployment, .veleroBackup, .veleroRestore, .veleroSchedule, .veleroDeleteBackupRequest, .veleroBackupStorageLocation]
+        let resourceKind = known.first { $0.kind == kind && $0.apiVersion == apiVersion }
+            ?? BackupItem(apiVersion: apiVersion, kind: kind, namespace: object.namespace, name: name).resourceKind
+        let reference = try ObjectReference(kind: resourceKind, namespace: object.namespace, name: name)
+        if try await get(reference) != nil {
+            throw RecoveryError(.conflict, "\(reference) exists already", target: reference.description)
+        }
+        return try await apply(object, fieldManager: fieldManager)
+    }
+
+    /// Filters ``watch(_:)``: drops the `added` event of the state the caller holds, and reports a
+    /// newer state first seen as `added` as `modified`.
+    public func watch(_ reference: ObjectReference, after object: KubernetesObject) -> AsyncThrowingStream<WatchEvent, any Error> {
+        let all = watch(reference)
+        let seenVersion = object.resourceVersion
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent.self)
+        let task = Task {
+            do {
+                for try await event in all {
+                    guard event.kind == .added else {
+                        continuation.yield(event)
+                        continue
+                    }
+                    // The object existed in the state the caller holds: a different current state is a change.
+                    if event.object.resourceVersion != seenVersion { continuation.yield(WatchEvent(kind: .modified, object: event.object)) }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
     /// Calls ``apply(_:fieldManager:)``.
     public func forceApply(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
         try await apply(object, fieldManager: fieldManager)

@@ -114,6 +114,23 @@ public enum ClusterClientConformance {
 
         let fetched = try await client.get(reference)
         try check.expect(fetched?.json[path: ["data", "key"]] == "value with spaces; $(rm -rf /)", "get", "get did not return what was applied")
+
+        try await check.expectError("create-existing", code: .conflict) { _ = try await client.create(object, fieldManager: "carbon-recovery-conformance") }
+        let createdName = "\(name)-created"
+        let created = try await client.create(
+            KubernetesObject(kind: .configMap, namespace: namespace, name: createdName, body: ["data": ["k": "1"]]), fieldManager: "carbon-recovery-conformance")
+        try check.expect(created.name == createdName && created.resourceVersion != nil, "create", "create did not return the stored object")
+        let createdReference = try ObjectReference(kind: .configMap, namespace: namespace, name: createdName)
+        var after = client.watch(createdReference, after: created).makeAsyncIterator()
+        // A created object's fields belong to the creator through an update, not an apply: changing
+        // them with server-side apply takes forceApply (as it would for any other manager's fields).
+        _ = try await client.forceApply(
+            KubernetesObject(kind: .configMap, namespace: namespace, name: createdName, body: ["data": ["k": "2"]]), fieldManager: "carbon-recovery-conformance")
+        let change = try await next(&after, check)
+        try check.expect(
+            change.kind == .modified && change.object.json[path: ["data", "k"]] == "2", "watch-after",
+            "watching after a known state began with \(change.kind) k=\(String(describing: change.object.json[path: ["data", "k"]]))")
+        try await client.delete(createdReference, ignoreNotFound: false)
         let missing = try ObjectReference(kind: .configMap, namespace: namespace, name: "\(name)-missing")
         try check.expect(try await client.get(missing) == nil, "get-missing", "get of a missing object was not nil")
 
