@@ -49,7 +49,7 @@ public struct CleanupPlan: Sendable, Hashable {
     }
 }
 
-/// What ``RecoveryCoordinator/cleanup(_:)`` did.
+/// What ``RecoveryCoordinator/cleanup(_:progress:)`` did.
 public struct CleanupResult: Sendable, Hashable {
     /// Backups deleted with their data.
     public var deleted: [String]
