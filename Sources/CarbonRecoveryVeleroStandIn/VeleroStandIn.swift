@@ -16,20 +16,20 @@ import Logging
 ///   namespace/resource/label filters and `existingResourcePolicy`.
 /// - `DeleteBackupRequest`: removes the storage prefix, then the `Backup`, then the request.
 /// - `BackupStorageLocation`: `Available`/`Unavailable` from a real access check of the bucket.
-///
-/// Fault switches, for tests, are annotations on the object:
-/// `stand-in.carbon-recovery.dev/fault` = `fail`, `partial`, `fail-validation` or `stall` on a
-/// `Backup`, `unavailable` on a `BackupStorageLocation`.
-///
 /// - `Schedule`: `Enabled` or `FailedValidation`; `<schedule>-<UTC yyyyMMddHHmmss>` backups
 ///   labelled `velero.io/schedule-name` at each cron time (the first after the schedule's creation).
 /// - TTL garbage collection: an expired backup gets a `DeleteBackupRequest`.
 /// - Backup sync: a backup in the bucket without a `Backup` object gets one again.
 ///
+/// Fault switches, for tests, are annotations on the object (on a `Backup` also a label, so a
+/// `BackupRequest`'s labels can carry one through the coordinator):
+/// `stand-in.carbon-recovery.dev/fault` = `fail`, `partial`, `fail-validation` or `stall` on a
+/// `Backup`, `unavailable` on a `BackupStorageLocation`.
+///
 /// Its own limits: the kinds it backs up are a fixed list (``defaultKinds``) rather than API
 /// discovery; no volumes, hooks or plugins; the periodic controllers list rather than watch.
 public actor VeleroStandIn {
-    /// The annotation that switches on a fault.
+    /// The annotation (or, on a `Backup`, label) that switches on a fault.
     public static let faultAnnotation = "stand-in.carbon-recovery.dev/fault"
     /// The namespaced kinds a backup collects, besides the namespaces themselves.
     public static let defaultKinds: [ResourceKind] = [
@@ -163,7 +163,7 @@ public actor VeleroStandIn {
     func handleBackup(_ object: KubernetesObject) async throws {
         guard let name = object.name else { return }
         let spec = object.spec ?? .object([:])
-        let fault = object.json[path: ["metadata", "annotations", Self.faultAnnotation]]?.stringValue
+        let fault = object.json[path: ["metadata", "annotations", Self.faultAnnotation]]?.stringValue ?? object.labels[Self.faultAnnotation]
         let started = Date()
         var status: [String: JSONValue] = ["version": 1, "formatVersion": "1.1.0", "startTimestamp": Self.timestamp(started)]
         let ttl = (try? GoDuration(parsing: spec["ttl"]?.stringValue ?? "720h0m0s")) ?? .hours(720)

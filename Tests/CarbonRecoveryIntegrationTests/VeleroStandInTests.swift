@@ -227,27 +227,34 @@ struct VeleroStandInTests {
     func faults(fault: String, phase: BackupPhase) async throws {
         let rig = try Rig()
         let name = uniqueName("fault")
-        var object = VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"]))
-        object.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": .string(fault)]
-        _ = try await rig.client.apply(object, fieldManager: "carbon-recovery-tests")
-        let status = try await rig.engine.waitForBackup(named: name) { _ in }
+        // Through the coordinator: the fault rides on the request's labels.
+        let request = BackupRequest(name: name, includedNamespaces: ["registry"], labels: [VeleroStandIn.faultAnnotation: fault])
+        let error = await #expect(throws: RecoveryError.self) { try await rig.coordinator.backup(request) }
+        #expect(error?.code == .backupFailed)
+        #expect(error?.message.contains("backup '\(name)' finished \(phase)") == true, "\(String(describing: error?.message))")
+        if phase == .failedValidation { #expect(error?.message.contains("validation errors: injected by the stand-in's fault switch") == true) }
+        if phase == .failed { #expect(error?.message.contains("fault switch") == true) }
+        let status = try #require(try await rig.engine.backupStatus(named: name))
         #expect(status.phase == phase)
-        if phase == .failedValidation { #expect(!status.validationErrors.isEmpty) }
-        if phase == .failed { #expect(status.failureReason?.contains("fault switch") == true) }
+        if phase == .partiallyFailed { #expect(status.errors == 1) }
+        let outcome = try #require(try await rig.trail.entries(matching: AuditQuery(kind: .outcome)).entries.first)
+        #expect(outcome.outcome == .failure && outcome.error?.contains("[backup-failed] backup '\(name)' finished \(phase)") == true, "\(String(describing: outcome.error))")
     }
 
-    @Test("a stalled backup: the wait is cancelled, the backup stays in progress")
+    @Test("a stalled backup: the caller cancels, the outcome is abandoned, the backup stays in progress")
     func stalled() async throws {
         let rig = try Rig()
         let name = uniqueName("stall")
-        var object = VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["registry"]))
-        object.json["metadata"]?["annotations"] = ["stand-in.carbon-recovery.dev/fault": "stall"]
-        _ = try await rig.client.apply(object, fieldManager: "carbon-recovery-tests")
-        let waiter = Task { try await rig.engine.waitForBackup(named: name) { _ in } }
-        try await Task.sleep(for: .seconds(3))
+        let request = BackupRequest(name: name, includedNamespaces: ["registry"], labels: [VeleroStandIn.faultAnnotation: "stall"])
+        let waiter = Task { try await rig.coordinator.backup(request) }
+        try await eventually(within: .seconds(30), "the backup to start") {
+            try await rig.engine.backupStatus(named: name)?.phase == .inProgress ? true : nil
+        }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
-        #expect(try await rig.engine.backupStatus(named: name)?.phase == .inProgress)
+        #expect(try await rig.engine.backupStatus(named: name)?.phase == .inProgress, "the backup goes on")
+        let outcome = try #require(try await rig.trail.entries(matching: AuditQuery(kind: .outcome)).entries.first)
+        #expect(outcome.outcome == .abandoned && outcome.error == "cancelled by the caller")
     }
 
     @Test("a storage location marked unavailable is reported Unavailable by the stand-in, and doctor fails it")

@@ -31,11 +31,15 @@ public struct BackupItem: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     /// The resource kind, with the plural guessed the way Kubernetes guesses it when it has no
     /// discovery information (`UnsafeGuessKindToResource`: lower-case; `…s` → `…ses`,
-    /// `…y` → `…ies`, otherwise `…s`) and the API group appended.
+    /// `…y` → `…ies`, otherwise `…s`; `Endpoints` stays `endpoints`) and the API group appended.
+    /// A custom resource with an irregular plural is guessed wrong; the restore test then reports
+    /// it missing rather than passing silently.
     public var resourceKind: ResourceKind {
         let lower = kind.lowercased()
         let plural: String
-        if lower.hasSuffix("s") {
+        if let irregular = Self.irregularPlurals[kind] {
+            plural = irregular
+        } else if lower.hasSuffix("s") {
             plural = lower + "es"
         } else if lower.hasSuffix("y"), lower.count > 1 {
             plural = lower.dropLast() + "ies"
@@ -46,6 +50,21 @@ public struct BackupItem: Sendable, Hashable, Comparable, CustomStringConvertibl
         return ResourceKind(
             apiVersion: apiVersion, kind: kind, resource: group.map { "\(plural).\($0)" } ?? plural,
             isNamespaced: namespace != nil)
+    }
+
+    /// Built-in kinds whose plural the guess gets wrong.
+    static let irregularPlurals = ["Endpoints": "endpoints"]
+
+    /// Whether Velero restores objects of this kind. Velero backs up but never restores events,
+    /// nodes and its own objects (its `nonRestorableResources`), so a restore test must not
+    /// expect them back.
+    public var isRestorable: Bool {
+        let group = apiVersion.contains("/") ? String(apiVersion.split(separator: "/")[0]) : ""
+        if group == "velero.io" { return false }
+        if kind == "Event" && (group == "" || group == "events.k8s.io") { return false }
+        if group == "" && kind == "Node" { return false }
+        if group == "storage.k8s.io" && (kind == "CSINode" || kind == "VolumeAttachment") { return false }
+        return true
     }
 
     /// Parses Velero's resource list (the decompressed JSON).
