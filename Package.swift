@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "CarbonRecoveryKubectl", targets: ["CarbonRecoveryKubectl"]),
         .library(name: "CarbonRecoveryMinIO", targets: ["CarbonRecoveryMinIO"]),
         .library(name: "CarbonRecoveryVelero", targets: ["CarbonRecoveryVelero"]),
+        .library(name: "CarbonRecoveryPolicy", targets: ["CarbonRecoveryPolicy"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Core: value types, validation, protocols, the coordinator. swift-log only.
@@ -78,6 +80,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The policy file (carbon-recovery.yaml) read with Yams into the core's value types, with
+        // errors that name the file, line and field.
+        .target(
+            name: "CarbonRecoveryPolicy",
+            dependencies: ["CarbonRecovery", .product(name: "Yams", package: "Yams")]
+        ),
         // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
         // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.
         .target(
@@ -110,6 +118,7 @@ let package = Package(
             dependencies: [
                 "CarbonRecovery",
                 "CarbonRecoveryAudit",
+                "CarbonRecoveryPolicy",
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
@@ -156,7 +165,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CarbonRecoveryTests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit"]
+            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy"],
+            resources: [.copy("Policies")]
         ),
         .testTarget(
             name: "CarbonRecoveryAuditTests",

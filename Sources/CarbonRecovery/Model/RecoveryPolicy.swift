@@ -1,0 +1,162 @@
+import Foundation
+
+/// The whole recovery policy of a platform: where backups go, what is backed up when and for
+/// how long, the objectives, the drills, the alert thresholds and the notifiers.
+///
+/// `CarbonRecoveryPolicy` reads it from `carbon-recovery.yaml`; ``PolicyLinter`` checks it for
+/// contradictions. `Examples/254carbon.yaml` is the platform guide's strategy.
+///
+/// ```swift
+/// let findings = PolicyLinter().lint(policy)
+/// for finding in findings where finding.severity == .error { print(finding.field, finding.evidence, finding.fix) }
+/// ```
+public struct RecoveryPolicy: Sendable, Hashable {
+    /// Where backups are stored.
+    public var storage: StoragePolicy
+    /// The scheduled backups, each with its retention.
+    public var schedules: [ScheduledBackup]
+    /// The TTL of backups taken by hand (`backup create` without `--ttl`).
+    public var manualBackupTTL: GoDuration?
+    /// Recovery objectives per class of namespaces.
+    public var objectives: [RecoveryObjective]
+    /// Restore drills and their cadence.
+    public var drills: [DrillPolicy]
+    /// Alert thresholds.
+    public var alerts: AlertPolicy
+    /// Where events go.
+    public var notifiers: [NotifierPolicy]
+
+    /// Creates a policy.
+    public init(
+        storage: StoragePolicy, schedules: [ScheduledBackup] = [], manualBackupTTL: GoDuration? = nil, objectives: [RecoveryObjective] = [],
+        drills: [DrillPolicy] = [], alerts: AlertPolicy = AlertPolicy(), notifiers: [NotifierPolicy] = []
+    ) {
+        self.storage = storage
+        self.schedules = schedules
+        self.manualBackupTTL = manualBackupTTL
+        self.objectives = objectives
+        self.drills = drills
+        self.alerts = alerts
+        self.notifiers = notifiers
+    }
+}
+
+/// The backup storage: a MinIO (S3 API) bucket, and how to get its credentials.
+public struct StoragePolicy: Sendable, Hashable {
+    /// The S3 endpoint, `http(s)://host:port`.
+    public var endpoint: String
+    /// The bucket (the guide: `254carbon-backups`).
+    public var bucket: String
+    /// A prefix inside the bucket (Velero's `objectStorage.prefix`), or empty.
+    public var prefix: String
+    /// The signing region (MinIO: `minio` or `us-east-1`).
+    public var region: String
+    /// Where the credentials come from — never the secret itself.
+    public var credentials: CredentialsReference
+
+    /// Creates a storage policy.
+    public init(endpoint: String, bucket: String, prefix: String = "", region: String = "us-east-1", credentials: CredentialsReference) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix
+        self.region = region
+        self.credentials = credentials
+    }
+}
+
+/// Where storage credentials come from. A policy file names them; it never holds them.
+public enum CredentialsReference: Sendable, Hashable, CustomStringConvertible {
+    /// Two environment variables (the guide: `VELERO_S3_ACCESS_KEY`, `VELERO_S3_SECRET_KEY`).
+    case environment(accessKeyID: String, secretAccessKey: String)
+    /// An AWS-style credentials file and its profile.
+    case file(path: String, profile: String)
+    /// A Kubernetes secret holding an AWS-style file (Velero's `cloud-credentials`, key `cloud`).
+    case secret(namespace: String, name: String, key: String)
+
+    public var description: String {
+        switch self {
+        case .environment(let id, let secret): "environment variables \(id) and \(secret)"
+        case .file(let path, let profile): "file \(path) [\(profile)]"
+        case .secret(let namespace, let name, let key): "secret \(namespace)/\(name) key \(key)"
+        }
+    }
+}
+
+/// A scheduled backup and how long its backups are kept.
+public struct ScheduledBackup: Sendable, Hashable {
+    /// The Velero schedule (its template's TTL is Velero's retention).
+    public var schedule: SchedulePolicy
+    /// Retention beyond the TTL: keep-last and calendar buckets.
+    public var retention: RetentionPolicy
+
+    /// Creates a scheduled backup.
+    public init(schedule: SchedulePolicy, retention: RetentionPolicy = RetentionPolicy()) {
+        self.schedule = schedule
+        self.retention = retention
+    }
+
+    /// How long a backup of this schedule lives: the retention TTL, else the template's, else Velero's default (720 h).
+    public var effectiveTTL: GoDuration { retention.ttl ?? schedule.template.ttl ?? .hours(720) }
+}
+
+/// A restore drill: the guide's monthly DR drill or quarterly full recovery test.
+public struct DrillPolicy: Sendable, Hashable {
+    /// What a drill does.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// A restore test into scratch namespaces (``RecoveryCoordinator/testRestore(_:progress:)``).
+        case restoreTest = "restore-test"
+        /// A full recovery test: every namespace of the backup, measured against the RTO.
+        case fullRecovery = "full-recovery"
+    }
+
+    /// The drill's name.
+    public var name: String
+    /// When it runs.
+    public var cron: CronSchedule
+    /// What it does.
+    public var kind: Kind
+    /// The schedule whose latest completed backup it restores.
+    public var schedule: String
+
+    /// Creates a drill.
+    public init(name: String, cron: CronSchedule, kind: Kind, schedule: String) {
+        self.name = name
+        self.cron = cron
+        self.kind = kind
+        self.schedule = schedule
+    }
+}
+
+/// Alert thresholds, rendered into Prometheus rules.
+public struct AlertPolicy: Sendable, Hashable {
+    /// A backup failure counts within this window (`increase(…[window]) > 0`).
+    public var failureWindow: GoDuration
+    /// A backup slower than this is slow (the guide: 1 h).
+    public var slowBackup: GoDuration
+    /// A namespace whose last good backup is older than this is stale; `nil` uses each objective's RPO.
+    public var staleAfter: GoDuration?
+
+    /// Creates alert thresholds; the defaults are the guide's corrected ones.
+    public init(failureWindow: GoDuration = .hours(1), slowBackup: GoDuration = .hours(1), staleAfter: GoDuration? = nil) {
+        self.failureWindow = failureWindow
+        self.slowBackup = slowBackup
+        self.staleAfter = staleAfter
+    }
+}
+
+/// A notifier named in the policy. Settings hold references (`env:NAME`, `file:/path`), not secrets.
+public struct NotifierPolicy: Sendable, Hashable {
+    /// The notifier's name.
+    public var name: String
+    /// Its type, e.g. `webhook`, `slack`, `alertmanager`, `log`, or a plugin's.
+    public var type: String
+    /// Its settings.
+    public var settings: [String: String]
+
+    /// Creates a notifier entry.
+    public init(name: String, type: String, settings: [String: String] = [:]) {
+        self.name = name
+        self.type = type
+        self.settings = settings
+    }
+}

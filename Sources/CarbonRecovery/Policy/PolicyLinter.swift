@@ -1,0 +1,248 @@
+import Foundation
+
+/// One contradiction or risk in a ``RecoveryPolicy``: the rule, where, the evidence and a fix.
+public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
+    /// How bad it is.
+    public enum Severity: String, Sendable, Hashable, Comparable {
+        /// The policy cannot do what it promises; `policy lint` exits non-zero.
+        case error
+        /// Probably a mistake, or a weak spot.
+        case warning
+
+        public static func < (left: Severity, right: Severity) -> Bool { left == .error && right == .warning }
+    }
+
+    /// The rule's identifier, e.g. `schedule-slower-than-rpo`.
+    public var rule: String
+    /// How bad it is.
+    public var severity: Severity
+    /// The field it is about, as a path: `schedules[1].cron`, `objectives[0].rpo`, `alerts.slowBackup`.
+    public var field: String
+    /// What was found, with the numbers.
+    public var evidence: String
+    /// What to change.
+    public var fix: String
+
+    /// Creates a finding.
+    public init(rule: String, severity: Severity, field: String, evidence: String, fix: String) {
+        self.rule = rule
+        self.severity = severity
+        self.field = field
+        self.evidence = evidence
+        self.fix = fix
+    }
+
+    public var description: String { "\(severity) [\(rule)] \(field): \(evidence) Fix: \(fix)" }
+}
+
+/// Finds the contradictions in a ``RecoveryPolicy`` before they bite.
+///
+/// Rules (each a ``PolicyFinding/rule``):
+/// - `schedule-slower-than-rpo` (error): the schedules that fully cover a namespace of an
+///   objective (not through a label selector) leave a gap longer than its RPO — the guide's own
+///   6-hourly critical backup against a 15-minute RPO;
+/// - `objective-not-covered` (error): a namespace in an objective that no schedule covers fully;
+/// - `retention-shorter-than-drill` (warning): a drill's schedule keeps its backups for less
+///   than the longest gap between drills, so backups taken after one drill are gone by the next;
+/// - `unknown-schedule` (error): a drill names a schedule the policy does not have;
+/// - `overlapping-schedules` (warning): two schedules back up the same namespace at the same minute;
+/// - `ttl-rejected` (error) / `ttl-zero` (warning): a TTL Velero rejects, or zero (Velero's 720 h default);
+/// - `cron-never-fires` (error): a schedule or drill whose cron has no next time (30 February);
+/// - `alert-longer-than-rpo` (error): the staleness or slow-backup alert fires only after the
+///   smallest RPO it guards is already breached.
+///
+/// Gaps are measured over the fire times of a 62-day window from ``referenceDate`` (UTC).
+public struct PolicyLinter: Sendable {
+    /// Where the measuring window starts.
+    public var referenceDate: Date
+    /// How long the window is.
+    public var window: TimeInterval
+
+    /// Creates a linter; the default window starts 2026-01-01T00:00:00Z and lasts 62 days.
+    public init(referenceDate: Date = Date(timeIntervalSince1970: 1_767_225_600), window: TimeInterval = 62 * 86_400) {
+        self.referenceDate = referenceDate
+        self.window = window
+    }
+
+    /// Every finding, errors first, then in the policy's order.
+    public func lint(_ policy: RecoveryPolicy) -> [PolicyFinding] {
+        var findings: [PolicyFinding] = []
+        let schedules = policy.schedules.enumerated().map { (index: $0.offset, entry: $0.element) }
+
+        // Crons that never fire, and TTLs.
+        for (index, entry) in schedules {
+            if entry.schedule.cron.nextFire(after: referenceDate) == nil {
+                findings.append(.init(
+                    rule: "cron-never-fires", severity: .error, field: "schedules[\(index)].cron",
+                    evidence: "schedule '\(entry.schedule.name)' has cron '\(entry.schedule.cron)', which has no fire time within five years.",
+                    fix: "correct the day and month fields (e.g. '0 2 * * *')."))
+            }
+            for (field, ttl) in [("ttl", entry.schedule.template.ttl), ("retention.ttl", entry.retention.ttl)] {
+                guard let ttl else { continue }
+                if ttl.nanoseconds < 0 {
+                    findings.append(.init(
+                        rule: "ttl-rejected", severity: .error, field: "schedules[\(index)].\(field)",
+                        evidence: "schedule '\(entry.schedule.name)' has TTL \(ttl), which Velero rejects.", fix: "use a positive Go duration such as 168h0m0s."))
+                } else if ttl.nanoseconds == 0 {
+                    findings.append(.init(
+                        rule: "ttl-zero", severity: .warning, field: "schedules[\(index)].\(field)",
+                        evidence: "schedule '\(entry.schedule.name)' has TTL 0, which Velero replaces with its default of 720h.", fix: "write the retention you mean, e.g. 168h0m0s."))
+                }
+            }
+        }
+        if let manual = policy.manualBackupTTL, manual.nanoseconds <= 0 {
+            findings.append(.init(
+                rule: manual.nanoseconds < 0 ? "ttl-rejected" : "ttl-zero", severity: manual.nanoseconds < 0 ? .error : .warning, field: "manual.ttl",
+                evidence: "manual backups get TTL \(manual)\(manual.nanoseconds == 0 ? ", which Velero replaces with 720h" : ", which Velero rejects").",
+                fix: "use a positive Go duration such as 24h0m0s."))
+        }
+        for (index, drill) in policy.drills.enumerated() where drill.cron.nextFire(after: referenceDate) == nil {
+            findings.append(.init(
+                rule: "cron-never-fires", severity: .error, field: "drills[\(index)].cron",
+                evidence: "drill '\(drill.name)' has cron '\(drill.cron)', which has no fire time within five years.", fix: "correct the day and month fields."))
+        }
+
+        // Objectives against the schedules that cover their namespaces.
+        let fireTimes = Dictionary(uniqueKeysWithValues: schedules.map { ($0.index, fires($0.entry.schedule.cron, within: window)) })
+        for (objectiveIndex, objective) in policy.objectives.enumerated() {
+            for namespace in objective.namespaces {
+                let covering = schedules.filter { Self.coversFully($0.entry.schedule, namespace) }
+                guard !covering.isEmpty else {
+                    let partial = schedules.filter { Self.covers($0.entry.schedule, namespace) }.map { "'\($0.entry.schedule.name)'" }
+                    findings.append(.init(
+                        rule: "objective-not-covered", severity: .error, field: "objectives[\(objectiveIndex)].namespaces",
+                        evidence: "namespace '\(namespace)' of objective '\(objective.namespaceClass)' is backed up by no schedule"
+                            + (partial.isEmpty ? "." : " in full (only through a label selector: \(partial.joined(separator: ", ")))."),
+                        fix: "add '\(namespace)' to a schedule's namespaces, or remove it from the objective."))
+                    continue
+                }
+                let gap = Self.largestGap(covering.flatMap { fireTimes[$0.index] ?? [] }, window: window, start: referenceDate)
+                if gap > objective.rpo.timeInterval {
+                    let names = covering.map { "'\($0.entry.schedule.name)' (\($0.entry.schedule.cron))" }.joined(separator: ", ")
+                    findings.append(.init(
+                        rule: "schedule-slower-than-rpo", severity: .error, field: "objectives[\(objectiveIndex)].rpo",
+                        evidence: "namespace '\(namespace)' of objective '\(objective.namespaceClass)' needs a backup at least every \(objective.rpo) (RPO), "
+                            + "but \(names) leave gaps of up to \(Self.human(gap)).",
+                        fix: "back up '\(namespace)' at least every \(objective.rpo) (for a 15-minute RPO: cron '*/15 * * * *'), or relax the RPO to \(Self.human(gap))."))
+                }
+            }
+        }
+
+        // Drills against the retention of the schedule they restore from.
+        for (index, drill) in policy.drills.enumerated() {
+            guard let entry = policy.schedules.first(where: { $0.schedule.name == drill.schedule }) else {
+                findings.append(.init(
+                    rule: "unknown-schedule", severity: .error, field: "drills[\(index)].schedule",
+                    evidence: "drill '\(drill.name)' restores from schedule '\(drill.schedule)', which the policy does not define.",
+                    fix: "name one of: \(policy.schedules.map(\.schedule.name).joined(separator: ", "))."))
+                continue
+            }
+            let drillWindow = max(window, 400 * 86_400)
+            let gap = Self.largestGap(fires(drill.cron, within: drillWindow), window: drillWindow, start: referenceDate)
+            if entry.effectiveTTL.timeInterval < gap {
+                findings.append(.init(
+                    rule: "retention-shorter-than-drill", severity: .warning, field: "drills[\(index)].cron",
+                    evidence: "drill '\(drill.name)' runs up to \(Self.human(gap)) apart, but '\(entry.schedule.name)' keeps backups for \(entry.effectiveTTL): "
+                        + "backups taken after one drill are gone before the next can test them.",
+                    fix: "keep '\(entry.schedule.name)' backups at least \(Self.human(gap)), or run the drill more often."))
+            }
+        }
+
+        // Schedules that write the same namespace at the same minute.
+        for (leftIndex, left) in schedules {
+            for (rightIndex, right) in schedules where rightIndex > leftIndex {
+                let shared = Self.sharedNamespaces(left.schedule, right.schedule)
+                guard !shared.isEmpty else { continue }
+                let leftTimes = Set(fireTimes[leftIndex] ?? [])
+                guard let first = (fireTimes[rightIndex] ?? []).first(where: leftTimes.contains) else { continue }
+                findings.append(.init(
+                    rule: "overlapping-schedules", severity: .warning, field: "schedules[\(rightIndex)].cron",
+                    evidence: "'\(left.schedule.name)' and '\(right.schedule.name)' both back up \(shared.joined(separator: ", ")) at the same minute (first at \(AuditTimestamp.format(first))).",
+                    fix: "move one of them by a few minutes (e.g. '\(Self.shiftedByFiveMinutes(right.schedule.cron))')."))
+            }
+        }
+
+        // Alert thresholds against the smallest RPO.
+        if let tightest = policy.objectives.min(by: { $0.rpo.nanoseconds < $1.rpo.nanoseconds }) {
+            if let stale = policy.alerts.staleAfter, stale.nanoseconds > tightest.rpo.nanoseconds {
+                findings.append(.init(
+                    rule: "alert-longer-than-rpo", severity: .error, field: "alerts.staleAfter",
+                    evidence: "the staleness alert fires after \(stale), but objective '\(tightest.namespaceClass)' allows \(tightest.rpo): the RPO is breached before anyone is told.",
+                    fix: "set staleAfter to at most \(tightest.rpo), or leave it out to use each objective's RPO."))
+            }
+            if policy.alerts.slowBackup.nanoseconds > tightest.rpo.nanoseconds {
+                findings.append(.init(
+                    rule: "alert-longer-than-rpo", severity: .error, field: "alerts.slowBackup",
+                    evidence: "a backup is called slow only after \(policy.alerts.slowBackup), but objective '\(tightest.namespaceClass)' allows \(tightest.rpo) between good backups.",
+                    fix: "alert on backups slower than \(tightest.rpo) for the '\(tightest.namespaceClass)' namespaces."))
+            }
+        }
+        return findings.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+    }
+
+    // MARK: Helpers
+
+    private func fires(_ cron: CronSchedule, within span: TimeInterval) -> [Date] {
+        var dates: [Date] = []
+        var cursor = referenceDate.addingTimeInterval(-1)
+        let end = referenceDate.addingTimeInterval(span)
+        while dates.count < 200_000, let next = cron.nextFire(after: cursor), next <= end {
+            dates.append(next)
+            cursor = next
+        }
+        return dates
+    }
+
+    /// The longest time without a fire within the window (from its start to the first fire, between fires).
+    static func largestGap(_ dates: [Date], window: TimeInterval, start: Date) -> TimeInterval {
+        let end = start.addingTimeInterval(window)
+        let sorted = Set(dates.filter { $0 <= end }).sorted()
+        guard var previous = sorted.first else { return .infinity }
+        var largest: TimeInterval = 0
+        for date in sorted.dropFirst() {
+            largest = max(largest, date.timeIntervalSince(previous))
+            previous = date
+        }
+        return sorted.count == 1 ? window : largest   // one fire in the window: at least the window
+    }
+
+    static func covers(_ schedule: SchedulePolicy, _ namespace: String) -> Bool {
+        let template = schedule.template
+        let included = template.includedNamespaces.isEmpty || template.includedNamespaces.contains { NamespaceGlob.matches($0, namespace) }
+        return included && !template.excludedNamespaces.contains { NamespaceGlob.matches($0, namespace) }
+    }
+
+    /// Covers the namespace with all its objects: no label selector, no resource filter.
+    static func coversFully(_ schedule: SchedulePolicy, _ namespace: String) -> Bool {
+        covers(schedule, namespace) && schedule.template.labelSelector == nil && schedule.template.includedResources.filter { $0 != "*" }.isEmpty
+    }
+
+    static func sharedNamespaces(_ left: SchedulePolicy, _ right: SchedulePolicy) -> [String] {
+        let names = Set(left.template.includedNamespaces + right.template.includedNamespaces).filter { !$0.contains("*") && !$0.contains("?") }
+        return names.filter { covers(left, $0) && covers(right, $0) }.sorted()
+    }
+
+    static func human(_ seconds: TimeInterval) -> String {
+        guard seconds.isFinite else { return "more than the measuring window" }
+        let whole = Int(seconds)
+        if whole % 86_400 == 0 { return "\(whole / 86_400)d (\(whole / 3600)h)" }
+        if whole % 3600 == 0 { return "\(whole / 3600)h" }
+        if whole % 60 == 0 { return "\(whole / 60)m" }
+        return "\(whole)s"
+    }
+
+    static func shiftedByFiveMinutes(_ cron: CronSchedule) -> String {
+        let fields = cron.expression.split(separator: " ")
+        guard fields.count == 5, let minute = Int(fields[0]) else { return "a different minute" }
+        return ([String((minute + 5) % 60)] + fields.dropFirst().map(String.init)).joined(separator: " ")
+    }
+}
+
+/// Velero's namespace globs (`*`, `?`).
+enum NamespaceGlob {
+    static func matches(_ pattern: String, _ text: String) -> Bool {
+        guard pattern.contains("*") || pattern.contains("?") else { return pattern == text }
+        let expression = "^" + NSRegularExpression.escapedPattern(for: pattern).replacingOccurrences(of: "\\*", with: ".*").replacingOccurrences(of: "\\?", with: ".") + "$"
+        return text.range(of: expression, options: .regularExpression) != nil
+    }
+}

@@ -1,0 +1,373 @@
+import CarbonRecovery
+import Foundation
+import Yams
+
+/// Where a field was written in the policy file.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    /// The file.
+    public var file: String
+    /// Line, from 1.
+    public var line: Int
+    /// Column, from 1.
+    public var column: Int
+
+    /// Creates a location.
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// `file:line:column`.
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A policy file read into a ``CarbonRecovery/RecoveryPolicy``, with where each field was written.
+///
+/// ```swift
+/// let document = try PolicyFile.load(path: "carbon-recovery.yaml")
+/// for finding in document.lint() {
+///     print("\(document.location(of: finding.field).map { "\($0): " } ?? "")\(finding)")
+/// }
+/// ```
+///
+/// The format is documented in `docs/policy.md`. Secrets are never written in the file: storage
+/// credentials are an environment-variable pair, a credentials file or a Kubernetes secret
+/// reference, and notifier settings that name a secret take `env:NAME` or `file:/path`.
+public struct PolicyFile: Sendable {
+    /// The policy.
+    public var policy: RecoveryPolicy
+    /// The file it was read from.
+    public var file: String
+    /// Field path (as in ``CarbonRecovery/PolicyFinding/field``) → where it was written.
+    public var locations: [String: SourceLocation]
+    /// Problems found while reading that are lint findings rather than syntax errors (a TTL
+    /// Velero would reject); ``lint(_:)`` includes them.
+    public var readFindings: [PolicyFinding]
+
+    /// Reads and checks a policy file.
+    ///
+    /// - Throws: ``CarbonRecovery/RecoveryError/Code/invalidInput`` with `file:line:column: field: problem`
+    ///   for YAML that does not parse, a missing or unknown field, a value of the wrong type, a
+    ///   cron, name, selector or duration that does not parse, or a secret written inline; `notFound`
+    ///   when the file does not exist.
+    public static func load(path: String) throws -> PolicyFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RecoveryError(.notFound, "the policy file \(path) does not exist or cannot be read", target: path)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RecoveryError.invalidInput("\(path): the policy file is not UTF-8 text", target: path)
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Reads a policy from text; `file` names it in errors.
+    public static func parse(_ text: String, file: String = "carbon-recovery.yaml") throws -> PolicyFile {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw RecoveryError.invalidInput("\(file): the policy file is empty", target: file)
+            }
+            root = node
+        } catch let error as YamlError {
+            throw RecoveryError.invalidInput("\(file): not valid YAML: \(Self.describe(error))", target: file)
+        }
+        var reader = Reader(file: file)
+        let policy = try reader.policy(root)
+        return PolicyFile(policy: policy, file: file, locations: reader.locations, readFindings: reader.findings)
+    }
+
+    /// The findings of ``CarbonRecovery/PolicyLinter`` plus those found while reading, errors first.
+    public func lint(_ linter: PolicyLinter = PolicyLinter()) -> [PolicyFinding] {
+        (readFindings + linter.lint(policy)).enumerated()
+            .sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+    }
+
+    /// Where a field (or, failing that, its nearest enclosing field) was written.
+    public func location(of field: String) -> SourceLocation? {
+        var path = field
+        while !path.isEmpty {
+            if let location = locations[path] { return location }
+            if let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) { path = String(path[..<cut]) } else { break }
+        }
+        return nil
+    }
+
+    static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return "line \(mark.line), column \(mark.column): \(problem)"
+        default:
+            return String(describing: error)
+        }
+    }
+}
+
+/// Walks the YAML tree, recording where each field is and failing with the file, line and field.
+struct Reader {
+    let file: String
+    var locations: [String: SourceLocation] = [:]
+    var findings: [PolicyFinding] = []
+
+    init(file: String) { self.file = file }
+
+    func fail(_ node: Node?, _ path: String, _ message: String) -> RecoveryError {
+        let place = node?.mark.map { "\(file):\($0.line):\($0.column)" } ?? file
+        return RecoveryError.invalidInput("\(place): \(path): \(message)", target: file)
+    }
+
+    mutating func note(_ node: Node, _ path: String) {
+        if let mark = node.mark { locations[path] = SourceLocation(file: file, line: mark.line, column: mark.column) }
+    }
+
+    /// A mapping whose keys are all allowed and whose required keys are present.
+    mutating func mapping(_ node: Node, _ path: String, allowed: [String], required: [String] = []) throws -> [String: Node] {
+        guard let mapping = node.mapping else { throw fail(node, path, "expected a mapping of \(allowed.joined(separator: ", "))") }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else { throw fail(key, path, "keys must be plain names") }
+            let child = path.isEmpty ? name : "\(path).\(name)"
+            guard allowed.contains(name) else {
+                throw fail(key, child, "unknown field '\(name)'; expected one of \(allowed.joined(separator: ", "))")
+            }
+            guard result[name] == nil else { throw fail(key, child, "written twice") }
+            result[name] = value
+            note(value, child)
+        }
+        for name in required where result[name] == nil {
+            throw fail(node, path.isEmpty ? name : "\(path).\(name)", "missing; it is required")
+        }
+        return result
+    }
+
+    func string(_ node: Node, _ path: String) throws -> String {
+        guard let scalar = node.scalar else { throw fail(node, path, "expected a single value, not a list or mapping") }
+        return scalar.string
+    }
+
+    func strings(_ node: Node?, _ path: String) throws -> [String] {
+        guard let node else { return [] }
+        guard let sequence = node.sequence else { throw fail(node, path, "expected a list such as [data-platform, vault-prod]") }
+        return try sequence.map { try string($0, path) }
+    }
+
+    func bool(_ node: Node?, _ path: String) throws -> Bool? {
+        guard let node else { return nil }
+        switch try string(node, path).lowercased() {
+        case "true", "yes": return true
+        case "false", "no": return false
+        case let other: throw fail(node, path, "expected true or false, not '\(other)'")
+        }
+    }
+
+    func int(_ node: Node?, _ path: String) throws -> Int? {
+        guard let node else { return nil }
+        let text = try string(node, path)
+        guard let value = Int(text), value >= 0 else { throw fail(node, path, "expected a whole number of 0 or more, not '\(text)'") }
+        return value
+    }
+
+    func duration(_ node: Node, _ path: String) throws -> GoDuration {
+        do {
+            return try GoDuration(parsing: try string(node, path))
+        } catch let error as RecoveryError {
+            throw fail(node, path, error.message)
+        }
+    }
+
+    /// A TTL: one Velero would reject becomes a finding (rule `ttl-rejected`) and is left out.
+    mutating func ttl(_ node: Node?, _ path: String) throws -> GoDuration? {
+        guard let node else { return nil }
+        let text = try string(node, path)
+        do {
+            let ttl = try GoDuration(parsing: text)
+            guard ttl.nanoseconds >= 0 else {
+                findings.append(PolicyFinding(
+                    rule: "ttl-rejected", severity: .error, field: path,
+                    evidence: "TTL '\(text)' is negative: every backup would expire as it is made.", fix: "use a positive duration such as 168h0m0s."))
+                return nil
+            }
+            return ttl
+        } catch {
+            findings.append(PolicyFinding(
+                rule: "ttl-rejected", severity: .error, field: path,
+                evidence: "'\(text)' is not a Go duration, so Velero rejects the backup (\(error.message)).",
+                fix: "write hours, minutes and seconds, e.g. 720h0m0s for 30 days (Go durations have no 'd')."))
+            return nil
+        }
+    }
+
+    func cron(_ node: Node, _ path: String) throws -> CronSchedule {
+        do {
+            return try CronSchedule(parsing: try string(node, path))
+        } catch let error as RecoveryError {
+            throw fail(node, path, error.message)
+        }
+    }
+
+    func checked<T>(_ node: Node, _ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as RecoveryError {
+            throw fail(node, path, error.message)
+        }
+    }
+
+    // MARK: The document
+
+    mutating func policy(_ root: Node) throws -> RecoveryPolicy {
+        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers"], required: ["storage"])
+        let storage = try self.storage(top["storage"]!)
+        var schedules: [ScheduledBackup] = []
+        for (index, node) in (top["schedules"]?.sequence.map(Array.init) ?? []).enumerated() {
+            schedules.append(try schedule(node, "schedules[\(index)]"))
+        }
+        if let node = top["schedules"], node.sequence == nil { throw fail(node, "schedules", "expected a list of schedules") }
+        var seen: Set<String> = []
+        for (index, entry) in schedules.enumerated() where !seen.insert(entry.schedule.name).inserted {
+            throw fail(top["schedules"]?.sequence?[index], "schedules[\(index)].name", "schedule '\(entry.schedule.name)' is defined twice")
+        }
+        var manualTTL: GoDuration?
+        if let node = top["manual"] {
+            let manual = try mapping(node, "manual", allowed: ["ttl"])
+            manualTTL = try ttl(manual["ttl"], "manual.ttl")
+        }
+        var objectives: [RecoveryObjective] = []
+        for (index, node) in (try sequence(top["objectives"], "objectives")).enumerated() {
+            let path = "objectives[\(index)]"
+            note(node, path)
+            let fields = try mapping(node, path, allowed: ["class", "namespaces", "rto", "rpo"], required: ["class", "namespaces", "rto", "rpo"])
+            let objective = RecoveryObjective(
+                namespaceClass: try string(fields["class"]!, "\(path).class"), namespaces: try strings(fields["namespaces"], "\(path).namespaces"),
+                rto: try duration(fields["rto"]!, "\(path).rto"), rpo: try duration(fields["rpo"]!, "\(path).rpo"))
+            try checked(node, path) { try objective.validate() }
+            objectives.append(objective)
+        }
+        var drills: [DrillPolicy] = []
+        for (index, node) in (try sequence(top["drills"], "drills")).enumerated() {
+            let path = "drills[\(index)]"
+            note(node, path)
+            let fields = try mapping(node, path, allowed: ["name", "cron", "kind", "schedule"], required: ["name", "cron", "kind", "schedule"])
+            let kindText = try string(fields["kind"]!, "\(path).kind")
+            guard let kind = DrillPolicy.Kind(rawValue: kindText) else {
+                throw fail(fields["kind"], "\(path).kind", "'\(kindText)' is not a drill kind; use \(DrillPolicy.Kind.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            let name = try string(fields["name"]!, "\(path).name")
+            try checked(fields["name"]!, "\(path).name") { try KubernetesName.validateLabel(name, what: "drill name") }
+            drills.append(DrillPolicy(name: name, cron: try cron(fields["cron"]!, "\(path).cron"), kind: kind, schedule: try string(fields["schedule"]!, "\(path).schedule")))
+        }
+        var alerts = AlertPolicy()
+        if let node = top["alerts"] {
+            let fields = try mapping(node, "alerts", allowed: ["failureWindow", "slowBackup", "staleAfter"])
+            if let value = fields["failureWindow"] { alerts.failureWindow = try duration(value, "alerts.failureWindow") }
+            if let value = fields["slowBackup"] { alerts.slowBackup = try duration(value, "alerts.slowBackup") }
+            if let value = fields["staleAfter"] { alerts.staleAfter = try duration(value, "alerts.staleAfter") }
+        }
+        var notifiers: [NotifierPolicy] = []
+        for (index, node) in (try sequence(top["notifiers"], "notifiers")).enumerated() {
+            let path = "notifiers[\(index)]"
+            note(node, path)
+            let fields = try mapping(node, path, allowed: ["name", "type", "settings"], required: ["name", "type"])
+            var settings: [String: String] = [:]
+            if let node = fields["settings"] {
+                for (key, value) in try mapping(node, "\(path).settings", allowed: Self.anyKey(node)) {
+                    let text = try string(value, "\(path).settings.\(key)")
+                    if (AuditRedaction.isSecretKey(key) || key.lowercased().hasSuffix("url")) && !(text.hasPrefix("env:") || text.hasPrefix("file:")) {
+                        throw fail(value, "\(path).settings.\(key)", "write a reference (env:NAME or file:/path), not the value: \(key) may carry a secret (webhook URLs hold tokens), and the policy file is not a secret store")
+                    }
+                    settings[key] = text
+                }
+            }
+            notifiers.append(NotifierPolicy(name: try string(fields["name"]!, "\(path).name"), type: try string(fields["type"]!, "\(path).type"), settings: settings))
+        }
+        return RecoveryPolicy(
+            storage: storage, schedules: schedules, manualBackupTTL: manualTTL, objectives: objectives, drills: drills, alerts: alerts, notifiers: notifiers)
+    }
+
+    static func anyKey(_ node: Node) -> [String] { node.mapping?.keys.compactMap { $0.scalar?.string } ?? [] }
+
+    func sequence(_ node: Node?, _ path: String) throws -> [Node] {
+        guard let node else { return [] }
+        guard let sequence = node.sequence else { throw fail(node, path, "expected a list") }
+        return Array(sequence)
+    }
+
+    mutating func storage(_ node: Node) throws -> StoragePolicy {
+        let fields = try mapping(node, "storage", allowed: ["endpoint", "bucket", "prefix", "region", "credentials"], required: ["endpoint", "bucket", "credentials"])
+        let endpoint = try string(fields["endpoint"]!, "storage.endpoint")
+        guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.user == nil, url.password == nil else {
+            throw fail(fields["endpoint"], "storage.endpoint", "'\(AuditRedaction.redact(text: endpoint))' is not an http(s)://host:port URL without credentials")
+        }
+        let bucket = try string(fields["bucket"]!, "storage.bucket")
+        try checked(fields["bucket"]!, "storage.bucket") { try KubernetesName.validateSubdomain(bucket, what: "bucket") }
+        let credentialsNode = fields["credentials"]!
+        let credentials = try mapping(credentialsNode, "storage.credentials", allowed: ["environment", "file", "secret"])
+        guard credentials.count == 1, let (kind, value) = credentials.first else {
+            throw fail(credentialsNode, "storage.credentials", "give exactly one of environment, file or secret (never the keys themselves)")
+        }
+        let reference: CredentialsReference
+        switch kind {
+        case "environment":
+            let names = try mapping(value, "storage.credentials.environment", allowed: ["accessKeyID", "secretAccessKey"], required: ["accessKeyID", "secretAccessKey"])
+            let id = try string(names["accessKeyID"]!, "storage.credentials.environment.accessKeyID")
+            let secret = try string(names["secretAccessKey"]!, "storage.credentials.environment.secretAccessKey")
+            for (name, node, field) in [(id, names["accessKeyID"]!, "accessKeyID"), (secret, names["secretAccessKey"]!, "secretAccessKey")]
+            where name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
+                throw fail(node, "storage.credentials.environment.\(field)", "name the environment variable that holds the key (e.g. VELERO_S3_ACCESS_KEY), not the key itself")
+            }
+            reference = .environment(accessKeyID: id, secretAccessKey: secret)
+        case "file":
+            let fileFields = try mapping(value, "storage.credentials.file", allowed: ["path", "profile"], required: ["path"])
+            reference = .file(
+                path: try string(fileFields["path"]!, "storage.credentials.file.path"),
+                profile: try fileFields["profile"].map { try string($0, "storage.credentials.file.profile") } ?? "default")
+        default:
+            let secretFields = try mapping(value, "storage.credentials.secret", allowed: ["namespace", "name", "key"], required: ["name"])
+            let name = try string(secretFields["name"]!, "storage.credentials.secret.name")
+            try checked(secretFields["name"]!, "storage.credentials.secret.name") { try KubernetesName.validateSubdomain(name, what: "secret name") }
+            reference = .secret(
+                namespace: try secretFields["namespace"].map { try string($0, "storage.credentials.secret.namespace") } ?? "velero", name: name,
+                key: try secretFields["key"].map { try string($0, "storage.credentials.secret.key") } ?? "cloud")
+        }
+        return StoragePolicy(
+            endpoint: endpoint, bucket: bucket, prefix: try fields["prefix"].map { try string($0, "storage.prefix") } ?? "",
+            region: try fields["region"].map { try string($0, "storage.region") } ?? "us-east-1", credentials: reference)
+    }
+
+    mutating func schedule(_ node: Node, _ path: String) throws -> ScheduledBackup {
+        note(node, path)
+        let fields = try mapping(
+            node, path,
+            allowed: [
+                "name", "cron", "namespaces", "excludeNamespaces", "includeResources", "excludeResources", "selector", "includeClusterResources",
+                "snapshotVolumes", "defaultVolumesToFsBackup", "ttl", "paused", "retention",
+            ],
+            required: ["name", "cron"])
+        let name = try string(fields["name"]!, "\(path).name")
+        var template = BackupRequest(name: name)
+        template.includedNamespaces = try strings(fields["namespaces"], "\(path).namespaces")
+        template.excludedNamespaces = try strings(fields["excludeNamespaces"], "\(path).excludeNamespaces")
+        template.includedResources = try strings(fields["includeResources"], "\(path).includeResources")
+        template.excludedResources = try strings(fields["excludeResources"], "\(path).excludeResources")
+        if let selector = fields["selector"] {
+            let text = try string(selector, "\(path).selector")
+            template.labelSelector = try checked(selector, "\(path).selector") { try LabelSelector(parsing: text) }
+        }
+        template.includeClusterResources = try bool(fields["includeClusterResources"], "\(path).includeClusterResources")
+        template.volumes.snapshotVolumes = try bool(fields["snapshotVolumes"], "\(path).snapshotVolumes")
+        template.volumes.defaultVolumesToFsBackup = try bool(fields["defaultVolumesToFsBackup"], "\(path).defaultVolumesToFsBackup")
+        template.ttl = try ttl(fields["ttl"], "\(path).ttl")
+        var retention = RetentionPolicy()
+        if let node = fields["retention"] {
+            let keep = try mapping(node, "\(path).retention", allowed: ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"])
+            retention.keepLast = try int(keep["keepLast"], "\(path).retention.keepLast")
+            retention.keepDaily = try int(keep["keepDaily"], "\(path).retention.keepDaily")
+            retention.keepWeekly = try int(keep["keepWeekly"], "\(path).retention.keepWeekly")
+            retention.keepMonthly = try int(keep["keepMonthly"], "\(path).retention.keepMonthly")
+        }
+        let schedule = SchedulePolicy(
+            name: name, cron: try cron(fields["cron"]!, "\(path).cron"), template: template, paused: try bool(fields["paused"], "\(path).paused") ?? false)
+        try checked(node, path) { try schedule.validate() }
+        return ScheduledBackup(schedule: schedule, retention: retention)
+    }
+}

@@ -1,0 +1,172 @@
+// The policy file: reading it (errors with file, line and field) and each lint rule firing and
+// not firing. The example is the platform guide's strategy as written.
+import CarbonRecovery
+import CarbonRecoveryPolicy
+import Foundation
+import Testing
+
+func policyFixture(_ name: String) throws -> String {
+    try #require(Bundle.module.path(forResource: name, ofType: "yaml", inDirectory: "Policies"))
+}
+
+/// The repository's `Examples/254carbon.yaml`.
+func guidePolicyPath() -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Examples/254carbon.yaml").path
+}
+
+/// A minimal valid document with `extra` appended (YAML at the top level).
+func policyText(_ extra: String) -> String {
+    """
+    storage:
+      endpoint: http://127.0.0.1:9000
+      bucket: 254carbon-backups
+      credentials:
+        environment: {accessKeyID: VELERO_S3_ACCESS_KEY, secretAccessKey: VELERO_S3_SECRET_KEY}
+    \(extra)
+    """
+}
+
+func rules(_ text: String) throws -> [String] {
+    try PolicyFile.parse(text).lint().map { "\($0.severity.rawValue) \($0.rule) \($0.field)" }
+}
+
+@Suite("Policy file and lint")
+struct PolicyFileTests {
+    @Test("the guide's strategy reads into the SDK's types, and lint reports its own RPO contradiction")
+    func guide() throws {
+        let document = try PolicyFile.load(path: guidePolicyPath())
+        let policy = document.policy
+        #expect(policy.schedules.map(\.schedule.name) == ["daily-backup", "critical-backup", "postgresql-backup"])
+        #expect(policy.schedules[0].schedule.template.includedNamespaces == ["data-platform", "monitoring", "registry", "vault-prod"])
+        #expect(policy.schedules[0].effectiveTTL == .hours(720) && policy.schedules[1].effectiveTTL == .hours(168))
+        #expect(policy.schedules[2].schedule.template.labelSelector?.description == "app=postgresql")
+        #expect(policy.storage.credentials == .environment(accessKeyID: "VELERO_S3_ACCESS_KEY", secretAccessKey: "VELERO_S3_SECRET_KEY"))
+        #expect(policy.manualBackupTTL == .hours(24))
+        #expect(policy.objectives.first?.rpo == .minutes(15) && policy.objectives.first?.rto == .hours(1))
+        #expect(policy.drills.map(\.kind) == [.restoreTest, .fullRecovery])
+
+        let findings = document.lint()
+        #expect(findings.map { "\($0.severity.rawValue) \($0.rule) \($0.field)" } == [
+            "error schedule-slower-than-rpo objectives[0].rpo", "error schedule-slower-than-rpo objectives[0].rpo",
+            "error alert-longer-than-rpo alerts.slowBackup",
+            "warning retention-shorter-than-drill drills[0].cron", "warning retention-shorter-than-drill drills[1].cron",
+        ])
+        #expect(findings[0].evidence.contains("'data-platform'") && findings[0].evidence.contains("15m0s") && findings[0].evidence.contains("gaps of up to 6h"))
+        #expect(findings[0].fix.contains("*/15 * * * *"))
+        #expect(document.location(of: findings[0].field)?.line == 42, "the line of `rpo: 15m0s` in the example")
+    }
+
+    @Test("a policy that meets its objectives has nothing to report")
+    func clean() throws {
+        let document = try PolicyFile.load(path: try policyFixture("clean"))
+        #expect(document.lint().isEmpty, "\(document.lint())")
+        #expect(document.policy.schedules[0].retention == RetentionPolicy(keepLast: 7, keepDaily: 30, keepWeekly: 8, keepMonthly: 3))
+        #expect(document.policy.notifiers.first?.settings["url"] == "env:OPS_WEBHOOK_URL")
+        #expect(document.policy.storage.credentials == .secret(namespace: "velero", name: "cloud-credentials", key: "cloud"))
+    }
+
+    @Test("each rule fires on its contradiction", arguments: [
+        // objective-not-covered: a namespace only a selector schedule touches, and one nothing touches.
+        ("""
+        schedules:
+          - {name: db, cron: "*/5 * * * *", namespaces: [data-platform], selector: app=postgresql}
+        objectives:
+          - {class: critical, namespaces: [data-platform, vault-prod], rto: 1h, rpo: 15m}
+        alerts: {slowBackup: 5m}
+        """, ["error objective-not-covered objectives[0].namespaces", "error objective-not-covered objectives[0].namespaces"]),
+        // unknown-schedule and cron-never-fires.
+        ("""
+        schedules:
+          - {name: never, cron: "0 0 30 2 *", namespaces: [registry]}
+        drills:
+          - {name: drill, cron: "0 4 1 * *", kind: restore-test, schedule: missing}
+        """, ["error cron-never-fires schedules[0].cron", "error unknown-schedule drills[0].schedule"]),
+        // overlapping-schedules.
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: [registry, monitoring]}
+          - {name: b, cron: "0 */2 * * *", namespaces: [registry]}
+        """, ["warning overlapping-schedules schedules[1].cron"]),
+        // ttl-rejected (no 'd' in Go durations; negative) and ttl-zero.
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: [registry], ttl: 30d}
+          - {name: b, cron: "0 3 * * *", namespaces: [registry], ttl: -1h}
+          - {name: c, cron: "0 4 * * *", namespaces: [registry], ttl: 0s}
+        """, ["error ttl-rejected schedules[0].ttl", "error ttl-rejected schedules[1].ttl", "warning ttl-zero schedules[2].ttl"]),
+        // alert-longer-than-rpo (staleness).
+        ("""
+        schedules:
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+        objectives:
+          - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
+        alerts: {slowBackup: 5m, staleAfter: 1h}
+        """, ["error alert-longer-than-rpo alerts.staleAfter"]),
+        // retention-shorter-than-drill.
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: [registry], ttl: 168h}
+        drills:
+          - {name: d, cron: "0 4 1 * *", kind: full-recovery, schedule: a}
+        """, ["warning retention-shorter-than-drill drills[0].cron"]),
+    ])
+    func ruleFires(yaml: String, expected: [String]) throws {
+        #expect(try rules(policyText(yaml)) == expected)
+    }
+
+    @Test("and stays silent when the policy is right", arguments: [
+        """
+        schedules:
+          - {name: a, cron: "*/15 * * * *", namespaces: [registry]}
+        objectives:
+          - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
+        alerts: {slowBackup: 10m}
+        """,
+        """
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: [registry]}
+          - {name: b, cron: "30 */2 * * *", namespaces: [registry]}
+        """,
+        """
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: ["*"], excludeNamespaces: [kube-system], ttl: 2232h}
+        objectives:
+          - {class: c, namespaces: [registry], rto: 4h, rpo: 24h}
+        drills:
+          - {name: d, cron: "0 5 1 */3 *", kind: full-recovery, schedule: a}
+        """,
+    ])
+    func ruleSilent(yaml: String) throws {
+        #expect(try rules(policyText(yaml)) == [])
+    }
+
+    @Test("bad files fail with the file, line, column and field, and say what is wrong", arguments: [
+        ("storage: [", "carbon-recovery.yaml: not valid YAML: line"),
+        (policyText("schedule:\n  - {name: a, cron: '0 2 * * *'}"), "carbon-recovery.yaml:6:1: schedule: unknown field 'schedule'; expected one of storage, schedules"),
+        (policyText("schedules:\n  - {name: a, cron: '0 2 * * * *'}"), "carbon-recovery.yaml:7:21: schedules[0].cron: cron schedule '0 2 * * * *' is invalid"),
+        (policyText("schedules:\n  - {name: Bad_Name, cron: '0 2 * * *'}"), "carbon-recovery.yaml:7:5: schedules[0]: "),
+        (policyText("schedules:\n  - {name: a, cron: '0 2 * * *', namespaces: data-platform}"), "schedules[0].namespaces: expected a list"),
+        (policyText("schedules:\n  - {name: a, cron: '0 2 * * *', selector: 'app in (('}"), "schedules[0].selector: "),
+        (policyText("objectives:\n  - {class: c, namespaces: [a], rto: soon, rpo: 15m}"), "objectives[0].rto: "),
+        (policyText("objectives:\n  - {class: c, namespaces: [a], rto: 1h}"), "objectives[0].rpo: missing; it is required"),
+        (policyText("drills:\n  - {name: d, cron: '0 4 1 * *', kind: yearly, schedule: a}"), "drills[0].kind: 'yearly' is not a drill kind"),
+        (policyText("notifiers:\n  - {name: ops, type: slack, settings: {webhookURL: 'https://hooks.slack.com/services/T0/B0/abc'}}"), "notifiers[0].settings.webhookURL: write a reference"),
+        ("storage:\n  endpoint: http://u:p@minio:9000\n  bucket: b\n  credentials: {file: {path: /x}}", "storage.endpoint: 'http://[REDACTED]@minio:9000' is not"),
+        ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {accessKey: AKIA, secretKey: s3cr3t}", "storage.credentials.accessKey: unknown field"),
+        ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {environment: {accessKeyID: A, secretAccessKey: 'wJal/rXUt+nFEMI'}}", "name the environment variable"),
+        ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {}", "give exactly one of environment, file or secret"),
+    ])
+    func badFile(text: String, message: String) throws {
+        let error = #expect(throws: RecoveryError.self) { try PolicyFile.parse(text) }
+        #expect(error?.code == .invalidInput)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("s3cr3t") == false && error?.message.contains("wJal") == false && error?.message.contains(":p@") == false, "no secret in the message")
+    }
+
+    @Test("a missing file is not-found, naming it")
+    func missingFile() {
+        let error = #expect(throws: RecoveryError.self) { try PolicyFile.load(path: "/nonexistent/carbon-recovery.yaml") }
+        #expect(error?.code == .notFound && error?.message.contains("/nonexistent/carbon-recovery.yaml") == true)
+    }
+}
