@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
+        .plugin(name: "RenderManifests", targets: ["RenderManifests"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -84,7 +85,7 @@ let package = Package(
         // errors that name the file, line and field.
         .target(
             name: "CarbonRecoveryPolicy",
-            dependencies: ["CarbonRecovery", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CarbonRecovery", "CarbonRecoveryVelero", .product(name: "Yams", package: "Yams")]
         ),
         // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
         // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.
@@ -163,9 +164,18 @@ let package = Package(
             ),
             dependencies: ["carbon-recovery"]
         ),
+        // SwiftPM command plugin: `swift package render-manifests --config FILE` (calls the CLI tool target).
+        .plugin(
+            name: "RenderManifests",
+            capability: .command(
+                intent: .custom(verb: "render-manifests", description: "Write the guide's Velero manifests from a recovery policy"),
+                permissions: [.writeToPackageDirectory(reason: "writes k8s/storage/velero-*.yaml from the recovery policy")]
+            ),
+            dependencies: ["carbon-recovery"]
+        ),
         .testTarget(
             name: "CarbonRecoveryTests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy"],
+            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Policies")]
         ),
         .testTarget(

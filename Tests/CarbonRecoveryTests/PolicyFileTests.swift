@@ -2,6 +2,7 @@
 // not firing. The example is the platform guide's strategy as written.
 import CarbonRecovery
 import CarbonRecoveryPolicy
+import Yams
 import Foundation
 import Testing
 
@@ -168,5 +169,36 @@ struct PolicyFileTests {
     func missingFile() {
         let error = #expect(throws: RecoveryError.self) { try PolicyFile.load(path: "/nonexistent/carbon-recovery.yaml") }
         #expect(error?.code == .notFound && error?.message.contains("/nonexistent/carbon-recovery.yaml") == true)
+    }
+}
+
+@Suite("Manifests rendered from a policy")
+struct ManifestRendererTests {
+    @Test("the guide's policy renders its five files: location, three schedules, four restores")
+    func guide() throws {
+        let files = try ManifestRenderer(policy: try PolicyFile.load(path: guidePolicyPath()).policy).render()
+        #expect(files.map(\.path) == [
+            "k8s/storage/velero-backup-config.yaml", "k8s/storage/velero-restore-full.yaml", "k8s/storage/velero-restore-namespace.yaml",
+            "k8s/storage/velero-restore-app.yaml", "k8s/storage/velero-restore-test.yaml",
+        ])
+        #expect(files[0].objects.map { "\($0.kind ?? "") \($0.name ?? "")" } == [
+            "BackupStorageLocation default", "Schedule daily-backup", "Schedule critical-backup", "Schedule postgresql-backup",
+        ])
+        #expect(files[0].objects[2].json[path: ["spec", "schedule"]] == "0 */6 * * *")
+        #expect(files[0].objects[3].json[path: ["spec", "template", "labelSelector", "matchLabels", "app"]] == "postgresql")
+        #expect(files[2].objects[0].json[path: ["spec", "scheduleName"]] == "critical-backup", "the most frequent full backup of data-platform")
+        #expect(files[4].objects[0].json[path: ["spec", "namespaceMapping", "vault-prod"]] == "vault-prod-restore-test")
+        // The YAML reads back into the same objects.
+        for file in files {
+            let documents = Array(try Yams.load_all(yaml: file.contents))
+            #expect(documents.count == file.objects.count)
+        }
+        #expect(files[0].contents.contains("s3ForcePathStyle: \"true\""), "strings YAML would read as booleans are quoted")
+    }
+
+    @Test("a policy without schedules has nothing to render")
+    func empty() throws {
+        let policy = RecoveryPolicy(storage: StoragePolicy(endpoint: "http://minio:9000", bucket: "b", credentials: .file(path: "/x", profile: "default")))
+        #expect(throws: RecoveryError.self) { try ManifestRenderer(policy: policy).render() }
     }
 }

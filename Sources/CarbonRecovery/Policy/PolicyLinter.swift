@@ -212,8 +212,8 @@ public struct PolicyLinter: Sendable {
         return included && !template.excludedNamespaces.contains { NamespaceGlob.matches($0, namespace) }
     }
 
-    /// Covers the namespace with all its objects: no label selector, no resource filter.
-    static func coversFully(_ schedule: SchedulePolicy, _ namespace: String) -> Bool {
+    /// Whether a schedule backs up a namespace with all its objects (no label selector, no resource filter).
+    public static func coversFully(_ schedule: SchedulePolicy, _ namespace: String) -> Bool {
         covers(schedule, namespace) && schedule.template.labelSelector == nil && schedule.template.includedResources.filter { $0 != "*" }.isEmpty
     }
 
