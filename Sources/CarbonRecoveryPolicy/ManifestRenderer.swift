@@ -43,7 +43,7 @@ public struct ManifestRenderer: Sendable {
 
     /// The files, in a fixed order.
     ///
-    /// - Throws: ``CarbonRecovery/RecoveryError/Code/invalidInput`` when the policy has no schedule (there is nothing to restore from).
+    /// - Throws: `RecoveryError.Code.invalidInput` when the policy has no schedule (there is nothing to restore from).
     public func render() throws -> [File] {
         guard let widest = policy.schedules.max(by: { concrete($0).count < concrete($1).count }) else {
             throw RecoveryError.invalidInput("the policy has no schedules, so there is nothing to back up or restore from")

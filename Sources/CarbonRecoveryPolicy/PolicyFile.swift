@@ -22,7 +22,7 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column)" }
 }
 
-/// A policy file read into a ``CarbonRecovery/RecoveryPolicy``, with where each field was written.
+/// A policy file read into a `RecoveryPolicy`, with where each field was written.
 ///
 /// ```swift
 /// let document = try PolicyFile.load(path: "carbon-recovery.yaml")
@@ -39,7 +39,7 @@ public struct PolicyFile: Sendable {
     public var policy: RecoveryPolicy
     /// The file it was read from.
     public var file: String
-    /// Field path (as in ``CarbonRecovery/PolicyFinding/field``) → where it was written.
+    /// Field path (as in `PolicyFinding.field`) → where it was written.
     public var locations: [String: SourceLocation]
     /// Problems found while reading that are lint findings rather than syntax errors (a TTL
     /// Velero would reject); ``lint(_:)`` includes them.
@@ -47,7 +47,7 @@ public struct PolicyFile: Sendable {
 
     /// Reads and checks a policy file.
     ///
-    /// - Throws: ``CarbonRecovery/RecoveryError/Code/invalidInput`` with `file:line:column: field: problem`
+    /// - Throws: `RecoveryError.Code.invalidInput` with `file:line:column: field: problem`
     ///   for YAML that does not parse, a missing or unknown field, a value of the wrong type, a
     ///   cron, name, selector or duration that does not parse, or a secret written inline; `notFound`
     ///   when the file does not exist.
@@ -77,7 +77,7 @@ public struct PolicyFile: Sendable {
         return PolicyFile(policy: policy, file: file, locations: reader.locations, readFindings: reader.findings)
     }
 
-    /// The findings of ``CarbonRecovery/PolicyLinter`` plus those found while reading, errors first.
+    /// The findings of `PolicyLinter` plus those found while reading, errors first.
     public func lint(_ linter: PolicyLinter = PolicyLinter()) -> [PolicyFinding] {
         (readFindings + linter.lint(policy)).enumerated()
             .sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)

@@ -8,7 +8,7 @@
 // object only: the sandbox runs no pods) so that `carbon-recovery doctor` finds it.
 //
 //   velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2]
-//                   [--gc-interval-seconds 5] [--sync-interval-seconds 5]
+//                   [--gc-interval-seconds 5] [--sync-interval-seconds 5]      (0 switches a controller off)
 import CarbonRecovery
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
@@ -18,13 +18,14 @@ import Logging
 
 var namespace = "velero"
 var intervals = VeleroStandIn.Intervals()
-let usage = "usage: velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2] [--gc-interval-seconds 5] [--sync-interval-seconds 5]   (a stand-in for Velero's server, for the sandbox)"
-func seconds(_ option: String, _ value: String?) -> Duration {
-    guard let value, let number = Int(value), number > 0 else {
-        FileHandle.standardError.write(Data("velero-stand-in: \(option) wants a positive number of seconds\n".utf8))
+let usage = "usage: velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2] [--gc-interval-seconds 5] [--sync-interval-seconds 5]   (0: off; a stand-in for Velero's server, for the sandbox)"
+/// A number of seconds; 0 switches the controller off.
+func seconds(_ option: String, _ value: String?) -> Duration? {
+    guard let value, let number = Int(value), number >= 0 else {
+        FileHandle.standardError.write(Data("velero-stand-in: \(option) wants a number of seconds (0: off)\n".utf8))
         exit(2)
     }
-    return .seconds(number)
+    return number == 0 ? nil : .seconds(number)
 }
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {

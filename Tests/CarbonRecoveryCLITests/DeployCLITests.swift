@@ -1,0 +1,145 @@
+// `carbon-recovery deploy` as a real process on the sandbox, in a Velero namespace of its own
+// served by a velero-stand-in process of its own (schedules and location validation on; backup
+// sync and garbage collection off, so it never touches the shared bucket's backups).
+import CarbonRecovery
+import Foundation
+import Testing
+import TestSupport
+
+/// A velero-stand-in process for one namespace, stopped by PID when the test ends.
+final class StandInProcess: @unchecked Sendable {
+    // @unchecked: the process handle is set once in init and only stopped afterwards.
+    let process = Process()
+    let log: String
+
+    init(namespace: String, directory: TemporaryDirectory) async throws {
+        log = directory.file("stand-in.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: try executable("velero-stand-in"))
+        process.arguments = [
+            "--namespace", namespace, "--validation-interval-seconds", "1", "--schedule-interval-seconds", "1",
+            "--gc-interval-seconds", "0", "--sync-interval-seconds", "0",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("velero-stand-in watching") {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                stop()
+                throw RecoveryError(.timeout, "velero-stand-in did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+@Suite("carbon-recovery deploy on the sandbox", .timeLimit(.minutes(5)))
+struct DeployCLITests {
+    func policy(_ sandbox: Sandbox, schedules: [String]) -> String {
+        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
+        return """
+            storage:
+              endpoint: \(endpoint)
+              bucket: 254carbon-backups
+              region: us-east-1
+              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
+            schedules:
+            \(schedules.map { "  - {name: \($0), cron: \"0 2 1 1 *\", namespaces: [registry], ttl: 24h0m0s}" }.joined(separator: "\n"))
+            objectives:
+              - {class: standard, namespaces: [registry], rto: 4h0m0s, rpo: 8784h0m0s}
+            alerts: {slowBackup: 1h0m0s}
+            """
+    }
+
+    /// The sandbox's S3 keys, from its credentials file.
+    func keys() throws -> (id: String, secret: String) {
+        let file = try #require(ProcessInfo.processInfo.environment["AWS_SHARED_CREDENTIALS_FILE"])
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        func value(_ name: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix(name) }?.split(separator: "=", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return (try #require(value("aws_access_key_id")), try #require(value("aws_secret_access_key")))
+    }
+
+    @Test("plan, apply, Available and Enabled; a second run changes nothing; a dropped schedule is deleted; status shows RPO and RTO; no secret shown")
+    func reconcile() async throws {
+        let sandbox = try Sandbox.current()
+        let directory = try TemporaryDirectory()
+        let namespace = "velero-deploy-\(UUID().uuidString.prefix(6).lowercased())"
+        let created = try await run("/usr/bin/env", ["kubectl", "create", "namespace", namespace])
+        #expect(created.status == 0, "\(created.standardError)")
+        let standIn = try await StandInProcess(namespace: namespace, directory: directory)
+        defer { standIn.stop() }
+        let (id, secret) = try keys()
+        let file = directory.file("carbon-recovery.yaml")
+        try policy(sandbox, schedules: ["daily-backup", "weekly-backup"]).write(toFile: file, atomically: true, encoding: .utf8)
+        var environment = ["XDG_STATE_HOME": directory.file("state"), "CARBON_RECOVERY_AUDIT_DB": "", "TEST_S3_ACCESS_KEY": id, "TEST_S3_SECRET_KEY": secret]
+        let deploy = ["deploy", "--config", file, "--velero-namespace", namespace, "--wait-timeout", "60s"]
+
+        let first = try await run(try executable("carbon-recovery"), deploy, environment: environment)
+        #expect(first.status == 0, "\(first.standardOutput)\(first.standardError)")
+        for line in ["update +Namespace +\(namespace) +metadata.labels", "create +Secret", "create +BackupStorageLocation +\(namespace)/default", "create +Schedule +\(namespace)/weekly-backup"] {
+            #expect(first.standardOutput.range(of: line, options: .regularExpression) != nil, "\(line) in \(first.standardOutput)")
+        }
+        #expect(first.standardOutput.contains("Applied 5 changes.") && first.standardOutput.contains("Storage location Available; 2 schedules Enabled."))
+
+        let second = try await run(try executable("carbon-recovery"), deploy, environment: environment)
+        #expect(second.status == 0, "\(second.standardError)")
+        #expect(second.standardOutput.contains("Nothing to change: 5 objects as the policy says."), "\(second.standardOutput)")
+        #expect(!second.standardOutput.contains("create ") && !second.standardOutput.contains("update "))
+
+        try policy(sandbox, schedules: ["daily-backup"]).write(toFile: file, atomically: true, encoding: .utf8)
+        let dryRun = try await run(try executable("carbon-recovery"), deploy + ["--dry-run"], environment: environment)
+        #expect(dryRun.standardOutput.range(of: "delete-orphaned +Schedule +\(namespace)/weekly-backup", options: .regularExpression) != nil, "\(dryRun.standardOutput)")
+        #expect(dryRun.standardOutput.contains("Dry run: nothing changed."))
+        let third = try await run(try executable("carbon-recovery"), deploy, environment: environment)
+        #expect(third.status == 0 && third.standardOutput.contains("deleted Schedule/\(namespace)/weekly-backup"), "\(third.standardOutput)\(third.standardError)")
+
+        // status: Available, Enabled, and registry's RPO breached — it has no backup yet.
+        let status = ["status", "--config", file, "--velero-namespace", namespace]
+        let before = try await run(try executable("carbon-recovery"), status, environment: environment)
+        #expect(before.status == 1, "\(before.standardOutput)\(before.standardError)")
+        #expect(before.standardOutput.range(of: "default +Available", options: .regularExpression) != nil, "\(before.standardOutput)")
+        #expect(before.standardOutput.range(of: "daily-backup +0 2 1 1 \\* +Enabled +no", options: .regularExpression) != nil)
+        #expect(before.standardOutput.contains("BREACHED (no backup)") && before.standardOutput.contains("not measured (run restore test)"))
+        // A backup and a restore test: both objectives met.
+        let backup = "status-\(UUID().uuidString.prefix(6).lowercased())"
+        let made = try await run(try executable("carbon-recovery"), ["backup", "create", backup, "--include-namespaces", "registry", "--wait", "--velero-namespace", namespace], environment: environment)
+        #expect(made.status == 0, "\(made.standardError)")
+        let tested = try await run(try executable("carbon-recovery"), ["restore", "test", "--from-backup", backup, "--velero-namespace", namespace], environment: environment)
+        #expect(tested.status == 0, "\(tested.standardOutput)\(tested.standardError)")
+        let after = try await run(try executable("carbon-recovery"), status + ["--output", "json"], environment: environment)
+        #expect(after.status == 0, "\(after.standardOutput)\(after.standardError)")
+        let report = try JSONValue(parsing: Array(after.standardOutput.utf8))
+        let registry = try #require(report["namespaces"]?.arrayValue?.first)
+        #expect(registry["name"] == "registry" && registry["lastBackup"] == .string(backup) && registry["rpoMet"] == true && registry["rtoMet"] == true, "\(registry)")
+        #expect(report["healthy"] == true)
+        _ = try await run(try executable("carbon-recovery"), ["backup", "delete", backup, "--velero-namespace", namespace], environment: environment)
+
+        let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "1000"], environment: environment)
+        let entries = try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? []
+        #expect(entries.filter { $0["operation"] == "deploy.change" && $0["kind"] == "outcome" && $0["outcome"] == "success" }.count == 6, "5 then 1")
+        #expect(entries.filter { $0["operation"] == "deploy.apply" && $0["kind"] == "outcome" }.count == 3)
+        for output in [first.standardOutput, first.standardError, second.standardOutput, third.standardOutput, audit.standardOutput] {
+            #expect(!output.contains(secret), "the secret key never appears")
+        }
+
+        // A missing credentials variable: one clear error naming it, and nothing changed.
+        environment["TEST_S3_SECRET_KEY"] = nil
+        let missing = try await run(try executable("carbon-recovery"), deploy, environment: environment)
+        #expect(missing.status == 1 && missing.standardError.contains("set TEST_S3_SECRET_KEY"), "\(missing.standardError)")
+        _ = try await run("/usr/bin/env", ["kubectl", "delete", "namespace", namespace, "--wait=false"])
+    }
+}
