@@ -246,9 +246,18 @@ struct VeleroStandInTests {
         let rig = try Rig()
         let name = uniqueName("stall")
         let request = BackupRequest(name: name, includedNamespaces: ["registry"], labels: [VeleroStandIn.faultAnnotation: "stall"])
-        let waiter = Task { try await rig.coordinator.backup(request) }
-        try await eventually(within: .seconds(30), "the backup to start") {
-            try await rig.engine.backupStatus(named: name)?.phase == .inProgress ? true : nil
+        let failures = LockedArray<String>()
+        let waiter = Task {
+            do {
+                return try await rig.coordinator.backup(request)
+            } catch {
+                failures.append("\(error)")
+                throw error
+            }
+        }
+        try await eventually(within: .seconds(60), "the backup to start") {
+            if let failure = failures.values.first, !(waiter.isCancelled) { throw RecoveryError(.internalError, "the backup call failed before the wait: \(failure)") }
+            return try await rig.engine.backupStatus(named: name)?.phase == .inProgress ? true : nil
         }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
