@@ -162,7 +162,18 @@ public enum VeleroObjects {
             startTimestamp: status?["startTimestamp"]?.stringValue.flatMap(RFC3339.parse),
             completionTimestamp: status?["completionTimestamp"]?.stringValue.flatMap(RFC3339.parse),
             expiration: status?["expiration"]?.stringValue.flatMap(RFC3339.parse),
-            scheduleName: object.labels[scheduleNameLabel])
+            scheduleName: object.labels[scheduleNameLabel],
+            namespaces: fullNamespaces(object.spec))
+    }
+
+    /// A backup spec's included namespaces that are names, when nothing filters their objects.
+    static func fullNamespaces(_ spec: JSONValue?) -> [String] {
+        guard spec?["labelSelector"] == nil, spec?["orLabelSelectors"] == nil,
+            (spec?["includedResources"]?.arrayValue ?? []).allSatisfy({ $0.stringValue == "*" })
+        else { return [] }
+        let excluded = Set(spec?["excludedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        return (spec?["includedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            .filter { !$0.contains("*") && !$0.contains("?") && !excluded.contains($0) }
     }
 
     /// A `Restore` object's status. An object Velero has not touched yet is `New`.

@@ -65,6 +65,8 @@ struct BackupRestoreCLITests {
         ["restore", "test", "--from-backup", "ok", "--scratch-suffix", "UPPER"],
         ["cleanup"],
         ["cleanup", "--dry-run"],
+        ["cleanup", "--retention"],
+        ["cleanup", "--failed", "--config", "Examples/254carbon.yaml"],
     ])
     func badInput(arguments: [String]) async throws {
         let state = try TemporaryDirectory()
@@ -110,5 +112,38 @@ struct BackupRestoreCLITests {
         #expect(entries.first?["operation"] == "backup.cleanup" && entries.last?["operation"] == "backup.cleanup")
         #expect(entries.contains { $0["operation"] == "backup.delete" && $0["target"] == .string("backup/\(name)") && $0["outcome"] == "success" })
         #expect(try await cli(["audit", "verify"], state: state).status == 0)
+    }
+
+    @Test("cleanup --retention: keep rules per schedule, the newest validated backup kept whatever they say, the rest deleted")
+    func retention() async throws {
+        let state = try TemporaryDirectory()
+        let schedule = "ret-\(UUID().uuidString.prefix(6).lowercased())"
+        let config = state.file("policy.yaml")
+        try """
+            storage:
+              endpoint: http://127.0.0.1:9000
+              bucket: 254carbon-backups
+              credentials: {environment: {accessKeyID: VELERO_S3_ACCESS_KEY, secretAccessKey: VELERO_S3_SECRET_KEY}}
+            schedules:
+              - {name: \(schedule), cron: "0 2 1 1 *", namespaces: [registry], retention: {keepLast: 2}}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        for index in 1...4 {
+            let made = try await cli(["backup", "create", "\(schedule)-\(index)", "--include-namespaces", "registry", "--labels", "velero.io/schedule-name=\(schedule)", "--wait"], state: state)
+            #expect(made.status == 0, "\(made.standardError)")
+        }
+        #expect(try await cli(["backup", "validate", "\(schedule)-1"], state: state).status == 0)
+
+        let dryRun = try await cli(["cleanup", "--retention", "--config", config, "--dry-run"], state: state)
+        #expect(dryRun.status == 0, "\(dryRun.standardError)")
+        #expect(dryRun.standardOutput.contains("Plan: delete 1 backup with its data"), "\(dryRun.standardOutput)")
+        #expect(dryRun.standardOutput.contains("\(schedule)-2") && dryRun.standardOutput.contains("retention of \(schedule): no keep rule holds it"))
+        #expect(dryRun.standardOutput.contains("\(schedule)-1: newest validated backup of registry"))
+        #expect(dryRun.standardOutput.contains("\(schedule)-4: last 2") && dryRun.standardOutput.contains("\(schedule)-3: last 2"))
+
+        let cleaned = try await cli(["cleanup", "--retention", "--config", config, "--output", "json"], state: state)
+        #expect(cleaned.status == 0, "\(cleaned.standardError)")
+        #expect(try JSONValue(parsing: Array(cleaned.standardOutput.utf8))["deleted"] == .array([.string("\(schedule)-2")]), "\(cleaned.standardOutput)")
+        #expect(try await cli(["backup", "describe", "\(schedule)-2"], state: state).status == 1)
+        for index in [1, 3, 4] { _ = try await cli(["backup", "delete", "\(schedule)-\(index)"], state: state) }
     }
 }

@@ -14,11 +14,14 @@ public struct CleanupPlan: Sendable, Hashable {
         case expired(Date)
         /// It finished in a failed phase.
         case failed(BackupPhase)
+        /// The schedule's retention rules keep it no longer (``RetentionPlanner``).
+        case retention(schedule: String)
 
         public var description: String {
             switch self {
             case .expired(let date): "expired \(AuditTimestamp.format(date))"
             case .failed(let phase): "finished \(phase)"
+            case .retention(let schedule): "retention of \(schedule): no keep rule holds it"
             }
         }
     }
@@ -41,11 +44,14 @@ public struct CleanupPlan: Sendable, Hashable {
     public var entries: [Entry]
     /// Backups left alone although they matched, and why (for example: already being deleted).
     public var skipped: [String: String]
+    /// Backups retention keeps → the rules that keep them (empty without retention).
+    public var kept: [String: [String]]
 
     /// Creates a plan.
-    public init(entries: [Entry], skipped: [String: String] = [:]) {
+    public init(entries: [Entry], skipped: [String: String] = [:], kept: [String: [String]] = [:]) {
         self.entries = entries
         self.skipped = skipped
+        self.kept = kept
     }
 }
 
@@ -90,6 +96,38 @@ extension RecoveryCoordinator {
         }
         entries.sort { ($0.backup.startTimestamp ?? .distantPast, $0.backup.name) < ($1.backup.startTimestamp ?? .distantPast, $1.backup.name) }
         return CleanupPlan(entries: entries, skipped: skipped)
+    }
+
+    /// Plans retention beyond Velero's TTL for the given schedules (``RetentionPlanner``): each
+    /// schedule's `Completed` backups (by their `velero.io/schedule-name`) that no keep rule holds,
+    /// except the newest validated backup of each namespace — validated meaning a successful
+    /// `backup.validate` in the audit trail. Reads only.
+    ///
+    /// - Parameter schedules: The policy's schedules; one without keep rules contributes nothing.
+    public func planRetention(_ schedules: [ScheduledBackup]) async throws -> CleanupPlan {
+        let backups = try await engine.listBackups()
+        var validated: Set<String> = []
+        var query = AuditQuery(operation: "backup.validate", kind: .outcome, outcome: .success, limit: AuditQuery.maximumLimit)
+        while true {
+            let page = try await audit.entries(matching: query)
+            for entry in page.entries where entry.target.hasPrefix("backup/") { validated.insert(String(entry.target.dropFirst("backup/".count))) }
+            guard let cursor = page.nextCursor else { break }
+            query.afterSequence = cursor
+        }
+        var entries: [CleanupPlan.Entry] = []
+        var kept: [String: [String]] = [:]
+        let planner = RetentionPlanner()
+        for schedule in schedules {
+            let own = backups.filter { $0.scheduleName == schedule.schedule.name && $0.phase == .completed && $0.completionTimestamp != nil }
+            let candidates = own.map { RetentionCandidate(name: $0.name, completedAt: $0.completionTimestamp!, namespaces: $0.namespaces) }
+            let decision = planner.plan(candidates, policy: schedule.retention, validated: validated)
+            kept.merge(decision.keep) { $0 + $1 }
+            let byName = Dictionary(uniqueKeysWithValues: own.map { ($0.name, $0) })
+            entries += decision.delete.compactMap { candidate in
+                byName[candidate.name].map { CleanupPlan.Entry(backup: $0, reason: .retention(schedule: schedule.schedule.name)) }
+            }
+        }
+        return CleanupPlan(entries: entries, kept: kept)
     }
 
     /// Deletes the backups of a plan, each through ``deleteBackup(named:)`` (for Velero a

@@ -197,12 +197,15 @@ public struct BackupStatus: Sendable, Hashable {
     public var expiration: Date?
     /// The schedule that created the backup (`velero.io/schedule-name`), if any.
     public var scheduleName: String?
+    /// The namespaces the backup holds in full: its included namespaces that are names, not globs;
+    /// empty when a label selector or resource filter makes it partial, or when it is not known.
+    public var namespaces: [String]
 
     /// Creates a status.
     public init(
         name: String, phase: BackupPhase, progress: OperationProgress? = nil, errors: Int = 0, warnings: Int = 0,
         validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,
-        completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil
+        completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil, namespaces: [String] = []
     ) {
         self.name = name
         self.phase = phase
@@ -215,6 +218,7 @@ public struct BackupStatus: Sendable, Hashable {
         self.completionTimestamp = completionTimestamp
         self.expiration = expiration
         self.scheduleName = scheduleName
+        self.namespaces = namespaces
     }
 
     /// Seconds from start to completion, when both are known.
