@@ -76,7 +76,7 @@ struct Fixture {
         engine = OrderCheckingEngine(inner: inner, trail: trail)
         coordinator = RecoveryCoordinator(
             engine: engine, storage: storage, audit: trail, cluster: InMemoryClusterClient(), notifiers: [notifier],
-            logger: Logger(label: "test"))
+            clock: ContinuousClock(), now: now, logger: Logger(label: "test"))
     }
 }
 
