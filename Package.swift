@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CarbonRecoveryMinIO", targets: ["CarbonRecoveryMinIO"]),
         .library(name: "CarbonRecoveryVelero", targets: ["CarbonRecoveryVelero"]),
         .library(name: "CarbonRecoveryPolicy", targets: ["CarbonRecoveryPolicy"]),
+        .library(name: "CarbonRecoveryScheduler", targets: ["CarbonRecoveryScheduler"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Core: value types, validation, protocols, the coordinator. swift-log only.
@@ -87,6 +89,16 @@ let package = Package(
             name: "CarbonRecoveryPolicy",
             dependencies: ["CarbonRecovery", "CarbonRecoveryVelero", .product(name: "Yams", package: "Yams")]
         ),
+        // The in-process cron scheduler (`carbon-recovery run`): validation of new backups, RPO checks,
+        // cleanup and drills, as a swift-service-lifecycle Service with an injected wall clock.
+        .target(
+            name: "CarbonRecoveryScheduler",
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
         // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.
         .target(
@@ -123,6 +135,8 @@ let package = Package(
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
+                "CarbonRecoveryScheduler",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -184,6 +198,11 @@ let package = Package(
                 "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryTestKit", "CSQLite", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        // The in-process scheduler on a simulated clock, with a real SQLite audit trail.
+        .testTarget(
+            name: "CarbonRecoverySchedulerTests",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryScheduler", "CarbonRecoveryAudit", "CarbonRecoveryTestKit", "TestSupport"]
         ),
         .testTarget(
             name: "CarbonRecoveryCLITests",

@@ -216,7 +216,7 @@ struct Reader {
     // MARK: The document
 
     mutating func policy(_ root: Node) throws -> RecoveryPolicy {
-        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers"], required: ["storage"])
+        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation"], required: ["storage"])
         let storage = try self.storage(top["storage"]!)
         var schedules: [ScheduledBackup] = []
         for (index, node) in (top["schedules"]?.sequence.map(Array.init) ?? []).enumerated() {
@@ -280,8 +280,23 @@ struct Reader {
             }
             notifiers.append(NotifierPolicy(name: try string(fields["name"]!, "\(path).name"), type: try string(fields["type"]!, "\(path).type"), settings: settings))
         }
+        var automation = AutomationPolicy()
+        if let node = top["automation"] {
+            note(node, "automation")
+            let fields = try mapping(node, "automation", allowed: ["validate", "rpoCheck", "cleanup"])
+            func cadence(_ key: String) throws -> CronSchedule?? {
+                guard let value = fields[key] else { return .none }
+                note(value, "automation.\(key)")
+                if value.scalar?.string == "off" { return .some(nil) }
+                return .some(try cron(value, "automation.\(key)"))
+            }
+            if let value = try cadence("validate") { automation.validate = value }
+            if let value = try cadence("rpoCheck") { automation.rpoCheck = value }
+            if let value = try cadence("cleanup") { automation.cleanup = value }
+        }
         return RecoveryPolicy(
-            storage: storage, schedules: schedules, manualBackupTTL: manualTTL, objectives: objectives, drills: drills, alerts: alerts, notifiers: notifiers)
+            storage: storage, schedules: schedules, manualBackupTTL: manualTTL, objectives: objectives, drills: drills, alerts: alerts, notifiers: notifiers,
+            automation: automation)
     }
 
     static func anyKey(_ node: Node) -> [String] { node.mapping?.keys.compactMap { $0.scalar?.string } ?? [] }
@@ -340,7 +355,7 @@ struct Reader {
             node, path,
             allowed: [
                 "name", "cron", "namespaces", "excludeNamespaces", "includeResources", "excludeResources", "selector", "includeClusterResources",
-                "snapshotVolumes", "defaultVolumesToFsBackup", "ttl", "paused", "retention",
+                "snapshotVolumes", "defaultVolumesToFsBackup", "ttl", "paused", "retention", "hooks",
             ],
             required: ["name", "cron"])
         let name = try string(fields["name"]!, "\(path).name")
@@ -357,6 +372,9 @@ struct Reader {
         template.volumes.snapshotVolumes = try bool(fields["snapshotVolumes"], "\(path).snapshotVolumes")
         template.volumes.defaultVolumesToFsBackup = try bool(fields["defaultVolumesToFsBackup"], "\(path).defaultVolumesToFsBackup")
         template.ttl = try ttl(fields["ttl"], "\(path).ttl")
+        for (index, hookNode) in (try sequence(fields["hooks"], "\(path).hooks")).enumerated() {
+            template.hooks.append(try hook(hookNode, "\(path).hooks[\(index)]", defaults: template))
+        }
         var retention = RetentionPolicy()
         if let node = fields["retention"] {
             let keep = try mapping(node, "\(path).retention", allowed: ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"])
@@ -369,5 +387,40 @@ struct Reader {
             name: name, cron: try cron(fields["cron"]!, "\(path).cron"), template: template, paused: try bool(fields["paused"], "\(path).paused") ?? false)
         try checked(node, path) { try schedule.validate() }
         return ScheduledBackup(schedule: schedule, retention: retention)
+    }
+
+    /// A backup hook; its namespaces and selector default to the schedule's.
+    mutating func hook(_ node: Node, _ path: String, defaults template: BackupRequest) throws -> BackupHook {
+        note(node, path)
+        let fields = try mapping(node, path, allowed: ["name", "namespaces", "selector", "pre", "post"], required: ["name"])
+        var hook = BackupHook(name: try string(fields["name"]!, "\(path).name"))
+        hook.includedNamespaces = template.includedNamespaces
+        if let namespaces = fields["namespaces"] { hook.includedNamespaces = try strings(namespaces, "\(path).namespaces") }
+        if let selector = fields["selector"] {
+            let text = try string(selector, "\(path).selector")
+            hook.labelSelector = try checked(selector, "\(path).selector") { try LabelSelector(parsing: text) }
+        } else {
+            hook.labelSelector = template.labelSelector
+        }
+        for (phase, key) in [(\BackupHook.pre, "pre"), (\BackupHook.post, "post")] {
+            for (index, execNode) in (try sequence(fields[key], "\(path).\(key)")).enumerated() {
+                let execPath = "\(path).\(key)[\(index)]"
+                let exec = try mapping(execNode, execPath, allowed: ["container", "command", "onError", "timeout"], required: ["command"])
+                let command = try strings(exec["command"], "\(execPath).command")
+                var onError: BackupHook.OnError?
+                if let value = exec["onError"] {
+                    let text = try string(value, "\(execPath).onError")
+                    guard let parsed = BackupHook.OnError(rawValue: text) else {
+                        throw fail(value, "\(execPath).onError", "'\(text)' is not Fail or Continue")
+                    }
+                    onError = parsed
+                }
+                hook[keyPath: phase].append(BackupHook.Exec(
+                    container: try exec["container"].map { try string($0, "\(execPath).container") }, command: command, onError: onError,
+                    timeout: try exec["timeout"].map { try duration($0, "\(execPath).timeout") }))
+            }
+        }
+        try checked(node, path) { try hook.validate() }
+        return hook
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 /// What the guide's `deploy-velero-backup.sh` does, as an idempotent reconcile: Velero's
 /// namespace, the credentials secret, the MinIO `BackupStorageLocation` and the policy's
 /// `Schedule`s — planned first (create, update, unchanged, delete-orphaned), then applied.
+/// Its schedules are the ones `VeleroScheduler` writes; use that alone to manage only schedules.
 ///
 /// ```swift
 /// let deployment = VeleroDeployment(cluster: cluster)
@@ -107,11 +108,7 @@ public struct VeleroDeployment: Sendable {
         for entry in policy.schedules {
             var schedule = entry.schedule
             schedule.template.ttl = entry.effectiveTTL
-            var object = VeleroObjects.schedule(schedule, namespace: namespace)
-            var labels = object.json[path: ["metadata", "labels"]]?.objectValue ?? [:]
-            labels[Self.managedByLabel] = .string(Self.managedByValue)
-            object.json["metadata"]?["labels"] = .object(labels)
-            desired.append(object)
+            desired.append(VeleroScheduler.object(for: schedule, namespace: namespace))
         }
 
         var changes: [Change] = []

@@ -40,7 +40,25 @@ public enum VeleroObjects {
         if let snapshot = request.volumes.snapshotVolumes { spec["snapshotVolumes"] = .bool(snapshot) }
         if let fsBackup = request.volumes.defaultVolumesToFsBackup { spec["defaultVolumesToFsBackup"] = .bool(fsBackup) }
         if !request.volumes.snapshotLocations.isEmpty { spec["volumeSnapshotLocations"] = strings(request.volumes.snapshotLocations) }
+        if !request.hooks.isEmpty { spec["hooks"] = ["resources": .array(request.hooks.map(hookSpec))] }
         return .object(spec)
+    }
+
+    /// One `spec.hooks.resources[]` entry (Velero's `BackupResourceHookSpec`), applied to pods.
+    public static func hookSpec(_ hook: BackupHook) -> JSONValue {
+        func exec(_ exec: BackupHook.Exec) -> JSONValue {
+            var json: [String: JSONValue] = ["command": strings(exec.command)]
+            if let container = exec.container { json["container"] = .string(container) }
+            if let onError = exec.onError { json["onError"] = .string(onError.rawValue) }
+            if let timeout = exec.timeout { json["timeout"] = .string(timeout.description) }
+            return ["exec": .object(json)]
+        }
+        var json: [String: JSONValue] = ["name": .string(hook.name), "includedResources": ["pods"]]
+        if !hook.includedNamespaces.isEmpty { json["includedNamespaces"] = strings(hook.includedNamespaces) }
+        if let selector = hook.labelSelector { json["labelSelector"] = labelSelector(selector) }
+        if !hook.pre.isEmpty { json["pre"] = .array(hook.pre.map(exec)) }
+        if !hook.post.isEmpty { json["post"] = .array(hook.post.map(exec)) }
+        return .object(json)
     }
 
     /// A `Restore` object for a request.

@@ -33,13 +33,7 @@ struct CleanupCommand: AsyncParsableCommand {
             }
             let schedules = try config.map { try PolicyFile.load(path: $0).policy.schedules } ?? []
             let context = try OperationContext(global: global, connection: connection)
-            var plan = expired || failed ? try await context.coordinator.planCleanup(expired: expired, failed: failed) : CleanupPlan(entries: [])
-            if retention {
-                let kept = try await context.coordinator.planRetention(schedules)
-                let planned = Set(plan.entries.map(\.backup.name))
-                plan.entries += kept.entries.filter { !planned.contains($0.backup.name) }
-                plan.kept = kept.kept
-            }
+            let plan = try await context.coordinator.planCleanup(expired: expired, failed: failed, retention: schedules)
             if global.output == .json, dryRun {
                 printJSON([
                     "plan": .array(plan.entries.map { ["backup": .string($0.backup.name), "reason": .string($0.reason.description)] }),

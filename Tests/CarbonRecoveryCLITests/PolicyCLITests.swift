@@ -13,7 +13,7 @@ struct PolicyCLITests {
     func guideExample() async throws {
         let result = try await run(try executable("carbon-recovery"), ["policy", "lint", example])
         #expect(result.status == 1)
-        #expect(result.standardOutput.contains("254carbon.yaml:42:10: error [schedule-slower-than-rpo] objectives[0].rpo"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("254carbon.yaml:49:10: error [schedule-slower-than-rpo] objectives[0].rpo"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("'critical-backup' (0 */6 * * *) leave gaps of up to 6h"))
         #expect(result.standardOutput.contains("fix: back up 'data-platform' at least every 15m0s"))
         #expect(result.standardOutput.hasSuffix("3 schedules, 1 objectives, 2 drills: 3 errors, 2 warnings\n"))
@@ -21,7 +21,7 @@ struct PolicyCLITests {
         let json = try await run(try executable("carbon-recovery"), ["policy", "lint", example, "--output", "json"])
         let report = try JSONValue(parsing: Array(json.standardOutput.utf8))
         #expect(json.status == 1 && report["errors"] == 3 && report["warnings"] == 2)
-        #expect(report["findings"]?.arrayValue?.first?["rule"] == "schedule-slower-than-rpo" && report["findings"]?.arrayValue?.first?["line"] == 42)
+        #expect(report["findings"]?.arrayValue?.first?["rule"] == "schedule-slower-than-rpo" && report["findings"]?.arrayValue?.first?["line"] == 49)
     }
 
     @Test("a policy that holds together: exit 0, nothing but the summary")

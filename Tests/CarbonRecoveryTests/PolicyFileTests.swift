@@ -55,7 +55,14 @@ struct PolicyFileTests {
         ])
         #expect(findings[0].evidence.contains("'data-platform'") && findings[0].evidence.contains("15m0s") && findings[0].evidence.contains("gaps of up to 6h"))
         #expect(findings[0].fix.contains("*/15 * * * *"))
-        #expect(document.location(of: findings[0].field)?.line == 42, "the line of `rpo: 15m0s` in the example")
+        #expect(document.location(of: findings[0].field)?.line == 49, "the line of `rpo: 15m0s` in the example")
+
+        // The PostgreSQL pre-backup hook, with the schedule's namespaces and selector by default.
+        let hook = try #require(policy.schedules[2].schedule.template.hooks.first)
+        #expect(hook.name == "postgresql-consistent-dump" && hook.includedNamespaces == ["data-platform"] && hook.labelSelector?.description == "app=postgresql")
+        #expect(hook.pre.first?.container == "postgresql" && hook.pre.first?.onError == .fail && hook.pre.first?.timeout == .minutes(10))
+        #expect(hook.pre.first?.command.first == "/bin/sh" && hook.post.isEmpty)
+        #expect(policy.automation == AutomationPolicy())
     }
 
     @Test("a policy that meets its objectives has nothing to report")
@@ -111,6 +118,23 @@ struct PolicyFileTests {
         drills:
           - {name: d, cron: "0 4 1 * *", kind: full-recovery, schedule: a}
         """, ["warning retention-shorter-than-drill drills[0].cron"]),
+        // rpo-check-slower-than-rpo: hourly checks against a 15-minute RPO, or none at all; an automation cron that never fires.
+        ("""
+        schedules:
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+        objectives:
+          - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
+        alerts: {slowBackup: 5m}
+        automation: {rpoCheck: "0 * * * *", validate: "0 0 30 2 *"}
+        """, ["error cron-never-fires automation.validate", "warning rpo-check-slower-than-rpo automation.rpoCheck"]),
+        ("""
+        schedules:
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+        objectives:
+          - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
+        alerts: {slowBackup: 5m}
+        automation: {rpoCheck: "off"}
+        """, ["warning rpo-check-slower-than-rpo automation.rpoCheck"]),
     ])
     func ruleFires(yaml: String, expected: [String]) throws {
         #expect(try rules(policyText(yaml)) == expected)
@@ -157,6 +181,11 @@ struct PolicyFileTests {
         ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {accessKey: AKIA, secretKey: s3cr3t}", "storage.credentials.accessKey: unknown field"),
         ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {environment: {accessKeyID: A, secretAccessKey: 'wJal/rXUt+nFEMI'}}", "name the environment variable"),
         ("storage:\n  endpoint: http://minio:9000\n  bucket: b\n  credentials: {}", "give exactly one of environment, file or secret"),
+        (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h, pre: [{container: pg}]}]}"), "schedules[0].hooks[0].pre[0].command: missing; it is required"),
+        (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h, pre: [{command: [dump], onError: Sometimes}]}]}"), "onError: 'Sometimes' is not Fail or Continue"),
+        (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h}]}"), "schedules[0].hooks[0]: backup hook 'h' has no pre or post command"),
+        (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h, pre: [{command: [dump], timeout: 0s}]}]}"), "has timeout 0s"),
+        (policyText("automation: {validate: 'every day'}"), "automation.validate: cron schedule 'every day' is invalid"),
     ])
     func badFile(text: String, message: String) throws {
         let error = #expect(throws: RecoveryError.self) { try PolicyFile.parse(text) }

@@ -106,14 +106,7 @@ extension RecoveryCoordinator {
     /// - Parameter schedules: The policy's schedules; one without keep rules contributes nothing.
     public func planRetention(_ schedules: [ScheduledBackup]) async throws -> CleanupPlan {
         let backups = try await engine.listBackups()
-        var validated: Set<String> = []
-        var query = AuditQuery(operation: "backup.validate", kind: .outcome, outcome: .success, limit: AuditQuery.maximumLimit)
-        while true {
-            let page = try await audit.entries(matching: query)
-            for entry in page.entries where entry.target.hasPrefix("backup/") { validated.insert(String(entry.target.dropFirst("backup/".count))) }
-            guard let cursor = page.nextCursor else { break }
-            query.afterSequence = cursor
-        }
+        let validated = try await validatedBackupNames(successfulOnly: true)
         var entries: [CleanupPlan.Entry] = []
         var kept: [String: [String]] = [:]
         let planner = RetentionPlanner()
@@ -128,6 +121,18 @@ extension RecoveryCoordinator {
             }
         }
         return CleanupPlan(entries: entries, kept: kept)
+    }
+
+    /// One plan for the guide's cleanup and the policy's retention: ``planCleanup(expired:failed:)``
+    /// plus ``planRetention(_:)``, each backup once (with the first reason found). Reads only.
+    public func planCleanup(expired: Bool, failed: Bool, retention schedules: [ScheduledBackup]) async throws -> CleanupPlan {
+        var plan = expired || failed ? try await planCleanup(expired: expired, failed: failed) : CleanupPlan(entries: [])
+        guard !schedules.isEmpty else { return plan }
+        let kept = try await planRetention(schedules)
+        let planned = Set(plan.entries.map(\.backup.name))
+        plan.entries += kept.entries.filter { !planned.contains($0.backup.name) }
+        plan.kept = kept.kept
+        return plan
     }
 
     /// Deletes the backups of a plan, each through ``deleteBackup(named:)`` (for Velero a

@@ -97,6 +97,9 @@ public struct RecoveryCoordinator: Sendable {
             configuration: configuration, clock: ContinuousClock(), logger: logger)
     }
 
+    /// The audit trail, for this package's own readers of it (the scheduler's missed-run bookkeeping).
+    package var auditTrail: any AuditTrail { audit }
+
     // MARK: - Operations
 
     /// Creates a backup and, with `wait`, waits until it finishes.

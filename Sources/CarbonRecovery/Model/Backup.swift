@@ -30,6 +30,8 @@ public struct BackupRequest: Sendable, Hashable {
     public var volumes: VolumeOptions
     /// Labels put on the `Backup` object.
     public var labels: [String: String]
+    /// Commands Velero runs in matching pods around their backup (a consistent database dump).
+    public var hooks: [BackupHook]
 
     /// Creates a request; every field but the name has Velero's default.
     public init(
@@ -43,7 +45,8 @@ public struct BackupRequest: Sendable, Hashable {
         ttl: GoDuration? = nil,
         storageLocation: String? = nil,
         volumes: VolumeOptions = VolumeOptions(),
-        labels: [String: String] = [:]
+        labels: [String: String] = [:],
+        hooks: [BackupHook] = []
     ) {
         self.name = name
         self.includedNamespaces = includedNamespaces
@@ -56,6 +59,7 @@ public struct BackupRequest: Sendable, Hashable {
         self.storageLocation = storageLocation
         self.volumes = volumes
         self.labels = labels
+        self.hooks = hooks
     }
 
     /// Checks every field and throws on the first one that Velero or Kubernetes would reject.
@@ -74,6 +78,7 @@ public struct BackupRequest: Sendable, Hashable {
             throw RecoveryError.invalidInput("volume snapshot location '\(snapshotLocation)' is not a DNS-1123 subdomain")
         }
         for key in labels.keys { _ = try LabelSelector(matchLabels: [key: labels[key]!]) }
+        for hook in hooks { try hook.validate() }
     }
 
     /// The parameters recorded in the audit trail for this request.
@@ -87,6 +92,7 @@ public struct BackupRequest: Sendable, Hashable {
         if let storageLocation { parameters["storageLocation"] = .string(storageLocation) }
         if let snapshot = volumes.snapshotVolumes { parameters["snapshotVolumes"] = .bool(snapshot) }
         if let fsBackup = volumes.defaultVolumesToFsBackup { parameters["defaultVolumesToFsBackup"] = .bool(fsBackup) }
+        if !hooks.isEmpty { parameters["hooks"] = .array(hooks.map { .string($0.name) }) }
         return .object(parameters)
     }
 }

@@ -25,11 +25,14 @@ public struct RecoveryPolicy: Sendable, Hashable {
     public var alerts: AlertPolicy
     /// Where events go.
     public var notifiers: [NotifierPolicy]
+    /// When the in-process scheduler (`carbon-recovery run`) validates, checks RPOs and cleans up.
+    public var automation: AutomationPolicy
 
     /// Creates a policy.
     public init(
         storage: StoragePolicy, schedules: [ScheduledBackup] = [], manualBackupTTL: GoDuration? = nil, objectives: [RecoveryObjective] = [],
-        drills: [DrillPolicy] = [], alerts: AlertPolicy = AlertPolicy(), notifiers: [NotifierPolicy] = []
+        drills: [DrillPolicy] = [], alerts: AlertPolicy = AlertPolicy(), notifiers: [NotifierPolicy] = [],
+        automation: AutomationPolicy = AutomationPolicy()
     ) {
         self.storage = storage
         self.schedules = schedules
@@ -38,6 +41,7 @@ public struct RecoveryPolicy: Sendable, Hashable {
         self.drills = drills
         self.alerts = alerts
         self.notifiers = notifiers
+        self.automation = automation
     }
 }
 
@@ -158,5 +162,34 @@ public struct NotifierPolicy: Sendable, Hashable {
         self.name = name
         self.type = type
         self.settings = settings
+    }
+}
+
+/// The cadence of the work Velero does not do, run by the in-process scheduler
+/// (`carbon-recovery run`): validating new backups, checking each namespace's RPO, and cleanup
+/// (expired, failed, and retention beyond the TTL). Drills run on their own crons.
+public struct AutomationPolicy: Sendable, Hashable {
+    /// When completed backups that were never validated are validated (default every 15 minutes).
+    public var validate: CronSchedule?
+    /// When each objective namespace's newest good backup is checked against its RPO (default every 5 minutes).
+    public var rpoCheck: CronSchedule?
+    /// When expired, failed and retention-surplus backups are deleted (default 04:30 daily).
+    public var cleanup: CronSchedule?
+
+    /// The defaults.
+    public static let defaultValidate = try! CronSchedule(parsing: "*/15 * * * *")
+    /// The default RPO check cadence.
+    public static let defaultRPOCheck = try! CronSchedule(parsing: "*/5 * * * *")
+    /// The default cleanup cadence.
+    public static let defaultCleanup = try! CronSchedule(parsing: "30 4 * * *")
+
+    /// Creates the cadences; `nil` turns that work off.
+    public init(
+        validate: CronSchedule? = AutomationPolicy.defaultValidate, rpoCheck: CronSchedule? = AutomationPolicy.defaultRPOCheck,
+        cleanup: CronSchedule? = AutomationPolicy.defaultCleanup
+    ) {
+        self.validate = validate
+        self.rpoCheck = rpoCheck
+        self.cleanup = cleanup
     }
 }

@@ -49,7 +49,10 @@ public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
 /// - `ttl-rejected` (error) / `ttl-zero` (warning): a TTL Velero rejects, or zero (Velero's 720 h default);
 /// - `cron-never-fires` (error): a schedule or drill whose cron has no next time (30 February);
 /// - `alert-longer-than-rpo` (error): the staleness or slow-backup alert fires only after the
-///   smallest RPO it guards is already breached.
+///   smallest RPO it guards is already breached;
+/// - `rpo-check-slower-than-rpo` (warning): the in-process scheduler's RPO check runs less often
+///   than the smallest RPO, so a breach is noticed late (or it is off while objectives exist);
+///   an automation cron that never fires is a `cron-never-fires` error.
 ///
 /// Gaps are measured over the fire times of a 62-day window from ``referenceDate`` (UTC).
 public struct PolicyLinter: Sendable {
@@ -175,6 +178,29 @@ public struct PolicyLinter: Sendable {
                     rule: "alert-longer-than-rpo", severity: .error, field: "alerts.slowBackup",
                     evidence: "a backup is called slow only after \(policy.alerts.slowBackup), but objective '\(tightest.namespaceClass)' allows \(tightest.rpo) between good backups.",
                     fix: "alert on backups slower than \(tightest.rpo) for the '\(tightest.namespaceClass)' namespaces."))
+            }
+        }
+        // The in-process scheduler's cadences.
+        for (field, cron) in [("validate", policy.automation.validate), ("rpoCheck", policy.automation.rpoCheck), ("cleanup", policy.automation.cleanup)] {
+            guard let cron, cron.nextFire(after: referenceDate) == nil else { continue }
+            findings.append(.init(
+                rule: "cron-never-fires", severity: .error, field: "automation.\(field)",
+                evidence: "automation.\(field) has cron '\(cron)', which has no fire time within five years.", fix: "correct it, or write 'off'."))
+        }
+        if let tightest = policy.objectives.min(by: { $0.rpo.nanoseconds < $1.rpo.nanoseconds }) {
+            if let check = policy.automation.rpoCheck {
+                let gap = Self.largestGap(fires(check, within: window), window: window, start: referenceDate)
+                if gap.isFinite, gap > tightest.rpo.timeInterval {
+                    findings.append(.init(
+                        rule: "rpo-check-slower-than-rpo", severity: .warning, field: "automation.rpoCheck",
+                        evidence: "the RPO check runs up to \(Self.human(gap)) apart, but objective '\(tightest.namespaceClass)' allows \(tightest.rpo): a breach can go unreported for longer than the RPO itself.",
+                        fix: "check at least every \(tightest.rpo) (e.g. '*/5 * * * *')."))
+                }
+            } else {
+                findings.append(.init(
+                    rule: "rpo-check-slower-than-rpo", severity: .warning, field: "automation.rpoCheck",
+                    evidence: "the RPO check is off, so `carbon-recovery run` never reports a breached RPO of objective '\(tightest.namespaceClass)'.",
+                    fix: "set automation.rpoCheck (e.g. '*/5 * * * *'), or rely on the rendered staleness alert."))
             }
         }
         return findings.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)

@@ -43,7 +43,11 @@ public actor InMemoryBackupEngine: BackupEngine {
         guard backups[request.name] == nil else {
             throw RecoveryError(.conflict, "backup '\(request.name)' exists already", target: "backup/\(request.name)")
         }
-        let status = BackupStatus(name: request.name, phase: .new, startTimestamp: now())
+        // As Velero's engine reports them: whole namespaces only when nothing narrows the backup.
+        let whole = request.labelSelector == nil && request.includedResources.filter { $0 != "*" }.isEmpty
+        let status = BackupStatus(
+            name: request.name, phase: .new, startTimestamp: now(), scheduleName: request.labels["velero.io/schedule-name"],
+            namespaces: whole ? request.includedNamespaces.filter { !$0.contains("*") && !$0.contains("?") } : [])
         backups[request.name] = status
         pendingTTL[request.name] = request.ttl ?? .hours(720)
         return status

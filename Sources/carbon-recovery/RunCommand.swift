@@ -1,0 +1,70 @@
+import ArgumentParser
+import CarbonRecovery
+import CarbonRecoveryPolicy
+import CarbonRecoveryScheduler
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `carbon-recovery run --config FILE` — the in-process scheduler in the foreground.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run what Velero does not, on the policy's crons: validate new backups, check RPOs, clean up, drill (foreground).",
+        discussion: """
+            Tasks: validate (automation.validate), rpo-check (automation.rpoCheck, when there are objectives), cleanup \
+            (automation.cleanup: expired, failed and retention), and drill/<name> for each drill. Every run is audited as \
+            task.run; the scheduler's lifetime as scheduler.run. Fires missed while it was not running are reported once \
+            and each task runs once for them, not once per missed fire. SIGTERM or SIGINT stops it cleanly: sleeps end at \
+            once, a run in progress is recorded as abandoned, and the exit status is 0. Velero's own Schedules are deployed \
+            with `deploy`, not run here.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .customLong("config"), help: "The policy file.") var config: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let policy = try PolicyFile.load(path: config).policy
+            let automation = policy.automation
+            guard automation.validate != nil || (automation.rpoCheck != nil && !policy.objectives.isEmpty) || automation.cleanup != nil || !policy.drills.isEmpty else {
+                throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives), automation.cleanup, or a drill")
+            }
+            let context = try OperationContext(global: global, connection: connection)
+            let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
+            let json = global.output == .json
+            let scheduler = RecoveryTaskScheduler(
+                coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
+            ) { event in Self.show(event, json: json) }
+            var configuration = ServiceGroupConfiguration(
+                services: [.init(service: scheduler)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit],
+                logger: Logger(label: "carbon-recovery.service", factory: { _ in SwiftLogNoOpLogHandler() }))
+            configuration.maximumGracefulShutdownDuration = .seconds(300)
+            try await ServiceGroup(configuration: configuration).run()
+        }
+    }
+
+    /// One line per event, written at once (the output is often a pipe or a log file).
+    static func show(_ event: RecoveryTaskScheduler.Event, json: Bool) {
+        let line: JSONValue
+        let text: String
+        switch event {
+        case .started(let tasks):
+            line = ["event": "started", "tasks": .object(Dictionary(uniqueKeysWithValues: tasks.map { ($0.name, JSONValue.string($0.next.map(AuditTimestamp.format) ?? "never")) }))]
+            text = "scheduler started: " + tasks.map { "\($0.name) (next \(formatDate($0.next)))" }.joined(separator: ", ")
+        case .missed(let task, let count, let first, let last):
+            line = ["event": "missed", "task": .string(task), "missed": .integer(Int64(count)), "first": .string(AuditTimestamp.format(first)), "last": .string(AuditTimestamp.format(last))]
+            text = "missed: \(task) did not run at \(count == 1 ? formatDate(first) : "\(count) fire times from \(formatDate(first)) to \(formatDate(last))"); running it once now"
+        case .finished(let task, let run, .success(let details)):
+            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(AuditTimestamp.format(run.scheduledFor)), "outcome": "success", "details": details]
+            text = "ran \(task) for \(formatDate(run.scheduledFor)): \(details.canonicalString)"
+        case .finished(let task, let run, .failure(let error)):
+            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(AuditTimestamp.format(run.scheduledFor)), "outcome": "failure", "error": .string(error.message)]
+            text = "FAILED \(task) for \(formatDate(run.scheduledFor)): \(error.message)"
+        case .stopped(let runs):
+            line = ["event": "stopped", "runs": .integer(Int64(runs))]
+            text = "scheduler stopped after \(runs) run\(runs == 1 ? "" : "s")"
+        }
+        FileHandle.standardOutput.write(Data(((json ? line.canonicalString : text) + "\n").utf8))
+    }
+}
