@@ -42,12 +42,13 @@ final class SchedulerProcess: @unchecked Sendable {
         throw RecoveryError(.timeout, "no such line from carbon-recovery run; output so far:\n\(output)")
     }
 
-    /// SIGTERM, then waits (up to `timeout`) for the exit status.
-    func terminate(timeout: TimeInterval = 60) -> Int32? {
+    /// SIGTERM, then waits (up to `timeout`, without blocking a cooperative thread: a drill in
+    /// progress may take a while to finish) for the exit status.
+    func terminate(timeout: Duration = .seconds(90)) async throws -> Int32? {
         guard process.isRunning else { return process.terminationStatus }
         process.terminate()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         guard !process.isRunning else { return nil }
         return process.terminationStatus
     }
@@ -116,7 +117,7 @@ struct RunCLITests {
         try await Task.sleep(for: .seconds(5))
         #expect(first.lines.filter { $0.hasPrefix("ran validate") && $0.contains(backup) }.count == 1)
 
-        let status = first.terminate()
+        let status = try await first.terminate()
         #expect(status == 0, "SIGTERM stops it cleanly: \(first.output)")
         #expect(first.lines.last?.hasPrefix("scheduler stopped after") == true, "\(first.output)")
 
@@ -133,7 +134,7 @@ struct RunCLITests {
             let ran = lines.firstIndex { $0.hasPrefix("ran \(task) for") }
             #expect(report != nil && ran != nil && report! < ran!, "\(second.output)")
         }
-        #expect(second.terminate() == 0, "\(second.output)")
+        #expect(try await second.terminate() == 0, "\(second.output)")
 
         // The audit trail has it all: two scheduler lifetimes that ended well, runs, a validation, transitions.
         let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "10000"], environment: environment)
