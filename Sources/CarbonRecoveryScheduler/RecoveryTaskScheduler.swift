@@ -222,8 +222,8 @@ public struct RecoveryTaskScheduler: Service {
         while !pending.isEmpty {
             let page = try await trail.entries(matching: query)
             for entry in page.entries {
-                guard let parameters = try? JSONValue(parsing: Array(entry.parameters.utf8)), let started = Self.date(entry, "startedAt"),
-                    let listed = parameters["tasks"]?.objectValue
+                guard let parameters = try? JSONValue(parsing: Array(entry.parameters.utf8)),
+                    let started = parameters["startedAt"]?.stringValue.flatMap(AuditTimestamp.parse), let listed = parameters["tasks"]?.objectValue
                 else { continue }
                 for name in pending where listed[name] != nil {
                     anchors[name] = min(started, startedAt)

@@ -14,61 +14,90 @@ import Foundation
 /// person must see: a backup that could not be validated, a failed drill, a backup that could
 /// not be deleted. Breached RPOs are reported as events and in the details, not as failures.
 public enum RecoveryTasks {
-    /// The tasks for `policy`, in a stable order.
-    public static func standard(for policy: RecoveryPolicy, coordinator: RecoveryCoordinator) -> [RecoveryTask] {
-        var tasks: [RecoveryTask] = []
-        if let cron = policy.automation.validate {
-            tasks.append(RecoveryTask(name: "validate", cron: cron) { _ in
-                let result = try await coordinator.validateNewBackups()
-                let details: JSONValue = .object([
-                    "valid": .array(result.valid.map { .string($0) }),
-                    "invalid": .object(result.invalid.mapValues { .array($0.map { .string($0) }) }),
-                    "errors": .object(result.errors.mapValues { .string($0) }),
-                ])
-                guard result.errors.isEmpty else {
-                    throw RecoveryError(
-                        .validationFailed,
-                        "could not validate \(result.errors.count) backup(s): "
-                            + result.errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
-                }
-                return details
-            })
-        }
+    /// What a selected task does.
+    enum Work {
+        case validate, rpoCheck, cleanup
+        case drill(DrillPolicy)
+    }
+
+    /// The one place that decides which tasks a policy asks for.
+    static func selected(for policy: RecoveryPolicy) -> [(
+        name: String, cron: CronSchedule, work: Work
+    )] {
+        var selected: [(name: String, cron: CronSchedule, work: Work)] = []
+        if let cron = policy.automation.validate { selected.append(("validate", cron, .validate)) }
         if let cron = policy.automation.rpoCheck, !policy.objectives.isEmpty {
-            tasks.append(RecoveryTask(name: "rpo-check", cron: cron) { _ in
-                let report = try await coordinator.checkRecoveryPoints(policy.objectives)
-                return .object([
-                    "breached": .array(report.breached.map { .string($0) }),
-                    "newlyBreached": .array(report.newlyBreached.map { .string($0) }),
-                    "recovered": .array(report.recovered.map { .string($0) }),
-                ])
-            })
+            selected.append(("rpo-check", cron, .rpoCheck))
         }
-        if let cron = policy.automation.cleanup {
-            tasks.append(RecoveryTask(name: "cleanup", cron: cron) { _ in
-                let plan = try await coordinator.planCleanup(expired: true, failed: true, retention: policy.schedules)
-                guard !plan.entries.isEmpty else { return .object(["deleted": .array([])]) }
-                let result = try await coordinator.cleanup(plan)
-                guard result.failed.isEmpty else {
-                    throw RecoveryError(
-                        .unreachable,
-                        "\(result.failed.count) backup(s) could not be deleted: "
-                            + result.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
-                }
-                return .object(["deleted": .array(result.deleted.map { .string($0) })])
-            })
-        }
+        if let cron = policy.automation.cleanup { selected.append(("cleanup", cron, .cleanup)) }
         for drill in policy.drills {
-            tasks.append(RecoveryTask(name: "drill/\(drill.name)", cron: drill.cron) { _ in
-                let report = try await coordinator.runDrill(drill, objectives: policy.objectives)
-                guard report.passed else {
-                    throw RecoveryError(.validationFailed, "drill '\(drill.name)' failed: " + report.problems.joined(separator: "; "))
-                }
-                return .object([
-                    "backup": .string(report.backup), "recoveryTimeSeconds": .string(RestoreTestReport.seconds(report.recoveryTime)),
-                ])
-            })
+            selected.append(("drill/\(drill.name)", drill.cron, .drill(drill)))
         }
-        return tasks
+        return selected
+    }
+
+    /// The names of the tasks `policy` asks for, in the order ``standard(for:coordinator:)`` makes
+    /// them; empty when it asks for no scheduled work. Needs no coordinator, so a caller can refuse
+    /// such a policy before opening anything.
+    public static func names(for policy: RecoveryPolicy) -> [String] {
+        selected(for: policy).map(\.name)
+    }
+
+    /// The tasks for `policy`, in a stable order.
+    public static func standard(for policy: RecoveryPolicy, coordinator: RecoveryCoordinator)
+        -> [RecoveryTask]
+    {
+        selected(for: policy).map { entry in
+            RecoveryTask(name: entry.name, cron: entry.cron) { _ in
+                switch entry.work {
+                case .validate:
+                    let result = try await coordinator.validateNewBackups()
+                    let details: JSONValue = .object([
+                        "valid": .array(result.valid.map { .string($0) }),
+                        "invalid": .object(result.invalid.mapValues { .array($0.map { .string($0) }) }),
+                        "errors": .object(result.errors.mapValues { .string($0) }),
+                    ])
+                    guard result.errors.isEmpty else {
+                        throw RecoveryError(
+                            .validationFailed,
+                            "could not validate \(result.errors.count) backup(s): "
+                                + result.errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(
+                                    separator: "; "))
+                    }
+                    return details
+                case .rpoCheck:
+                    let report = try await coordinator.checkRecoveryPoints(policy.objectives)
+                    return .object([
+                        "breached": .array(report.breached.map { .string($0) }),
+                        "newlyBreached": .array(report.newlyBreached.map { .string($0) }),
+                        "recovered": .array(report.recovered.map { .string($0) }),
+                    ])
+                case .cleanup:
+                    let plan = try await coordinator.planCleanup(
+                        expired: true, failed: true, retention: policy.schedules)
+                    guard !plan.entries.isEmpty else { return .object(["deleted": .array([])]) }
+                    let result = try await coordinator.cleanup(plan)
+                    guard result.failed.isEmpty else {
+                        throw RecoveryError(
+                            .unreachable,
+                            "\(result.failed.count) backup(s) could not be deleted: "
+                                + result.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(
+                                    separator: "; "))
+                    }
+                    return .object(["deleted": .array(result.deleted.map { .string($0) })])
+                case .drill(let drill):
+                    let report = try await coordinator.runDrill(drill, objectives: policy.objectives)
+                    guard report.passed else {
+                        throw RecoveryError(
+                            .validationFailed,
+                            "drill '\(drill.name)' failed: " + report.problems.joined(separator: "; "))
+                    }
+                    return .object([
+                        "backup": .string(report.backup),
+                        "recoveryTimeSeconds": .string(RestoreTestReport.seconds(report.recoveryTime)),
+                    ])
+                }
+            }
+        }
     }
 }

@@ -26,8 +26,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let policy = try PolicyFile.load(path: config).policy
-            let automation = policy.automation
-            guard automation.validate != nil || (automation.rpoCheck != nil && !policy.objectives.isEmpty) || automation.cleanup != nil || !policy.drills.isEmpty else {
+            guard !RecoveryTasks.names(for: policy).isEmpty else {
                 throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives), automation.cleanup, or a drill")
             }
             let context = try OperationContext(global: global, connection: connection)

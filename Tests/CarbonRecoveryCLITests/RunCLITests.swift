@@ -170,6 +170,7 @@ struct RunCLITests {
         #expect(empty.status == 1 && empty.standardError.contains("asks for no scheduled work"), "\(empty.standardError)")
         let missing = try await run(try executable("carbon-recovery"), ["run", "--config", directory.file("nope.yaml")], environment: environment)
         #expect(missing.status == 1 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("state") + "/carbon-recovery/audit.db"), "refused before the trail is opened")
         let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json"], environment: environment)
         let recorded = audit.status == 0 ? try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? [] : []
         #expect(recorded.isEmpty, "\(audit.standardOutput)")
