@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "CarbonRecoveryVelero", targets: ["CarbonRecoveryVelero"]),
         .library(name: "CarbonRecoveryPolicy", targets: ["CarbonRecoveryPolicy"]),
         .library(name: "CarbonRecoveryScheduler", targets: ["CarbonRecoveryScheduler"]),
+        .library(name: "CarbonRecoveryNotifiers", targets: ["CarbonRecoveryNotifiers"]),
+        .library(name: "CarbonRecoveryMetrics", targets: ["CarbonRecoveryMetrics"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -28,12 +30,14 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // Core: value types, validation, protocols, the coordinator. swift-log only.
+        // Core: value types, validation, protocols, the coordinator. swift-log and swift-metrics (the API only) only.
         .target(
             name: "CarbonRecovery",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
         ),
         // The system libsqlite3 (Debian: libsqlite3-dev). No SQLite wrapper package.
         .systemLibrary(
@@ -99,6 +103,38 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The default notifiers (webhook with an HMAC signature, Slack, Alertmanager, log) and the durable
+        // outbox that delivers to them: SQLite beside the audit trail, retries, dead letters, dedupe, rate limits.
+        .target(
+            name: "CarbonRecoveryNotifiers",
+            dependencies: [
+                "CarbonRecovery",
+                "CarbonRecoveryAudit",
+                "CSQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Prometheus exposition of the swift-metrics the SDK emits (`run --metrics-port`): a loopback
+        // HTTP endpoint over SwiftNIO serving swift-prometheus's registry.
+        .target(
+            name: "CarbonRecoveryMetrics",
+            dependencies: [
+                "CarbonRecovery",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A Velero stand-in for the sandbox (NOT Velero): implements Velero's server side over any
         // ClusterClient and StorageBackend so the sandbox can run backups and restores for real.
         .target(
@@ -136,6 +172,8 @@ let package = Package(
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
                 "CarbonRecoveryScheduler",
+                "CarbonRecoveryNotifiers",
+                "CarbonRecoveryMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,6 +207,7 @@ let package = Package(
             dependencies: ["CarbonRecovery", "CarbonRecoveryAudit"],
             path: "Examples/audit-review"
         ),
+        .executableTarget(name: "custom-notifier", dependencies: ["CarbonRecovery"], path: "Examples/custom-notifier"),
         // SwiftPM command plugin: `swift package audit-report` (calls the CLI tool target).
         .plugin(
             name: "AuditReport",
@@ -204,9 +243,17 @@ let package = Package(
             name: "CarbonRecoverySchedulerTests",
             dependencies: ["CarbonRecovery", "CarbonRecoveryScheduler", "CarbonRecoveryAudit", "CarbonRecoveryTestKit", "TestSupport"]
         ),
+        // The outbox on real SQLite files; the notifiers against a real flaky receiver and a real Alertmanager.
+        .testTarget(
+            name: "CarbonRecoveryNotifiersTests",
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryNotifiers", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "CarbonRecoveryTestKit", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "CarbonRecoveryCLITests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "TestSupport"]
+            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "TestSupport"]
         ),
         // Against the sandbox's real servers (scripts/sandbox): kubectl + kube-apiserver, S3.
         .testTarget(

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// - `validate` (`automation.validate`): ``RecoveryCoordinator/validateNewBackups()``;
 /// - `rpo-check` (`automation.rpoCheck`, when the policy has objectives):
-///   ``RecoveryCoordinator/checkRecoveryPoints(_:)``, which raises RPO breached/recovered events;
+///   ``RecoveryCoordinator/checkRecoveryPoints(_:)``, which raises RPO breached/recovered events,
+///   then ``RecoveryCoordinator/measureStorage(location:prefixes:)`` for the storage metrics;
 /// - `cleanup` (`automation.cleanup`): expired and failed backups, and the schedules' retention,
 ///   through ``RecoveryCoordinator/cleanup(_:progress:)``;
 /// - `drill/<name>` for each drill on its cron: ``RecoveryCoordinator/runDrill(_:objectives:)``.
@@ -67,7 +68,9 @@ public enum RecoveryTasks {
                     return details
                 case .rpoCheck:
                     let report = try await coordinator.checkRecoveryPoints(policy.objectives)
+                    let usage = await coordinator.measureStorage()
                     return .object([
+                        "storageAvailable": .bool(!usage.isEmpty),
                         "breached": .array(report.breached.map { .string($0) }),
                         "newlyBreached": .array(report.newlyBreached.map { .string($0) }),
                         "recovered": .array(report.recovered.map { .string($0) }),

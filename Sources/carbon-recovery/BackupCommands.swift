@@ -3,6 +3,7 @@ import CarbonRecovery
 import CarbonRecoveryAudit
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
+import CarbonRecoveryPolicy
 import CarbonRecoveryVelero
 import Foundation
 import Logging
@@ -14,15 +15,32 @@ struct OperationContext {
     let storage: MinIOStorageBackend
     let engine: VeleroBackupEngine
     let coordinator: RecoveryCoordinator
+    /// The policy's notifiers behind the outbox, when a policy with notifiers was given.
+    let notifications: NotificationContext?
 
-    init(global: GlobalOptions, connection: ConnectionOptions) throws {
+    init(global: GlobalOptions, connection: ConnectionOptions, notify: NotifyOptions? = nil, policy: RecoveryPolicy? = nil) throws {
         cluster = try connection.clusterClient()
         storage = try connection.storageBackend()
         engine = VeleroBackupEngine(cluster: cluster, storage: storage, configuration: .init(namespace: connection.veleroNamespace))
         let trail = try openTrail(global, readOnly: false)
+        var policy = policy
+        if policy == nil, let path = notify?.path { policy = try PolicyFile.load(path: path).policy }
+        notifications = try policy.flatMap { try NotificationContext.open(policy: $0, global: global, audit: { trail }) }
         coordinator = RecoveryCoordinator(
-            engine: engine, storage: storage, audit: trail, cluster: cluster,
+            engine: engine, storage: storage, audit: trail, cluster: cluster, notifiers: notifications.map { [$0.outbox] } ?? [],
             logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Runs an operation, then delivers the notifications it raised, whether it succeeded or not.
+    func notifying<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            await notifications?.deliver()
+            return result
+        } catch {
+            await notifications?.deliver()
+            throw error
+        }
     }
 }
 
@@ -103,6 +121,7 @@ struct BackupCommand: AsyncParsableCommand {
         @Option(name: .customLong("storage-location"), help: "The BackupStorageLocation to write to.") var storageLocation: String?
         @Option(name: .customLong("labels"), help: "Labels for the Backup object, key=value,….") var labels: [String] = []
         @Flag(name: .customLong("wait"), help: "Wait for the backup to finish, with a live progress line.") var wait = false
+        @OptionGroup var notify: NotifyOptions
 
         func run() async throws {
             try await runReportingErrors {
@@ -117,10 +136,12 @@ struct BackupCommand: AsyncParsableCommand {
                     request.labels[parts[0]] = parts[1]
                 }
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection)
+                let context = try OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
-                let status = try await line.around {
-                    try await context.coordinator.backup(request, wait: wait) { line.update("backup \(name)", phase: $0.phase.rawValue, progress: $0.progress) }
+                let status = try await context.notifying {
+                    try await line.around {
+                        try await context.coordinator.backup(request, wait: wait) { line.update("backup \(name)", phase: $0.phase.rawValue, progress: $0.progress) }
+                    }
                 }
                 if global.output == .json { printJSON(status.json); return }
                 if wait {
@@ -193,11 +214,12 @@ struct BackupCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The backup's name.") var name: String
+        @OptionGroup var notify: NotifyOptions
 
         func run() async throws {
             try await runReportingErrors {
-                let context = try OperationContext(global: global, connection: connection)
-                let report = try await context.coordinator.validateBackup(named: name)
+                let context = try OperationContext(global: global, connection: connection, notify: notify)
+                let report = try await context.notifying { try await context.coordinator.validateBackup(named: name) }
                 if global.output == .json {
                     printJSON(["backup": .string(name), "valid": .bool(report.isValid), "checks": .array(report.checks.map { ["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)] })])
                 } else {

@@ -3,12 +3,13 @@ import CarbonRecovery
 import CarbonRecoveryPolicy
 import Foundation
 
-/// `carbon-recovery render manifests` — the guide's Kubernetes files from the policy.
+/// `carbon-recovery render manifests` — the guide's Kubernetes files from the policy;
+/// `carbon-recovery render alerts` — Prometheus alert rules from its thresholds and objectives.
 struct RenderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
         abstract: "Write files derived from a recovery policy.",
-        subcommands: [Manifests.self])
+        subcommands: [Manifests.self, Alerts.self])
 
     struct Manifests: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -36,6 +37,39 @@ struct RenderCommand: AsyncParsableCommand {
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                     try file.contents.write(to: url, atomically: true, encoding: .utf8)
                     print("wrote \(url.path) (\(file.objects.map { "\($0.kind ?? "?") \($0.name ?? "?")" }.joined(separator: ", ")))")
+                }
+            }
+        }
+    }
+
+    struct Alerts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write Prometheus alert rules: prometheus/carbon-recovery-alerts.rules.yaml and k8s/monitoring/carbon-recovery-alerts.yaml.",
+            discussion: """
+                The first is a plain rules file (check it with `promtool check rules`); the second holds the same groups as a \
+                Prometheus Operator PrometheusRule. Backup failures count within alerts.failureWindow, slow backups are the \
+                histogram's mean above alerts.slowBackup, and each objective's namespaces alert when their last good backup is \
+                older than the RPO (or alerts.staleAfter). See docs/alerts.md. Everything is rendered before anything is written.
+                """)
+        @Option(name: .customLong("config"), help: "The policy file.") var config: String
+        @Option(name: .customLong("output-dir"), help: "Where to write (prometheus/ and k8s/monitoring/ are created below it).")
+        var outputDirectory: String
+        @Option(name: .customLong("namespace"), help: "The PrometheusRule's namespace.") var namespace: String = "velero"
+
+        func run() async throws {
+            try await runReportingErrors {
+                try KubernetesName.validateLabel(namespace, what: "PrometheusRule namespace")
+                let document = try PolicyFile.load(path: config)
+                let files = try AlertRulesRenderer(policy: document.policy, namespace: namespace).render()
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: outputDirectory, isDirectory: &isDirectory), !isDirectory.boolValue {
+                    throw RecoveryError.invalidInput("--output-dir \(outputDirectory) is a file, not a folder")
+                }
+                for file in files {
+                    let url = URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.path)
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try file.contents.write(to: url, atomically: true, encoding: .utf8)
+                    print("wrote \(url.path) (\(file.rules.count) rules)")
                 }
             }
         }

@@ -43,6 +43,7 @@ struct RestoreCommand: AsyncParsableCommand {
         @Option(name: .customLong("selector"), help: "Only objects whose labels match.") var selector: String?
         @Option(name: .customLong("existing-resource-policy"), help: "none (leave existing objects) or update.") var existingResourcePolicy: String = "none"
         @Flag(name: .customLong("wait"), help: "Wait for the restore to finish, with a live progress line.") var wait = false
+        @OptionGroup var notify: NotifyOptions
 
         func run() async throws {
             try await runReportingErrors {
@@ -74,10 +75,12 @@ struct RestoreCommand: AsyncParsableCommand {
                 request.labelSelector = try selector.map { try LabelSelector(parsing: $0) }
                 request.existingResourcePolicy = policy
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection)
+                let context = try OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
-                let status = try await line.around {
-                    try await context.coordinator.restore(request, wait: wait) { line.update("restore \(restoreName)", phase: $0.phase.rawValue, progress: $0.progress) }
+                let status = try await context.notifying {
+                    try await line.around {
+                        try await context.coordinator.restore(request, wait: wait) { line.update("restore \(restoreName)", phase: $0.phase.rawValue, progress: $0.progress) }
+                    }
                 }
                 if global.output == .json { printJSON(status.json); return }
                 if wait {
@@ -105,6 +108,7 @@ struct RestoreCommand: AsyncParsableCommand {
         @Option(name: .customLong("scratch-suffix"), help: "Scratch namespace suffix (default: rt-<random>).") var scratchSuffix: String?
         @Option(name: .customLong("rto"), help: "Recovery time objective to compare with, e.g. 1h0m0s.") var rto: String?
         @Flag(name: .customLong("keep"), help: "Keep the scratch namespaces for inspection.") var keep = false
+        @OptionGroup var notify: NotifyOptions
 
         func run() async throws {
             try await runReportingErrors {
@@ -114,10 +118,12 @@ struct RestoreCommand: AsyncParsableCommand {
                     request.recoveryTimeObjective = .nanoseconds(duration.nanoseconds)
                 }
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection)
+                let context = try OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
-                let report = try await line.around {
-                    try await context.coordinator.testRestore(request) { line.update("restore \($0.name)", phase: $0.phase.rawValue, progress: $0.progress) }
+                let report = try await context.notifying {
+                    try await line.around {
+                        try await context.coordinator.testRestore(request) { line.update("restore \($0.name)", phase: $0.phase.rawValue, progress: $0.progress) }
+                    }
                 }
                 if global.output == .json {
                     var json: [String: JSONValue] = [

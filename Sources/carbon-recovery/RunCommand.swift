@@ -1,5 +1,6 @@
 import ArgumentParser
 import CarbonRecovery
+import CarbonRecoveryMetrics
 import CarbonRecoveryPolicy
 import CarbonRecoveryScheduler
 import Foundation
@@ -17,11 +18,16 @@ struct RunCommand: AsyncParsableCommand {
             task.run; the scheduler's lifetime as scheduler.run. Fires missed while it was not running are reported once \
             and each task runs once for them, not once per missed fire. SIGTERM or SIGINT stops it cleanly: sleeps end at \
             once, a run in progress is recorded as abandoned, and the exit status is 0. Velero's own Schedules are deployed \
-            with `deploy`, not run here.
+            with `deploy`, not run here. The policy's notifiers are delivered to from the durable outbox while it runs, and \
+            --metrics-port serves the metrics of docs/metrics.md on 127.0.0.1.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
     @Option(name: .customLong("config"), help: "The policy file.") var config: String
+    @Option(
+        name: .customLong("metrics-port"),
+        help: ArgumentHelp("Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port, printed at start).", valueName: "port"))
+    var metricsPort: Int?
 
     func run() async throws {
         try await runReportingErrors {
@@ -29,14 +35,33 @@ struct RunCommand: AsyncParsableCommand {
             guard !RecoveryTasks.names(for: policy).isEmpty else {
                 throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives), automation.cleanup, or a drill")
             }
-            let context = try OperationContext(global: global, connection: connection)
+            if let metricsPort, !(0...65_535).contains(metricsPort) {
+                throw RecoveryError.invalidInput("--metrics-port \(metricsPort) is not a TCP port (0-65535)")
+            }
+            let metrics = metricsPort.map { MetricsEndpoint(port: $0) }
+            metrics?.bootstrap()
+            let context = try OperationContext(global: global, connection: connection, policy: policy)
             let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
             let json = global.output == .json
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: scheduler)]
+            if let outbox = context.notifications?.outbox { services.append(.init(service: outbox)) }
+            if let metrics {
+                services.append(.init(service: metrics))
+                Task {
+                    for _ in 0..<100 {
+                        if let port = metrics.boundPort() {
+                            FileHandle.standardOutput.write(Data(((json ? #"{"event":"metrics","address":"127.0.0.1:\#(port)"}"# : "metrics: http://127.0.0.1:\(port)/metrics") + "\n").utf8))
+                            return
+                        }
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+            }
             var configuration = ServiceGroupConfiguration(
-                services: [.init(service: scheduler)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit],
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit],
                 logger: Logger(label: "carbon-recovery.service", factory: { _ in SwiftLogNoOpLogHandler() }))
             configuration.maximumGracefulShutdownDuration = .seconds(300)
             try await ServiceGroup(configuration: configuration).run()

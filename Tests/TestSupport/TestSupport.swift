@@ -295,3 +295,151 @@ public final class CapturedLog: @unchecked Sendable {
         }
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// GETs a loopback URL and parses the JSON answer.
+public func getJSON(_ url: String) async throws -> JSONValue {
+    let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
+    return try JSONValue(parsing: Array(data))
+}
+
+/// The webhook receiver of `Tests/Fixtures/webhook_receiver.py`, on 127.0.0.1, stopped by PID.
+/// It verifies signatures and counts accepted deliveries per idempotency key.
+public final class WebhookReceiver: Sendable {
+    private let server: BackgroundServer
+    /// The secret file it verifies signatures with.
+    public let secretFile: String
+    /// The URL to configure, with a token in its path (which must never show up anywhere).
+    public let url: String
+    /// The token in ``url``'s path.
+    public let token: String
+
+    /// Starts a receiver; `failRate` of requests fail at random (503, timeout, reset).
+    public init(directory: TemporaryDirectory, secret: String, failRate: Double = 0, status: Int = 0, seed: Int = 1, hangSeconds: Double = 2) async throws {
+        secretFile = directory.file("webhook-secret-\(UUID().uuidString.prefix(6))")
+        try secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        token = "tok-" + UUID().uuidString.lowercased()
+        server = try await BackgroundServer(try python3(), [
+            fixturesDirectory + "/webhook_receiver.py", "--secret-file", secretFile, "--fail-rate", String(failRate), "--seed", String(seed),
+            "--status", String(status), "--hang-seconds", String(hangSeconds), "--path", "/hook/\(token)",
+        ])
+        url = "http://127.0.0.1:\(server.port)/hook/\(token)"
+    }
+
+    /// What it has seen so far.
+    public func stats() async throws -> JSONValue { try await getJSON("http://127.0.0.1:\(server.port)/stats") }
+
+    /// Stops it.
+    public func stop() { server.stop() }
+}
+
+/// A real Alertmanager (Debian's prometheus-alertmanager) on 127.0.0.1, clustering off, stopped by PID.
+public final class AlertmanagerProcess: @unchecked Sendable {
+    // @unchecked: the process handle is set once in init.
+    private let process = Process()
+    /// Its base URL.
+    public let url: String
+
+    /// Whether the binary is installed (scripts/bootstrap installs it).
+    public static let binary = "/usr/bin/prometheus-alertmanager"
+
+    /// Starts it with a config that routes everything to a receiver that sends nothing.
+    public init(directory: TemporaryDirectory) async throws {
+        let port = try ListeningSocket.unusedPort()
+        let config = directory.file("alertmanager-\(port).yml")
+        try """
+            route: {receiver: "null", group_wait: 1s, group_interval: 1s, repeat_interval: 1h}
+            receivers: [{name: "null"}]
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let storage = directory.file("alertmanager-\(port)-data")
+        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = [
+            "--config.file=\(config)", "--storage.path=\(storage)", "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        url = "http://127.0.0.1:\(port)"
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: url + "/-/ready")!), (response as? HTTPURLResponse)?.statusCode == 200 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        stop()
+        throw RecoveryError(.timeout, "Alertmanager did not become ready on \(url)")
+    }
+
+    /// The alerts it holds that are not resolved (`GET /api/v2/alerts`).
+    public func alerts() async throws -> [JSONValue] { try await getJSON(url + "/api/v2/alerts").arrayValue ?? [] }
+
+    /// Stops it (SIGTERM, then SIGKILL after 2 s).
+    public func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// A `carbon-recovery` process running in the background, its output (stdout and stderr)
+/// collected; stopped by PID.
+public final class CLIProcess: @unchecked Sendable {
+    // @unchecked: `text` is only touched under `lock`; the process handle is set once in init.
+    private let process = Process()
+    private let lock = NSLock()
+    private var text = ""
+
+    /// Starts `carbon-recovery` with `arguments`, the environment merged over this process's.
+    public init(_ arguments: [String], environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: try executable("carbon-recovery"))
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.text += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    /// Everything printed so far.
+    public var output: String { lock.withLock { text } }
+
+    /// Waits for the exit status, polling without blocking a cooperative thread; `nil` on timeout.
+    public func waitForExit(timeout: Duration) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        guard !process.isRunning else { return nil }
+        try await Task.sleep(for: .milliseconds(100))   // the last output
+        return process.terminationStatus
+    }
+
+    /// SIGTERM, then the exit status.
+    public func terminate(timeout: Duration = .seconds(60)) async throws -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        return try await waitForExit(timeout: timeout)
+    }
+
+    /// SIGKILL, and waits for it.
+    public func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { kill() }
+}

@@ -315,6 +315,7 @@ public struct RecoveryCoordinator: Sendable {
         _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
     ) async throws {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: now())
         do {
             _ = try await audit.record(.outcome(
                 outcome, operation: operation, target: target, parameters: details, error: message,

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// Where each objective namespace stands against its RPO, from one ``RecoveryCoordinator/checkRecoveryPoints(_:)``.
 public struct RecoveryPointReport: Sendable, Hashable {
@@ -129,6 +130,14 @@ extension RecoveryCoordinator {
                         lastBackupAt: newest?.completionTimestamp, age: newest.map { checkedAt.timeIntervalSince($0.completionTimestamp!) }))
                 }
             }
+            for entry in entries {
+                let dimensions = [("namespace", entry.namespace)]
+                Gauge(label: RecoveryMetrics.namespaceRPO, dimensions: dimensions).record(Double(entry.rpo.nanoseconds) / 1e9)
+                if let at = entry.lastBackupAt, let age = entry.age {
+                    Gauge(label: RecoveryMetrics.namespaceLastBackup, dimensions: dimensions).record(at.timeIntervalSince1970)
+                    Gauge(label: RecoveryMetrics.namespaceRPOAge, dimensions: dimensions).record(age)
+                }
+            }
             var report = RecoveryPointReport(entries: entries, checkedAt: checkedAt)
             let breachedNow = Set(report.breached)
             report.newlyBreached = report.breached.filter { name in previous.map { !$0.contains(name) } ?? true }.removingDuplicates()
@@ -156,6 +165,38 @@ extension RecoveryCoordinator {
                 "ages": .object(Dictionary(entries.map { ($0.namespace, JSONValue.string($0.age.map { String(Int($0)) } ?? "none")) }, uniquingKeysWith: { $1 })),
             ])
             return (report, details)
+        }
+    }
+
+    /// Checks that the backup storage answers and measures what it holds under `prefixes`, for
+    /// the metrics (``RecoveryMetrics/storageAvailable``, ``RecoveryMetrics/storageBytes``,
+    /// ``RecoveryMetrics/storageObjects``). When the storage does not answer, a
+    /// ``RecoveryEvent/Kind/storageLocationUnavailable`` event is raised (the durable outbox
+    /// drops repeats within its dedupe window). Reads only; not audited.
+    ///
+    /// - Returns: The usage per prefix; empty when the storage did not answer.
+    @discardableResult
+    public func measureStorage(location: String = "default", prefixes: [String] = ["backups/", "restores/"]) async -> [String: StorageUsage] {
+        let available = Gauge(label: RecoveryMetrics.storageAvailable, dimensions: [("location", location)])
+        do {
+            try await storage.checkAccess()
+            var usage: [String: StorageUsage] = [:]
+            for prefix in prefixes {
+                let measured = try await storage.usage(prefix: prefix)
+                usage[prefix] = measured
+                Gauge(label: RecoveryMetrics.storageBytes, dimensions: [("prefix", prefix)]).record(measured.bytes)
+                Gauge(label: RecoveryMetrics.storageObjects, dimensions: [("prefix", prefix)]).record(measured.objects)
+            }
+            available.record(1)
+            return usage
+        } catch {
+            available.record(0)
+            let at = now()
+            await notify(RecoveryEvent(
+                kind: .storageLocationUnavailable, severity: .critical, target: "storage/\(location)",
+                summary: "backup storage location '\(location)' did not answer: \(Self.describe(error))", occurredAt: at,
+                idempotencyKey: "storage-unavailable:\(location):\(Int64(at.timeIntervalSince1970) / 600)"))
+            return [:]
         }
     }
 

@@ -3,17 +3,17 @@ import CarbonRecovery
 import Foundation
 
 /// SQLite's "transient" destructor: SQLite copies the bound bytes before the call returns.
-let SQLITE_TRANSIENT = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
+package let SQLITE_TRANSIENT = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
 
 /// One libsqlite3 connection. Not thread-safe: its owner confines it to one queue.
-final class SQLiteDatabase {
-    let handle: OpaquePointer
-    let path: String
+package final class SQLiteDatabase {
+    package let handle: OpaquePointer
+    package let path: String
 
     /// Opens a connection.
     ///
     /// - Throws: ``RecoveryError/Code/auditFailure`` with SQLite's message.
-    init(path: String, readOnly: Bool) throws {
+    package init(path: String, readOnly: Bool) throws {
         var handle: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &handle, flags, nil)
@@ -32,10 +32,10 @@ final class SQLiteDatabase {
     }
 
     /// The last error message of this connection.
-    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+    package var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 
     /// Runs SQL that returns no rows (one or several statements).
-    func execute(_ sql: String) throws {
+    package func execute(_ sql: String) throws {
         var errorPointer: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, sql, nil, nil, &errorPointer)
         if status != SQLITE_OK {
@@ -46,7 +46,7 @@ final class SQLiteDatabase {
     }
 
     /// Prepares one statement.
-    func prepare(_ sql: String) throws -> SQLiteStatement {
+    package func prepare(_ sql: String) throws -> SQLiteStatement {
         var statement: OpaquePointer?
         let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard status == SQLITE_OK, let statement else { throw SQLiteError(code: status, message: lastError) }
@@ -54,7 +54,7 @@ final class SQLiteDatabase {
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed when it returns, rolled back when it throws.
-    func immediateTransaction<T>(_ body: () throws -> T) throws -> T {
+    package func immediateTransaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -67,7 +67,7 @@ final class SQLiteDatabase {
     }
 
     /// Runs `body` in a read transaction, so that every statement sees one snapshot.
-    func readTransaction<T>(_ body: () throws -> T) throws -> T {
+    package func readTransaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN DEFERRED")
         defer { try? execute("COMMIT") }
         return try body()
@@ -75,32 +75,32 @@ final class SQLiteDatabase {
 }
 
 /// An SQLite failure with its (extended) result code.
-struct SQLiteError: Error, CustomStringConvertible {
-    var code: Int32
-    var message: String
+package struct SQLiteError: Error, CustomStringConvertible {
+    package var code: Int32
+    package var message: String
 
-    var description: String { "SQLite error \(code): \(message)" }
-    var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
+    package var description: String { "SQLite error \(code): \(message)" }
+    package var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
 }
 
 /// A prepared statement; reset after each use.
-final class SQLiteStatement {
-    let handle: OpaquePointer
-    unowned let database: SQLiteDatabase
+package final class SQLiteStatement {
+    package let handle: OpaquePointer
+    package unowned let database: SQLiteDatabase
 
-    init(_ handle: OpaquePointer, database: SQLiteDatabase) {
+    package init(_ handle: OpaquePointer, database: SQLiteDatabase) {
         self.handle = handle
         self.database = database
     }
 
     deinit { sqlite3_finalize(handle) }
 
-    func reset() {
+    package func reset() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
 
-    func bind(_ index: Int32, _ value: String?) {
+    package func bind(_ index: Int32, _ value: String?) {
         guard var text = value else {
             sqlite3_bind_null(handle, index)
             return
@@ -110,12 +110,12 @@ final class SQLiteStatement {
         }
     }
 
-    func bind(_ index: Int32, _ number: Int64?) {
+    package func bind(_ index: Int32, _ number: Int64?) {
         if let number { sqlite3_bind_int64(handle, index, number) } else { sqlite3_bind_null(handle, index) }
     }
 
     /// Steps once; `true` when a row is available.
-    func step() throws -> Bool {
+    package func step() throws -> Bool {
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
@@ -125,23 +125,23 @@ final class SQLiteStatement {
     }
 
     /// Runs a statement that returns no rows, then resets it.
-    func run() throws {
+    package func run() throws {
         defer { reset() }
         _ = try step()
     }
 
-    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
-    func type(_ column: Int32) -> Int32 { sqlite3_column_type(handle, column) }
+    package func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    package func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    package func type(_ column: Int32) -> Int32 { sqlite3_column_type(handle, column) }
 
-    func text(_ column: Int32) -> String? {
+    package func text(_ column: Int32) -> String? {
         guard let pointer = sqlite3_column_text(handle, column) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
     /// The column's UTF-8 bytes without copying; valid until the next step or reset.
-    func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
+    package func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
         guard let pointer = sqlite3_column_text(handle, column) else { return nil }
         return UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column)))
     }

@@ -8,9 +8,9 @@ import Darwin
 #endif
 
 /// Creating files that only their owner may read.
-enum FileSecurity {
+package enum FileSecurity {
     /// Creates the parent directories (mode 0700) of `path` when they are missing.
-    static func createParentDirectories(of path: String) throws {
+    package static func createParentDirectories(of path: String) throws {
         let parent = (path as NSString).deletingLastPathComponent
         guard !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) else { return }
         do {
@@ -22,7 +22,7 @@ enum FileSecurity {
     }
 
     /// Makes sure the file exists with mode 0600, creating it empty when missing.
-    static func ensurePrivateFile(at path: String) throws {
+    package static func ensurePrivateFile(at path: String) throws {
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw RecoveryError(.auditFailure, "cannot create the audit trail file: \(String(cString: strerror(errno)))", target: path)
