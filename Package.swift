@@ -188,6 +188,7 @@ let package = Package(
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
+                "CarbonRecoveryNotifiers",
                 .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -11,6 +11,7 @@
 //   4. a filtered 1,000-row query over the --entries trail vs the same SQL through the C API.
 //
 //   carbon-bench storage | cluster: against the sandbox's real servers (SandboxBenchmarks.swift).
+//   carbon-bench outbox: the notification outbox's enqueue rate and delivery latency (OutboxBenchmark.swift).
 //
 //   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
 //
@@ -84,7 +85,7 @@ struct Options {
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -434,6 +435,7 @@ do {
     case "cluster": try await runCluster(options)
     case "list-once": try await runListOnce(options)
     case "wait": try await runWait(options)
+    case "outbox": try await runOutbox(options)
     default: try await runAudit(options)
     }
 } catch {
