@@ -689,27 +689,33 @@ final class Waker: Sendable {
             group.addTask { try? await Task.sleep(for: duration) }
             group.addTask { await self.signalled() }
             await group.next()
-            group.cancelAll()
-            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            group.cancelAll()   // ends the other child: the sleep, or the wait for a signal
+        }
+    }
+
+    /// Returns on a signal (or one that came while nobody waited), or on cancellation.
+    private func signalled() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    // Cancelled before the continuation was stored: the handler found nothing to resume.
+                    if Task.isCancelled { return true }
+                    state.waiter?.resume()   // a second waiter replaces the first, which wakes early
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 defer { state.waiter = nil }
                 return state.waiter
             }
             waiter?.resume()
-        }
-    }
-
-    private func signalled() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Bool in
-                if state.pending {
-                    state.pending = false
-                    return true
-                }
-                state.waiter?.resume()
-                state.waiter = continuation
-                return false
-            }
-            if now { continuation.resume() }
         }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CarbonRecovery
 import CarbonRecoveryAudit
+import CarbonRecoveryNotifiers
+import CarbonRecoveryPolicy
 import Foundation
 
 struct AuditCommand: AsyncParsableCommand {
@@ -143,6 +145,8 @@ extension AuditCommand {
         @Option(name: .customLong("public-key"), help: ArgumentHelp("The verifier key the checkpoints are signed with.", valueName: "file"))
         var publicKey: String?
 
+        @OptionGroup var notify: NotifyOptions
+
         func validate() throws {
             if checkpoint != nil && publicKey == nil {
                 throw ValidationError("--checkpoint needs --public-key: a checkpoint is only as good as its signature")
@@ -187,9 +191,29 @@ extension AuditCommand {
                 }
                 if !report.isValid {
                     if global.output == .json, let problem = report.problem { Terminal.printError("audit trail verification failed: \(problem)") }
+                    try await tellNotifiers(report)
                     throw ExitCode.failure
                 }
             }
+        }
+
+        /// Raises `audit-verification-failed` to the policy's notifiers (with `--config`). These
+        /// deliveries are not themselves audited: the trail is what failed.
+        private func tellNotifiers(_ report: AuditVerificationReport) async throws {
+            guard let path = notify.path else { return }
+            let policy = try PolicyFile.load(path: path).policy
+            let routes = try NotifierRegistry.standard().makeRoutes(for: policy)
+            guard !routes.isEmpty else { return }
+            let outbox = try NotificationOutbox(path: global.outboxDatabasePath, routes: routes)
+            let at = Date()
+            let problem = report.problem.map { "\($0)" } ?? "unknown problem"
+            let place = report.problem.map { "\($0.kind.rawValue):\($0.sequence.map(String.init) ?? "-")" } ?? "unknown"
+            try await outbox.enqueue(RecoveryEvent(
+                kind: .auditVerificationFailed, severity: .critical, target: "audit/\(global.auditDatabasePath)",
+                summary: "the audit trail failed verification after \(report.entriesChecked) entries: \(problem)",
+                details: ["entriesChecked": String(report.entriesChecked), "headSequence": String(report.headSequence)], occurredAt: at,
+                idempotencyKey: "audit-verification-failed:\(report.headHash):\(place)"))
+            await NotificationContext(outbox: outbox, names: routes.map(\.notifier.name)).deliver()
         }
     }
 

@@ -24,6 +24,7 @@ struct Rig {
     let engine: VeleroBackupEngine
     let trail: InMemoryAuditTrail
     let coordinator: RecoveryCoordinator
+    let notifier = RecordingNotifier()
 
     init() throws {
         try requireStandIn()
@@ -31,7 +32,7 @@ struct Rig {
         storage = try sandboxStorage()
         engine = VeleroBackupEngine(cluster: client, storage: storage, configuration: .init(deletionTimeout: .seconds(60)))
         trail = InMemoryAuditTrail()
-        coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: client, logger: .init(label: "test"))
+        coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: client, notifiers: [notifier], logger: .init(label: "test"))
     }
 
     /// A namespace of the test's own with a few objects, so tests do not step on each other.
@@ -167,6 +168,9 @@ struct VeleroStandInTests {
         let tampered = try await rig.coordinator.validateBackup(named: name)
         #expect(!tampered.isValid)
         #expect(tampered.problems.contains { $0.contains("changed since the first validation") && $0.contains("\(name)-logs.gz") }, "\(tampered.problems)")
+        // A stored artifact that changed is a validation mismatch, not an ordinary failed validation.
+        let mismatch = try #require(await rig.notifier.delivered.last)
+        #expect(mismatch.kind == .validationMismatch && mismatch.target == "backup/\(name)" && mismatch.details["artifacts"]?.contains("\(name)-logs.gz") == true, "\(mismatch)")
 
         // The tarball replaced by something that is not one; the resource list removed.
         try await rig.storage.put(prefix + "\(name).tar.gz", data: Array("not a tarball".utf8))

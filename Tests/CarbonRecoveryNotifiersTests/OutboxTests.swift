@@ -125,6 +125,26 @@ struct OutboxTests {
         #expect(retries.count == 1 && retries[0].outcome == .success)
     }
 
+    @Test("run() delivers what is enqueued while it sleeps, at once, and ends when cancelled", .timeLimit(.minutes(1)))
+    func runLoop() async throws {
+        let directory = try TemporaryDirectory()
+        let notifier = RecordingNotifier(name: "a")
+        var configuration = NotificationOutbox.Configuration()
+        configuration.pollInterval = .seconds(30)   // only the enqueue's wake-up can explain a quick delivery
+        let outbox = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(ratePerMinute: nil))], configuration: configuration)
+        let loop = Task { try await outbox.run() }
+        for round in 1...50 {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await outbox.enqueue(event(round))
+            while await notifier.delivered.count < round, clock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(await notifier.delivered.count == round, "event \(round) was not delivered within 10 s of its enqueue")
+        }
+        loop.cancel()
+        _ = try? await loop.value   // would hang (and hit the time limit) if the sleeper missed its cancellation
+    }
+
     @Test("a rate limit delays deliveries past it, and drops none")
     func rateLimit() async throws {
         let directory = try TemporaryDirectory()

@@ -230,9 +230,15 @@ public struct RecoveryCoordinator: Sendable {
                     detail: "first validation: SHA-256 digests of \(report.digests.count) artifacts recorded in the audit trail"))
             }
             if !report.isValid {
+                // Stored artifacts that changed or vanished since their first validation are a
+                // mismatch (someone or something rewrote the backup), not an ordinary failure.
+                let mismatches = report.checks.filter { !$0.passed && $0.name.hasPrefix("digests:") }
                 await notify(RecoveryEvent(
-                    kind: .backupFailedValidation, severity: .critical, target: target,
-                    summary: "backup '\(name)' failed validation: \(report.problems.joined(separator: "; "))",
+                    kind: mismatches.isEmpty ? .backupFailedValidation : .validationMismatch, severity: .critical, target: target,
+                    summary: mismatches.isEmpty
+                        ? "backup '\(name)' failed validation: \(report.problems.joined(separator: "; "))"
+                        : "backup '\(name)': stored artifacts differ from its first validation: \(mismatches.map(\.detail).joined(separator: "; "))",
+                    details: mismatches.isEmpty ? [:] : ["artifacts": mismatches.map(\.detail).joined(separator: "; ")],
                     occurredAt: now(), correlationID: correlationID))
                 throw ReportedFailure(
                     result: report, details: report.auditDetails,
