@@ -152,6 +152,8 @@ public actor NotificationOutbox: Notifier, Service {
     private let logger: Logger
     private nonisolated let waker = Waker()
     private nonisolated let stopping = StopFlag()
+    private var waitingToCommit: [(event: RecoveryEvent, continuation: CheckedContinuation<[String: EnqueueResult], any Error>)] = []
+    private var committing = false
 
     /// Opens (or creates, mode 0600) the outbox at `path`.
     ///
@@ -224,17 +226,42 @@ public actor NotificationOutbox: Notifier, Service {
 
     /// Enqueues the event (the ``Notifier`` requirement); see ``enqueue(_:)``.
     public func deliver(_ event: RecoveryEvent) async throws {
-        _ = try enqueue(event)
+        _ = try await enqueue(event)
     }
 
-    /// Stores the event for every route, durably, and wakes ``run()``.
+    /// Stores the event for every route, durably, and wakes ``run()``; returns once it is committed.
+    ///
+    /// Concurrent callers share commits (group commit): events that arrive while one transaction
+    /// is being written go into the next one together, so many producers pay for one disk flush
+    /// each round instead of one each. Each caller still returns only after its own event is on disk.
     ///
     /// - Returns: What happened per notifier name.
     /// - Throws: ``RecoveryError/Code/auditFailure`` with SQLite's message when it could not be
-    ///   stored; then nothing was stored.
+    ///   stored; then nothing of its transaction was stored.
     @discardableResult
-    public func enqueue(_ event: RecoveryEvent) throws -> [String: EnqueueResult] {
-        try enqueue(contentsOf: [event]).first ?? [:]
+    public func enqueue(_ event: RecoveryEvent) async throws -> [String: EnqueueResult] {
+        try await withCheckedThrowingContinuation { continuation in
+            waitingToCommit.append((event, continuation))
+            guard !committing else { return }
+            committing = true
+            Task { await self.commitWaiting() }
+        }
+    }
+
+    /// Commits what callers of ``enqueue(_:)`` left, a transaction per round, until nothing waits.
+    private func commitWaiting() async {
+        while !waitingToCommit.isEmpty {
+            let batch = waitingToCommit
+            waitingToCommit = []
+            do {
+                let results = try enqueue(contentsOf: batch.map(\.event))
+                for (item, result) in zip(batch, results) { item.continuation.resume(returning: result) }
+            } catch {
+                for item in batch { item.continuation.resume(throwing: error) }
+            }
+            await Task.yield()   // let callers that arrived meanwhile join the next round
+        }
+        committing = false
     }
 
     /// Stores several events in one transaction (all or none).

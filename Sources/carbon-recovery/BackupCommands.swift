@@ -15,7 +15,8 @@ struct OperationContext {
     let storage: MinIOStorageBackend
     let engine: VeleroBackupEngine
     let coordinator: RecoveryCoordinator
-    /// The policy's notifiers behind the outbox, when a policy with notifiers was given.
+    /// The policy's notifiers behind the outbox, when a policy with notifiers was given (its
+    /// `alerts.slowBackup` is then the slow-backup threshold too).
     let notifications: NotificationContext?
 
     init(global: GlobalOptions, connection: ConnectionOptions, notify: NotifyOptions? = nil, policy: RecoveryPolicy? = nil) throws {
@@ -26,9 +27,11 @@ struct OperationContext {
         var policy = policy
         if policy == nil, let path = notify?.path { policy = try PolicyFile.load(path: path).policy }
         notifications = try policy.flatMap { try NotificationContext.open(policy: $0, global: global, audit: { trail }) }
+        var configuration = RecoveryCoordinator.Configuration()
+        if let slow = policy?.alerts.slowBackup { configuration.slowBackupThreshold = .nanoseconds(slow.nanoseconds) }
         coordinator = RecoveryCoordinator(
             engine: engine, storage: storage, audit: trail, cluster: cluster, notifiers: notifications.map { [$0.outbox] } ?? [],
-            logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
+            configuration: configuration, logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     /// Runs an operation, then delivers the notifications it raised, whether it succeeded or not.

@@ -68,6 +68,38 @@ struct AuditCLITests {
         #expect(report[path: ["problem", "kind"]] == "hash-mismatch")
     }
 
+    @Test("verify --config tells the policy's notifiers once that the trail failed verification")
+    func verifyTamperedNotifies() async throws {
+        let edit = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = 'backup/forged' WHERE seq = 5;")
+            db.commit()
+            """
+        #expect(try await run("/usr/bin/env", ["python3", "-c", edit, database]).status == 0)
+        let directory = try TemporaryDirectory()
+        let secret = "hmac-\(UUID().uuidString)"
+        let receiver = try await WebhookReceiver(directory: directory, secret: secret)
+        defer { receiver.stop() }
+        let policy = directory.file("policy.yaml")
+        try """
+            storage:
+              endpoint: http://127.0.0.1:9
+              bucket: b
+              credentials: {environment: {accessKeyID: A, secretAccessKey: B}}
+            notifiers:
+              - {name: ops-webhook, type: webhook, settings: {url: env:TEST_WEBHOOK_URL, secret: env:TEST_WEBHOOK_SECRET}}
+            """.write(toFile: policy, atomically: true, encoding: .utf8)
+        let environment = ["TEST_WEBHOOK_URL": receiver.url, "TEST_WEBHOOK_SECRET": secret, "CARBON_RECOVERY_OUTBOX_DB": directory.file("outbox.db")]
+        for _ in 0..<2 {
+            let result = try await run(try executable("carbon-recovery"), ["audit", "verify", "--audit-db", database, "--config", policy], environment: environment)
+            #expect(result.status == 1 && result.standardOutput.hasPrefix("FAILED: entry 5: hash-mismatch:"), "\(result.standardOutput)")
+        }
+        let stats = try await receiver.stats()
+        #expect(stats["accepted"] == 1 && stats["kinds"]?["audit-verification-failed"] == 1, "the same failure found twice is one event: \(stats)")
+        #expect(stats["bodies"]?.arrayValue?.first?["summary"]?.stringValue?.contains("failed verification after 4 entries") == true, "\(stats)")
+    }
+
     @Test("query filters and pages, as a table and as JSON")
     func query() async throws {
         let table = try await carbon(["audit", "query", "--audit-db", database, "--operation", "restore.create", "--outcome", "failure"])

@@ -155,6 +155,32 @@ struct ReceiverTests {
         #expect(try await fixed.stats()["unique"] == 3)
     }
 
+    @Test("Slack: readable blocks (header, summary, fields, context with the key) that a receiver accepts; a refusal is permanent")
+    func slack() async throws {
+        let directory = try TemporaryDirectory()
+        let receiver = try await WebhookReceiver(directory: directory, secret: "unused", unsigned: true)
+        defer { receiver.stop() }
+        let notifier = SlackNotifier(name: "ops-slack", url: URL(string: receiver.url)!)
+        let event = RecoveryEvent(
+            kind: .restoreFinished, severity: .info, target: "restore/r-1", summary: "restore r-1 Completed in 42 s", details: ["phase": "Completed", "seconds": "42"],
+            occurredAt: Date(), idempotencyKey: "restore-finished:r-1", correlationID: "c-1")
+        try await notifier.deliver(event)
+        let body = try #require(try await receiver.stats()["bodies"]?.arrayValue?.first)
+        #expect(body["text"]?.stringValue == "INFO restore-finished: restore r-1 Completed in 42 s")
+        let blocks = body["blocks"]?.arrayValue ?? []
+        #expect(blocks.map { $0["type"]?.stringValue ?? "" } == ["header", "section", "section", "context"])
+        #expect(blocks[1]["text"]?["text"]?.stringValue?.contains("restore r-1 Completed in 42 s") == true)
+        #expect((blocks[2]["fields"]?.arrayValue ?? []).contains { $0["text"]?.stringValue == "*seconds*\n42" })
+        #expect(blocks[3]["elements"]?.arrayValue?.first?["text"]?.stringValue?.contains("restore-finished:r-1") == true)
+
+        let refusing = try await WebhookReceiver(directory: directory, secret: "unused", status: 404)
+        defer { refusing.stop() }
+        let error = await #expect(throws: NotifierError.self) { try await SlackNotifier(name: "ops-slack", url: URL(string: refusing.url)!).deliver(event) }
+        #expect(error?.isPermanent == true && error?.message == "ops-slack (slack) rejected the event with HTTP 404")
+        let description = error.map { String(describing: $0) } ?? ""
+        #expect(!description.contains(refusing.token))
+    }
+
     @Test("Alertmanager: one alert per event however often it is delivered; an RPO recovery resolves the breach", .enabled(if: FileManager.default.isExecutableFile(atPath: AlertmanagerProcess.binary)))
     func alertmanager() async throws {
         let directory = try TemporaryDirectory()

@@ -32,6 +32,7 @@ parser.add_argument("--hang-seconds", type=float, default=2.0)
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--status", type=int, default=0)
 parser.add_argument("--path", default="/hook")
+parser.add_argument("--unsigned", action="store_true", help="accept unsigned bodies (Slack); the key is the body's id or its hash")
 args = parser.parse_args()
 secret = open(args.secret_file, "rb").read().strip()
 rng = random.Random(args.seed)
@@ -43,6 +44,9 @@ stats = {"accepted": 0, "bad_signatures": 0, "failures": {"503": 0, "timeout": 0
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffer each answer and send it in one write: separate header and body writes meet the
+    # client's delayed ACK and add ~40 ms to every request on loopback.
+    wbufsize = 65536
 
     def log_message(self, *a):
         pass
@@ -91,6 +95,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.close()
             return
         timestamp = self.headers.get("X-CarbonRecovery-Timestamp", "")
+        if args.unsigned:
+            event = json.loads(body)
+            key = self.headers.get("Idempotency-Key") or hashlib.sha256(body).hexdigest()
+            with lock:
+                accepted[key] = accepted.get(key, 0) + 1
+                stats["accepted"] += 1
+                if len(stats["bodies"]) < 20:
+                    stats["bodies"].append(event)
+            self.answer(200, b"ok")
+            return
         expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, self.headers.get("X-CarbonRecovery-Signature", "")):
             with lock:

@@ -318,14 +318,16 @@ public final class WebhookReceiver: Sendable {
     public let token: String
 
     /// Starts a receiver; `failRate` of requests fail at random (503, timeout, reset).
-    public init(directory: TemporaryDirectory, secret: String, failRate: Double = 0, status: Int = 0, seed: Int = 1, hangSeconds: Double = 2) async throws {
+    public init(
+        directory: TemporaryDirectory, secret: String, failRate: Double = 0, status: Int = 0, seed: Int = 1, hangSeconds: Double = 2, unsigned: Bool = false
+    ) async throws {
         secretFile = directory.file("webhook-secret-\(UUID().uuidString.prefix(6))")
         try secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
         token = "tok-" + UUID().uuidString.lowercased()
         server = try await BackgroundServer(try python3(), [
             fixturesDirectory + "/webhook_receiver.py", "--secret-file", secretFile, "--fail-rate", String(failRate), "--seed", String(seed),
             "--status", String(status), "--hang-seconds", String(hangSeconds), "--path", "/hook/\(token)",
-        ])
+        ] + (unsigned ? ["--unsigned"] : []))
         url = "http://127.0.0.1:\(server.port)/hook/\(token)"
     }
 
