@@ -9,7 +9,9 @@ import Subprocess
 /// The consumer sees every current object once as `added`, then each change once. After an
 /// outage it sees what changed meanwhile — `added`, `modified` or `deleted` — not a second copy
 /// of everything. Unauthorized, forbidden and unknown-resource errors end the stream (retrying
-/// would not help); an unreachable or restarting API server is retried with a doubling delay.
+/// would not help); an unreachable or restarting API server is retried with a doubling delay,
+/// and so is an unknown resource within a minute of such an outage (a restarted API server
+/// serves custom resources only once it has read their CRDs again).
 struct KubectlWatch: Sendable {
     let client: KubectlClusterClient
     let kind: ResourceKind
@@ -48,6 +50,9 @@ struct KubectlWatch: Sendable {
             resourceVersion = version
         }
         var delay = client.configuration.watchRetryMinimum
+        // When the connection was lost: a restarted API server answers NotFound for custom
+        // resources until it serves their CRDs again, which is retried for a while after an outage.
+        var interruptedAt: ContinuousClock.Instant?
         let target = "\(namespace.map { "\($0)/" } ?? "")\(kind.resource)"
         while !Task.isCancelled {
             do {
@@ -79,9 +84,16 @@ struct KubectlWatch: Sendable {
                     resourceVersion = nil
                 }
                 delay = client.configuration.watchRetryMinimum
+                interruptedAt = nil
             } catch let error as RecoveryError where Self.isRetryable(error) {
                 if Task.isCancelled { return }
+                if interruptedAt == nil { interruptedAt = .now }
                 client.logger.warning("watch interrupted; reconnecting", metadata: ["target": "\(target)", "error": "\(error.code)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, client.configuration.watchRetryMaximum)
+            } catch let error as RecoveryError where error.code == .notFound && interruptedAt.map({ $0.duration(to: .now) < .seconds(60) }) == true {
+                if Task.isCancelled { return }
+                client.logger.warning("the API server is back but does not serve the resource yet; retrying", metadata: ["target": "\(target)", "delay": "\(delay)"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, client.configuration.watchRetryMaximum)
             }

@@ -1,12 +1,14 @@
 import CarbonRecovery
 import Foundation
+import Synchronization
 
 /// The tasks a ``RecoveryPolicy`` asks of the in-process scheduler: what Velero does not do.
 ///
 /// - `validate` (`automation.validate`): ``RecoveryCoordinator/validateNewBackups()``;
 /// - `rpo-check` (`automation.rpoCheck`, when the policy has objectives):
 ///   ``RecoveryCoordinator/checkRecoveryPoints(_:)``, which raises RPO breached/recovered events,
-///   then ``RecoveryCoordinator/measureStorage(location:prefixes:)`` for the storage metrics;
+///   then ``RecoveryCoordinator/measureStorage(location:prefixes:)`` for the storage metrics
+///   (availability each time, the bucket's usage at most every 15 minutes);
 /// - `cleanup` (`automation.cleanup`): expired and failed backups, and the schedules' retention,
 ///   through ``RecoveryCoordinator/cleanup(_:progress:)``;
 /// - `drill/<name>` for each drill on its cron: ``RecoveryCoordinator/runDrill(_:objectives:)``.
@@ -48,7 +50,8 @@ public enum RecoveryTasks {
     public static func standard(for policy: RecoveryPolicy, coordinator: RecoveryCoordinator)
         -> [RecoveryTask]
     {
-        selected(for: policy).map { entry in
+        let usageClock = Throttle()
+        return selected(for: policy).map { entry in
             RecoveryTask(name: entry.name, cron: entry.cron) { _ in
                 switch entry.work {
                 case .validate:
@@ -68,9 +71,12 @@ public enum RecoveryTasks {
                     return details
                 case .rpoCheck:
                     let report = try await coordinator.checkRecoveryPoints(policy.objectives)
-                    let usage = await coordinator.measureStorage()
+                    // Availability on every check (one cheap request); usage, which lists the
+                    // bucket, at most every 15 minutes.
+                    let measureUsage = usageClock.due(every: 900)
+                    let available = await coordinator.measureStorage(prefixes: measureUsage ? ["backups/", "restores/"] : []) != nil
                     return .object([
-                        "storageAvailable": .bool(!usage.isEmpty),
+                        "storageAvailable": .bool(available),
                         "breached": .array(report.breached.map { .string($0) }),
                         "newlyBreached": .array(report.newlyBreached.map { .string($0) }),
                         "recovered": .array(report.recovered.map { .string($0) }),
@@ -101,6 +107,20 @@ public enum RecoveryTasks {
                     ])
                 }
             }
+        }
+    }
+}
+
+/// Says whether something done at most every so often is due again.
+final class Throttle: Sendable {
+    private let last = Mutex<Date?>(nil)
+
+    /// `true` (and remembers now) when `seconds` have passed since the last `true`, or never was.
+    func due(every seconds: TimeInterval, now: Date = Date()) -> Bool {
+        last.withLock { last in
+            guard last.map({ now.timeIntervalSince($0) >= seconds }) ?? true else { return false }
+            last = now
+            return true
         }
     }
 }

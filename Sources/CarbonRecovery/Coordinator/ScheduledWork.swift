@@ -168,15 +168,16 @@ extension RecoveryCoordinator {
         }
     }
 
-    /// Checks that the backup storage answers and measures what it holds under `prefixes`, for
+    /// Checks that the backup storage answers and measures what it holds under `prefixes` (a
+    /// listing of each: pass none to check availability only), for
     /// the metrics (``RecoveryMetrics/storageAvailable``, ``RecoveryMetrics/storageBytes``,
     /// ``RecoveryMetrics/storageObjects``). When the storage does not answer, a
     /// ``RecoveryEvent/Kind/storageLocationUnavailable`` event is raised (the durable outbox
     /// drops repeats within its dedupe window). Reads only; not audited.
     ///
-    /// - Returns: The usage per prefix; empty when the storage did not answer.
+    /// - Returns: The usage per prefix (empty when `prefixes` is), or `nil` when the storage did not answer.
     @discardableResult
-    public func measureStorage(location: String = "default", prefixes: [String] = ["backups/", "restores/"]) async -> [String: StorageUsage] {
+    public func measureStorage(location: String = "default", prefixes: [String] = ["backups/", "restores/"]) async -> [String: StorageUsage]? {
         let available = Gauge(label: RecoveryMetrics.storageAvailable, dimensions: [("location", location)])
         do {
             try await storage.checkAccess()
@@ -196,7 +197,7 @@ extension RecoveryCoordinator {
                 kind: .storageLocationUnavailable, severity: .critical, target: "storage/\(location)",
                 summary: "backup storage location '\(location)' did not answer: \(Self.describe(error))", occurredAt: at,
                 idempotencyKey: "storage-unavailable:\(location):\(Int64(at.timeIntervalSince1970) / 600)"))
-            return [:]
+            return nil
         }
     }
 
