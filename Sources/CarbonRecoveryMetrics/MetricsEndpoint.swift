@@ -27,12 +27,19 @@ public final class MetricsEndpoint: Service, Sendable {
     public let port: Int
     private let logger: Logger
     private let bound = Mutex<Int?>(nil)
+    private let onListening: @Sendable (Int) -> Void
 
     /// Creates an endpoint for `port` on 127.0.0.1.
-    public init(port: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "carbon-recovery.metrics")) {
+    ///
+    /// - Parameter onListening: Called once with the port it listens on (the one picked for port 0).
+    public init(
+        port: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "carbon-recovery.metrics"),
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.port = port
         self.registry = registry
         self.logger = logger
+        self.onListening = onListening
     }
 
     /// Points swift-metrics at this endpoint's registry, with histogram buckets that suit backup
@@ -74,8 +81,10 @@ public final class MetricsEndpoint: Service, Sendable {
         } catch {
             throw RecoveryError.invalidInput("cannot listen on 127.0.0.1:\(port) for metrics: \(error)")
         }
-        bound.withLock { $0 = channel.localAddress?.port }
-        logger.info("serving metrics", metadata: ["address": "127.0.0.1:\(channel.localAddress?.port ?? port)"])
+        let listening = channel.localAddress?.port ?? port
+        bound.withLock { $0 = listening }
+        logger.info("serving metrics", metadata: ["address": "127.0.0.1:\(listening)"])
+        onListening(listening)
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 try? await channel.closeFuture.get()

@@ -181,13 +181,8 @@ public actor NotificationOutbox: Notifier, Service {
         self.configuration = configuration
         self.now = now
         self.logger = logger
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
-        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw RecoveryError(.invalidInput, "cannot create the notification outbox: \(String(cString: strerror(errno)))", target: path)
-        }
-        close(descriptor)
+        try FileSecurity.createParentDirectories(of: path, for: "the notification outbox")
+        try FileSecurity.ensurePrivateFile(at: path, for: "the notification outbox")
         do {
             database = try SQLiteDatabase(path: path, readOnly: false)
             sqlite3_busy_timeout(database.handle, 10_000)
@@ -289,7 +284,7 @@ public actor NotificationOutbox: Notifier, Service {
                         if window > .zero {
                             recent.bind(1, name)
                             recent.bind(2, dedupeKey)
-                            recent.bind(3, at - Self.milliseconds(window))
+                            recent.bind(3, at - window.wholeMilliseconds)
                             if try recent.step() { state = .suppressed }
                             recent.reset()
                         }
@@ -393,7 +388,7 @@ public actor NotificationOutbox: Notifier, Service {
                     state = .pending
                     round.retrying += 1
                     let wait = item.route.delivery.backoff(afterAttempts: item.attempt)
-                    nextAttempt += Int64(Double(Self.milliseconds(wait)) * Double.random(in: 0.5...1.0))
+                    nextAttempt += Int64(Double(wait.wholeMilliseconds) * Double.random(in: 0.5...1.0))
                 }
             } else {
                 state = .delivered
@@ -407,12 +402,11 @@ public actor NotificationOutbox: Notifier, Service {
                     "notifier": "\(item.route.notifier.name)", "kind": "\(item.event.kind)", "attempt": "\(item.attempt)",
                     "state": "\(state.rawValue)", "error": "\(failure!.message)"])
             }
-            let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
             var details: JSONValue = ["attempt": .integer(Int64(item.attempt)), "state": .string(state.rawValue), "outboxId": .integer(item.id)]
             if state == .pending { details["nextAttemptAt"] = .string(RFC3339.format(Date(timeIntervalSince1970: Double(nextAttempt) / 1000))) }
             records.append(.outcome(
                 failure == nil ? .success : .failure, operation: "notify.deliver", target: "notify/\(item.route.notifier.name)/\(item.event.idempotencyKey)",
-                parameters: details, error: failure.map { ($0.isPermanent ? "permanent: " : "temporary: ") + $0.message }, durationMilliseconds: milliseconds,
+                parameters: details, error: failure.map { ($0.isPermanent ? "permanent: " : "temporary: ") + $0.message }, durationMilliseconds: duration.wholeMilliseconds,
                 actor: auditActor, correlationID: correlationIDs[index]))
         }
         do {
@@ -492,7 +486,7 @@ public actor NotificationOutbox: Notifier, Service {
                     select.reset()
                 }
                 for item in claimed {
-                    lease.bind(1, at + Self.milliseconds(configuration.lease))
+                    lease.bind(1, at + configuration.lease.wholeMilliseconds)
                     lease.bind(2, item.id)
                     try lease.run()
                 }
@@ -548,7 +542,7 @@ public actor NotificationOutbox: Notifier, Service {
             guard clock.now.advanced(by: wait) < deadline else { break }
             await waker.wait(for: max(wait, .milliseconds(5)))
         }
-        result.pending = (try? depth().filter { routes[$0.key] != nil }.values.reduce(0) { $0 + ($1[.pending] ?? 0) }) ?? 0
+        result.pending = (try? depth(states: [.pending]).filter { routes[$0.key] != nil }.values.reduce(0) { $0 + ($1[.pending] ?? 0) }) ?? 0
         return result
     }
 
@@ -597,10 +591,13 @@ public actor NotificationOutbox: Notifier, Service {
         }
     }
 
-    /// Rows per notifier and state.
-    public func depth() throws -> [String: [State: Int]] {
+    /// Rows per notifier and state, counting only `states` (pending and dead rows are found
+    /// through an index; counting delivered ones reads the whole history).
+    public func depth(states: Set<State> = Set(State.allCases)) throws -> [String: [State: Int]] {
         try sqlite("read the outbox") {
-            let statement = try database.prepare("SELECT notifier, state, count(*) FROM outbox GROUP BY notifier, state")
+            let statement = try database.prepare(
+                "SELECT notifier, state, count(*) FROM outbox WHERE state IN (SELECT value FROM json_each(?)) GROUP BY notifier, state")
+            statement.bind(1, JSONValue.array(states.map { .string($0.rawValue) }).canonicalString)
             defer { statement.reset() }
             var depth: [String: [State: Int]] = [:]
             while try statement.step() {
@@ -657,7 +654,7 @@ public actor NotificationOutbox: Notifier, Service {
     // MARK: - Helpers
 
     private func updateDepthGauges() {
-        guard let depth = try? depth() else { return }
+        guard let depth = try? depth(states: [.pending, .dead]) else { return }
         for name in Set(routes.keys).union(depth.keys) {
             for state in [State.pending, .dead] {
                 Gauge(label: RecoveryMetrics.outboxDepth, dimensions: [("notifier", name), ("state", state.rawValue)]).record(depth[name]?[state] ?? 0)
@@ -674,9 +671,6 @@ public actor NotificationOutbox: Notifier, Service {
     }
 
     private func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
     static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
     /// Removes URLs (which may hold tokens) and URL credentials from error text.

@@ -202,18 +202,15 @@ extension AuditCommand {
         private func tellNotifiers(_ report: AuditVerificationReport) async throws {
             guard let path = notify.path else { return }
             let policy = try PolicyFile.load(path: path).policy
-            let routes = try NotifierRegistry.standard().makeRoutes(for: policy)
-            guard !routes.isEmpty else { return }
-            let outbox = try NotificationOutbox(path: global.outboxDatabasePath, routes: routes)
-            let at = Date()
+            guard let context = try NotificationContext.open(policy: policy, global: global, audit: { nil }) else { return }
             let problem = report.problem.map { "\($0)" } ?? "unknown problem"
             let place = report.problem.map { "\($0.kind.rawValue):\($0.sequence.map(String.init) ?? "-")" } ?? "unknown"
-            try await outbox.enqueue(RecoveryEvent(
+            try await context.outbox.enqueue(RecoveryEvent(
                 kind: .auditVerificationFailed, severity: .critical, target: "audit/\(global.auditDatabasePath)",
                 summary: "the audit trail failed verification after \(report.entriesChecked) entries: \(problem)",
-                details: ["entriesChecked": String(report.entriesChecked), "headSequence": String(report.headSequence)], occurredAt: at,
+                details: ["entriesChecked": String(report.entriesChecked), "headSequence": String(report.headSequence)], occurredAt: Date(),
                 idempotencyKey: "audit-verification-failed:\(report.headHash):\(place)"))
-            await NotificationContext(outbox: outbox, names: routes.map(\.notifier.name)).deliver()
+            await context.deliver()
         }
     }
 

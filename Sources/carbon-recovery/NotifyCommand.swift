@@ -38,8 +38,11 @@ struct NotificationContext {
     let outbox: NotificationOutbox
     let names: [String]
 
-    /// `nil` when the policy names no notifier.
-    static func open(policy: RecoveryPolicy, global: GlobalOptions, outboxPath: String? = nil, audit: () throws -> any AuditTrail) throws -> NotificationContext? {
+    /// `nil` when the policy names no notifier. The audit trail is opened only once the notifiers
+    /// are known to be well configured; `nil` from `audit` means deliveries are not audited.
+    static func open(
+        policy: RecoveryPolicy, global: GlobalOptions, outboxPath: String? = nil, audit: () throws -> (any AuditTrail)?
+    ) throws -> NotificationContext? {
         guard !policy.notifiers.isEmpty else { return nil }
         let logger = Logger(label: "carbon-recovery.notify") { label in
             var handler = StreamLogHandler.standardError(label: label)

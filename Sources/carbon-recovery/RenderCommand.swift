@@ -28,16 +28,7 @@ struct RenderCommand: AsyncParsableCommand {
                 try KubernetesName.validateLabel(veleroNamespace, what: "Velero namespace")
                 let document = try PolicyFile.load(path: config)
                 let files = try ManifestRenderer(policy: document.policy, namespace: veleroNamespace).render()
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: outputDirectory, isDirectory: &isDirectory), !isDirectory.boolValue {
-                    throw RecoveryError.invalidInput("--output-dir \(outputDirectory) is a file, not a folder")
-                }
-                for file in files {
-                    let url = URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.path)
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try file.contents.write(to: url, atomically: true, encoding: .utf8)
-                    print("wrote \(url.path) (\(file.objects.map { "\($0.kind ?? "?") \($0.name ?? "?")" }.joined(separator: ", ")))")
-                }
+                try writeRendered(files.map { ($0.path, $0.contents, $0.objects.map { "\($0.kind ?? "?") \($0.name ?? "?")" }.joined(separator: ", ")) }, to: outputDirectory)
             }
         }
     }
@@ -61,17 +52,25 @@ struct RenderCommand: AsyncParsableCommand {
                 try KubernetesName.validateLabel(namespace, what: "PrometheusRule namespace")
                 let document = try PolicyFile.load(path: config)
                 let files = try AlertRulesRenderer(policy: document.policy, namespace: namespace).render()
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: outputDirectory, isDirectory: &isDirectory), !isDirectory.boolValue {
-                    throw RecoveryError.invalidInput("--output-dir \(outputDirectory) is a file, not a folder")
-                }
-                for file in files {
-                    let url = URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.path)
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try file.contents.write(to: url, atomically: true, encoding: .utf8)
-                    print("wrote \(url.path) (\(file.rules.count) rules)")
-                }
+                try writeRendered(files.map { ($0.path, $0.contents, "\($0.rules.count) rules") }, to: outputDirectory)
             }
         }
+    }
+}
+
+/// Writes rendered files below `directory` (creating folders), one `wrote PATH (SUMMARY)` line
+/// each. Callers render everything first, so a policy that does not render writes nothing.
+///
+/// - Throws: ``RecoveryError/Code/invalidInput`` when `directory` is a file.
+func writeRendered(_ files: [(path: String, contents: String, summary: String)], to directory: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+        throw RecoveryError.invalidInput("--output-dir \(directory) is a file, not a folder")
+    }
+    for file in files {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent(file.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try file.contents.write(to: url, atomically: true, encoding: .utf8)
+        print("wrote \(url.path) (\(file.summary))")
     }
 }

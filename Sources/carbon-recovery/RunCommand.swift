@@ -38,28 +38,22 @@ struct RunCommand: AsyncParsableCommand {
             if let metricsPort, !(0...65_535).contains(metricsPort) {
                 throw RecoveryError.invalidInput("--metrics-port \(metricsPort) is not a TCP port (0-65535)")
             }
-            let metrics = metricsPort.map { MetricsEndpoint(port: $0) }
+            let json = global.output == .json
+            let metrics = metricsPort.map { port in
+                MetricsEndpoint(port: port) { listening in
+                    let line = json ? #"{"event":"metrics","address":"127.0.0.1:\#(listening)"}"# : "metrics: http://127.0.0.1:\(listening)/metrics"
+                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                }
+            }
             metrics?.bootstrap()
             let context = try OperationContext(global: global, connection: connection, policy: policy)
             let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
-            let json = global.output == .json
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: scheduler)]
             if let outbox = context.notifications?.outbox { services.append(.init(service: outbox)) }
-            if let metrics {
-                services.append(.init(service: metrics))
-                Task {
-                    for _ in 0..<100 {
-                        if let port = metrics.boundPort() {
-                            FileHandle.standardOutput.write(Data(((json ? #"{"event":"metrics","address":"127.0.0.1:\#(port)"}"# : "metrics: http://127.0.0.1:\(port)/metrics") + "\n").utf8))
-                            return
-                        }
-                        try? await Task.sleep(for: .milliseconds(50))
-                    }
-                }
-            }
+            if let metrics { services.append(.init(service: metrics)) }
             var configuration = ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit],
                 logger: Logger(label: "carbon-recovery.service", factory: { _ in SwiftLogNoOpLogHandler() }))

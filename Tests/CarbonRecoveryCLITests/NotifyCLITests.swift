@@ -82,13 +82,8 @@ struct NotifyCLITests {
         ], environment: environment)
         #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
         let scheduler = try CLIProcess(["run", "--config", file, "--velero-namespace", namespace, "--metrics-port", "0"], environment: environment)
-        let deadline = ContinuousClock.now + .seconds(60)
-        var address: String?
-        while ContinuousClock.now < deadline, address == nil || !scheduler.output.contains("ran rpo-check") {
-            address = scheduler.output.split(separator: "\n").first { $0.hasPrefix("metrics: ") }.map { String($0.dropFirst("metrics: ".count)) }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let url = try #require(address, "no metrics line: \(scheduler.output)")
+        let url = String(try await scheduler.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("metrics: ") }.dropFirst("metrics: ".count))
+        _ = try await scheduler.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("ran rpo-check") }
         #expect(url.hasPrefix("http://127.0.0.1:"))
         let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
         #expect((response as? HTTPURLResponse)?.statusCode == 200)

@@ -6,61 +6,6 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A `carbon-recovery run` process whose output lines are collected; stopped by PID.
-final class SchedulerProcess: @unchecked Sendable {
-    // @unchecked: `text` is only touched under `lock`; the process handle is set once in init.
-    let process = Process()
-    private let lock = NSLock()
-    private var text = ""
-
-    init(_ arguments: [String], environment: [String: String]) throws {
-        process.executableURL = URL(fileURLWithPath: try executable("carbon-recovery"))
-        process.arguments = ["run"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.text += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-    }
-
-    var output: String { lock.withLock { text } }
-    var lines: [String] { output.split(separator: "\n").map(String.init) }
-
-    /// Waits until a line satisfies `predicate`.
-    func waitForLine(timeout: Duration = .seconds(90), _ predicate: (String) -> Bool) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let line = lines.first(where: predicate) { return line }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw RecoveryError(.timeout, "no such line from carbon-recovery run; output so far:\n\(output)")
-    }
-
-    /// SIGTERM, then waits (up to `timeout`, without blocking a cooperative thread: a drill in
-    /// progress may take a while to finish) for the exit status.
-    func terminate(timeout: Duration = .seconds(90)) async throws -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        process.terminate()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        guard !process.isRunning else { return nil }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
-
 @Suite("carbon-recovery run on the sandbox", .timeLimit(.minutes(10)))
 struct RunCLITests {
     @Test("validates new backups, reports an RPO breach and its recovery, drills, stops on SIGTERM, reports missed runs once after a restart")
@@ -93,7 +38,7 @@ struct RunCLITests {
         let environment = ["XDG_STATE_HOME": directory.file("state"), "CARBON_RECOVERY_AUDIT_DB": ""]
         let arguments = ["--config", file, "--velero-namespace", namespace]
 
-        let first = try SchedulerProcess(arguments, environment: environment)
+        let first = try CLIProcess(["run"] + arguments, environment: environment)
         let started = try await first.waitForLine { $0.hasPrefix("scheduler started:") }
         #expect(started.contains("validate (next") && started.contains("rpo-check (next") && started.contains("drill/smoke-drill (next"))
         #expect(!first.output.contains("missed:"), "the first start ever has nothing to catch up")
@@ -127,7 +72,7 @@ struct RunCLITests {
 
         // Down for a while, then up again: each task's missed fires are reported once, and it runs once.
         try await Task.sleep(for: .seconds(9))
-        let second = try SchedulerProcess(arguments, environment: environment)
+        let second = try CLIProcess(["run"] + arguments, environment: environment)
         _ = try await second.waitForLine { $0.hasPrefix("ran rpo-check") }
         _ = try await second.waitForLine { $0.hasPrefix("ran validate") }
         // Reported at the start, before the catch-up run. (A run that overruns later is reported on
@@ -138,7 +83,7 @@ struct RunCLITests {
             let ran = lines.firstIndex { $0.hasPrefix("ran \(task) for") }
             #expect(report != nil && ran != nil && report! < ran!, "\(second.output)")
         }
-        #expect(try await second.terminate() == 0, "\(second.output)")
+        #expect(try await second.terminate(timeout: .seconds(90)) == 0, "\(second.output)")
 
         // The audit trail has it all: two scheduler lifetimes that ended well, runs, a validation, transitions.
         let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "10000"], environment: environment)

@@ -227,16 +227,19 @@ public final class BackgroundServer: @unchecked Sendable {
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 2 s) and waits for it.
-    public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    public func stop() { stopProcess(process) }
 
     deinit { stop() }
+}
+
+/// Stops a helper process by PID: SIGTERM, then SIGKILL after 2 s, and waits for it.
+public func stopProcess(_ process: Process) {
+    guard process.isRunning else { return }
+    process.terminate()
+    let deadline = Date().addingTimeInterval(2)
+    while process.isRunning, Date() < deadline { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
 }
 
 /// The repository's `Tests/Fixtures` folder.
@@ -381,14 +384,7 @@ public final class AlertmanagerProcess: @unchecked Sendable {
     public func alerts() async throws -> [JSONValue] { try await getJSON(url + "/api/v2/alerts").arrayValue ?? [] }
 
     /// Stops it (SIGTERM, then SIGKILL after 2 s).
-    public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    public func stop() { stopProcess(process) }
 
     deinit { stop() }
 }
@@ -419,6 +415,21 @@ public final class CLIProcess: @unchecked Sendable {
 
     /// Everything printed so far.
     public var output: String { lock.withLock { text } }
+    /// The lines printed so far.
+    public var lines: [String] { output.split(separator: "\n").map(String.init) }
+
+    /// Waits until a printed line satisfies `predicate`.
+    ///
+    /// - Throws: ``RecoveryError/Code/timeout`` with the output so far, when none does in time or the process ended.
+    public func waitForLine(timeout: Duration = .seconds(90), _ predicate: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = lines.first(where: predicate) { return line }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RecoveryError(.timeout, "no such line from carbon-recovery; output so far:\n\(output)")
+    }
 
     /// Waits for the exit status, polling without blocking a cooperative thread; `nil` on timeout.
     public func waitForExit(timeout: Duration) async throws -> Int32? {

@@ -320,7 +320,7 @@ public struct RecoveryCoordinator: Sendable {
         _ outcome: AuditOutcome, _ operation: String, _ target: String, _ details: JSONValue, _ message: String?,
         _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
     ) async throws {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: now())
         do {
             _ = try await audit.record(.outcome(

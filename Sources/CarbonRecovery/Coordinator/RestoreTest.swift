@@ -144,8 +144,7 @@ public struct RestoreTestReport: Sendable, Hashable {
 
     /// Seconds with millisecond precision, e.g. `2.431`.
     public static func seconds(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        return String(format: "%.3f", Double(milliseconds) / 1000)
+        String(format: "%.3f", Double(duration.wholeMilliseconds) / 1000)
     }
 }
 

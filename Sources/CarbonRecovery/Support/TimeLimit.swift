@@ -55,3 +55,10 @@ private final class PendingContinuation<T: Sendable>: Sendable {
         continuation?.resume(with: result)
     }
 }
+
+extension Duration {
+    /// The duration in whole milliseconds (truncated), as the audit trail and the outbox store it.
+    package var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -10,22 +10,24 @@ import Darwin
 /// Creating files that only their owner may read.
 package enum FileSecurity {
     /// Creates the parent directories (mode 0700) of `path` when they are missing.
-    package static func createParentDirectories(of path: String) throws {
+    ///
+    /// - Parameter what: What the file is, for the error (`the audit trail`, `the notification outbox`).
+    package static func createParentDirectories(of path: String, for what: String = "the audit trail") throws {
         let parent = (path as NSString).deletingLastPathComponent
         guard !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) else { return }
         do {
             try FileManager.default.createDirectory(
                 atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw RecoveryError(.auditFailure, "cannot create the directory for the audit trail", target: parent, underlying: error)
+            throw RecoveryError(.auditFailure, "cannot create the directory for \(what)", target: parent, underlying: error)
         }
     }
 
     /// Makes sure the file exists with mode 0600, creating it empty when missing.
-    package static func ensurePrivateFile(at path: String) throws {
+    package static func ensurePrivateFile(at path: String, for what: String = "the audit trail") throws {
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw RecoveryError(.auditFailure, "cannot create the audit trail file: \(String(cString: strerror(errno)))", target: path)
+            throw RecoveryError(.auditFailure, "cannot create the file of \(what): \(String(cString: strerror(errno)))", target: path)
         }
         close(descriptor)
     }
