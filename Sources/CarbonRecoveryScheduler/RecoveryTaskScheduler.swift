@@ -153,6 +153,9 @@ public struct RecoveryTaskScheduler: Service {
     /// Sleeps until `deadline`; `false` when woken early by graceful shutdown or cancellation.
     /// Only the sleep races the shutdown: a run in progress is left to finish.
     func sleep(until deadline: Date) async -> Bool {
+        // A shutdown that came during a run must win even when the next fire is already due:
+        // racing it against a sleep that returns at once would start another run.
+        if Task.isShuttingDownGracefully { return false }
         let clock = self.clock
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask { (try? await clock.sleep(until: deadline)) != nil }
@@ -163,7 +166,7 @@ public struct RecoveryTaskScheduler: Service {
             }
             let slept = await group.next() ?? false
             group.cancelAll()
-            return slept && !Task.isCancelled
+            return slept && !Task.isCancelled && !Task.isShuttingDownGracefully
         }
     }
 
