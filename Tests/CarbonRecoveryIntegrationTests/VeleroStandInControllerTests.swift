@@ -69,29 +69,48 @@ struct VeleroStandInControllerTests {
         _ = try await rig.client.apply(VeleroObjects.schedule(policy), fieldManager: "carbon-recovery-tests")
         let scheduleRef = try ObjectReference(kind: .veleroSchedule, namespace: "velero", name: scheduleName)
         let selector = try LabelSelector(matchLabels: [VeleroObjects.scheduleNameLabel: scheduleName])
-        let first = try await eventually(within: .seconds(60), "a completed scheduled backup") {
-            try await rig.client.list(.veleroBackup, namespace: "velero", labelSelector: selector)
-                .first { $0.status?["phase"]?.stringValue == "Completed" }
+        // Whatever happens below, the schedule goes and so do its backups: one left firing every
+        // 3 s would load the stand-in for the rest of the suite.
+        func removeSchedule() async throws {
+            try await rig.client.delete(scheduleRef, ignoreNotFound: true)
+            for backup in try await rig.client.list(.veleroBackup, namespace: "velero", labelSelector: selector).compactMap(\.name) {
+                try await rig.coordinator.deleteBackup(named: backup)
+            }
         }
-        // Stop it before it makes more.
-        let paused = VeleroObjects.schedule(SchedulePolicy(name: scheduleName, cron: policy.cron, template: policy.template, paused: true))
-        _ = try await rig.client.forceApply(paused, fieldManager: "carbon-recovery-tests")
-        let name = try #require(first.name)
-        #expect(name.range(of: "^\(scheduleName)-[0-9]{14}$", options: .regularExpression) != nil, "\(name)")
-        let scheduled = try await rig.client.get(scheduleRef)
-        #expect(scheduled?.status?["phase"]?.stringValue == "Enabled")
-        #expect(scheduled?.status?["lastBackup"]?.stringValue != nil)
-        #expect(try await rig.engine.backupStatus(named: name)?.scheduleName == scheduleName)
+        do {
+            // Pause it as soon as it has fired, before it makes more, and only then wait for that
+            // backup to finish: under a loaded suite the stand-in may take a while to get to it.
+            let fired = try await eventually(within: .seconds(60), "a scheduled backup") {
+                try await rig.client.list(.veleroBackup, namespace: "velero", labelSelector: selector).first
+            }
+            let paused = VeleroObjects.schedule(SchedulePolicy(name: scheduleName, cron: policy.cron, template: policy.template, paused: true))
+            _ = try await rig.client.forceApply(paused, fieldManager: "carbon-recovery-tests")
+            let name = try #require(fired.name)
+            #expect(name.range(of: "^\(scheduleName)-[0-9]{14}$", options: .regularExpression) != nil, "\(name)")
+            let reference = try ObjectReference(kind: .veleroBackup, namespace: "velero", name: name)
+            try await eventually(within: .seconds(150), "completion of the scheduled backup \(name)") {
+                try await rig.client.get(reference)?.status?["phase"]?.stringValue == "Completed" ? true : nil
+            }
+            let scheduled = try await rig.client.get(scheduleRef)
+            #expect(scheduled?.status?["phase"]?.stringValue == "Enabled")
+            #expect(scheduled?.status?["lastBackup"]?.stringValue != nil)
+            #expect(try await rig.engine.backupStatus(named: name)?.scheduleName == scheduleName)
+            // A backup the schedule made in the moment before the pause took must finish too, or
+            // "the latest from the schedule" below could be one still in progress.
+            try await eventually(within: .seconds(150), "completion of every backup of \(scheduleName)") {
+                try await rig.client.list(.veleroBackup, namespace: "velero", labelSelector: selector)
+                    .allSatisfy { BackupPhase(rawValue: $0.status?["phase"]?.stringValue ?? "").isTerminal } ? true : nil
+            }
 
-        try await rig.client.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "settings-2"), ignoreNotFound: false)
-        let restored = try await rig.coordinator.restore(RestoreRequest(name: uniqueName("from-schedule"), source: .schedule(scheduleName), includedNamespaces: [namespace]))
-        #expect(restored.phase == .completed)
-        #expect(try await rig.configMap(namespace, "settings-2") != nil)
-
-        try await rig.client.delete(scheduleRef, ignoreNotFound: false)
-        for backup in try await rig.client.list(.veleroBackup, namespace: "velero", labelSelector: selector).compactMap(\.name) {
-            try await rig.coordinator.deleteBackup(named: backup)
+            try await rig.client.delete(try ObjectReference(kind: .configMap, namespace: namespace, name: "settings-2"), ignoreNotFound: false)
+            let restored = try await rig.coordinator.restore(RestoreRequest(name: uniqueName("from-schedule"), source: .schedule(scheduleName), includedNamespaces: [namespace]))
+            #expect(restored.phase == .completed)
+            #expect(try await rig.configMap(namespace, "settings-2") != nil)
+        } catch {
+            try? await removeSchedule()
+            throw error
         }
+        try await removeSchedule()
     }
 
     @Test("a Schedule with a cron Velero rejects is FailedValidation and creates nothing")
