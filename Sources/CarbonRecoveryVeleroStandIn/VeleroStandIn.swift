@@ -145,12 +145,24 @@ public actor VeleroStandIn {
     /// Writes an object's status as Velero does (Velero's CRDs have no status subresource): the
     /// whole object goes back with the new status, since kubectl validates what it applies as a
     /// complete object.
+    ///
+    /// Someone else may change the spec between the read and the apply (a user pausing a
+    /// `Schedule`, say). The apply then conflicts on that field, and this reads the object again
+    /// and retries, so the status lands and the other writer's spec is kept; it never forces.
     func setStatus(_ kind: ResourceKind, _ name: String, _ status: [String: JSONValue]) async throws {
-        guard var object = try await cluster.get(try ObjectReference(kind: kind, namespace: namespace, name: name)) else { return }
-        for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] { object.json["metadata"]?[field] = nil }
-        object.json["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"] = nil
-        object.json["status"] = .object(status)
-        _ = try await cluster.apply(object, fieldManager: fieldManager)
+        let reference = try ObjectReference(kind: kind, namespace: namespace, name: name)
+        for attempt in 1...5 {
+            guard var object = try await cluster.get(reference) else { return }
+            for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] { object.json["metadata"]?[field] = nil }
+            object.json["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"] = nil
+            object.json["status"] = .object(status)
+            do {
+                _ = try await cluster.apply(object, fieldManager: fieldManager)
+                return
+            } catch let error as RecoveryError where error.code == .conflict && attempt < 5 {
+                logger.debug("status write conflicted; reading the object again", metadata: ["object": "\(name)", "attempt": "\(attempt)"])
+            }
+        }
     }
 
     static func timestamp(_ date: Date = Date()) -> JSONValue {
