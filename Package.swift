@@ -45,11 +45,18 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // The package's one SQLite layer (`package` access only): a connection per serial queue on
+        // threads of its own, so no SQLite call blocks Swift's cooperative pool; private (0600) files.
+        .target(
+            name: "CarbonRecoverySQLite",
+            dependencies: ["CarbonRecovery", "CSQLite"]
+        ),
         // The append-only, tamper-evident audit trail.
         .target(
             name: "CarbonRecoveryAudit",
             dependencies: [
                 "CarbonRecovery",
+                "CarbonRecoverySQLite",
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,7 +116,7 @@ let package = Package(
             name: "CarbonRecoveryNotifiers",
             dependencies: [
                 "CarbonRecovery",
-                "CarbonRecoveryAudit",
+                "CarbonRecoverySQLite",
                 "CSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,7 +12,7 @@ guard let path = arguments.first else {
     exit(2)
 }
 do {
-    let trail = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+    let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
     let report: AuditVerificationReport
     if arguments.count == 3 {
         let key = try AuditVerifierKey(contentsOf: URL(fileURLWithPath: arguments[1]))

@@ -18,7 +18,7 @@ do {
     let cluster = try KubectlClusterClient(configuration: .fromEnvironment())
     let storage = try MinIOStorageBackend(configuration: .fromEnvironment())
     let engine = VeleroBackupEngine(cluster: cluster, storage: storage)
-    let trail = try SQLiteAuditTrail(path: path)
+    let trail = try await SQLiteAuditTrail(path: path)
     let coordinator = RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: cluster, logger: Logger(label: "embed-sdk"))
 
     let name = "embed-\(namespace.prefix(40))-\(Int(Date().timeIntervalSince1970))"

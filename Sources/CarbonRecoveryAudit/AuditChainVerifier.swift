@@ -1,5 +1,6 @@
 import CSQLite
 import CarbonRecovery
+import CarbonRecoverySQLite
 import Crypto
 import Dispatch
 import Foundation
@@ -72,7 +73,7 @@ struct AuditChainVerifier {
     /// one takes its first entry's `prev_hash` on trust and the caller checks it against the
     /// previous range's last hash.
     private func scan(path: String, range: ClosedRange<Int64>, isFirst: Bool) throws -> RangeResult {
-        let database = try SQLiteDatabase(path: path, readOnly: true)
+        let database = try SQLiteConnection(path: path, readOnly: true)
         // Map the file instead of copying every page through read(2): a full scan reads it all.
         try database.execute("PRAGMA mmap_size = 4294967296")
         let statement = try database.prepare(

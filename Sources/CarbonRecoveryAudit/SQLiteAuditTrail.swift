@@ -1,16 +1,17 @@
 import CSQLite
 import CarbonRecovery
+import CarbonRecoverySQLite
 import Crypto
-import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 /// The default ``AuditTrail``: one SQLite file (WAL), append-only by triggers and
 /// tamper-evident by a SHA-256 hash chain with signed Ed25519 checkpoints.
 ///
 /// ```swift
-/// let trail = try SQLiteAuditTrail(path: "/var/lib/carbon-recovery/audit.db",
-///                                  configuration: .init(signingKey: key))
+/// let trail = try await SQLiteAuditTrail(path: "/var/lib/carbon-recovery/audit.db",
+///                                        configuration: .init(signingKey: key))
 /// let report = try await trail.verify()
 /// print(report.isValid ? "ok: \(report.entriesChecked) entries" : "\(report.problem!)")
 /// ```
@@ -20,10 +21,12 @@ import Logging
 /// one line. A process killed mid-append leaves nothing (SQLite rolls the transaction back); an
 /// attempt whose process died is closed on the next writable open by an appended `abandoned`
 /// outcome. The format is specified in `docs/audit-trail.md`.
-public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
-    // `@unchecked Sendable`: the connection, the statements and the mutable bookkeeping
-    // (`cachedHead`, `sessionRegistered`, `openAttempts`) are only touched on `queue`, a serial
-    // queue; every other stored property is immutable.
+///
+/// Every SQLite call runs on the trail's own thread (an internal `SQLiteQueue`), never on Swift's
+/// cooperative pool: an append that waits out another process's write lock holds that thread
+/// only. Appends that arrive while one is being committed are committed together in the next
+/// transaction (group commit); each caller still returns only once its own entries are on disk.
+public final class SQLiteAuditTrail: AuditTrail, Sendable {
 
     /// Options of a trail.
     public struct Configuration: Sendable {
@@ -77,17 +80,14 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     public let trailID: String
 
     private let configuration: Configuration
-    private let queue: DispatchQueue
-    private let database: SQLiteDatabase
+    private let database: SQLiteQueue
+    /// What only the queue's jobs touch: prepared statements and the handle's bookkeeping.
+    private let writer: WriterState
     private let sessionLock: SessionLock?
     private let logger: Logger
-    private let now: @Sendable () -> Date
-    private let insertStatement: SQLiteStatement?
-    private let headStatement: SQLiteStatement
-    /// Whether this handle's row is in `audit_sessions` (written with its first append).
-    private var sessionRegistered = false
-    /// Correlation ids of attempts this handle recorded without an outcome yet.
-    private var openAttempts: Set<String> = []
+    private let clock: any WallClock
+    /// Appends waiting for the next group commit, and whether a commit job is submitted.
+    private let waitingAppends = Mutex<(appends: [WaitingAppend], commitSubmitted: Bool)>(([], false))
 
     /// The folder holding the session lock files of a trail.
     static func sessionDirectory(for path: String) -> String { path + "-sessions" }
@@ -99,22 +99,24 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     ///   - configuration: Read-only or writable, checkpoints, durability.
     ///   - logger: Where the trail logs (debug only; the trail itself is the user-facing record).
     ///     Without one, the trail logs nothing.
-    ///   - now: The time stamped on entries and checkpoints; inject a fixed clock in tests.
+    ///   - clock: The time stamped on entries and checkpoints; inject a simulated clock in tests.
     /// - Throws: ``RecoveryError/Code/notFound`` when opening a missing file read-only,
-    ///   ``RecoveryError/Code/auditFailure`` when the file cannot be opened or is of a newer schema.
+    ///   ``RecoveryError/Code/auditFailure`` when the file cannot be opened or is of a newer schema,
+    ///   ``RecoveryError/Code/timeout`` when another process held the write lock past the busy
+    ///   timeout while the file was being created, migrated or recovered.
     public init(
         path: String, configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "carbon-recovery.audit", factory: { _ in SwiftLogNoOpLogHandler() }),
-        now: @escaping @Sendable () -> Date = { Date() }
-    ) throws {
-        self.now = now
+        clock: any WallClock = SystemWallClock()
+    ) async throws {
+        self.clock = clock
         var configuration = configuration
         if configuration.verifierKey == nil { configuration.verifierKey = configuration.signingKey?.verifierKey }
         self.path = path
         self.configuration = configuration
         self.logger = logger
-        self.session = UUID().uuidString.lowercased()
-        self.queue = DispatchQueue(label: "carbon-recovery.audit.\(session)")
+        let session = UUID().uuidString.lowercased()
+        self.session = session
 
         if configuration.readOnly {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -124,39 +126,39 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
             try FileSecurity.createParentDirectories(of: path)
             try FileSecurity.ensurePrivateFile(at: path)
         }
-        let database = try SQLiteDatabase(path: path, readOnly: configuration.readOnly)
-        self.database = database
-        let milliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000)
-        sqlite3_busy_timeout(database.handle, milliseconds)
         do {
-            if !configuration.readOnly {
-                try database.execute("PRAGMA journal_mode=WAL")
+            database = try SQLiteQueue(
+                path: path, readOnly: configuration.readOnly, label: "audit.\(session)", busyTimeout: configuration.busyTimeout)
+            let (readOnly, durability) = (configuration.readOnly, configuration.durability)
+            let (trailID, writer) = try await database.run { database in
+                if !readOnly {
+                    try database.execute("PRAGMA journal_mode=WAL")
+                }
+                try database.execute("PRAGMA synchronous=\(durability.rawValue)")
+                try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
+                let trailID = try Self.readOrCreateTrailID(database, readOnly: readOnly)
+                return (trailID, try WriterState(database, readOnly: readOnly))
             }
-            try database.execute("PRAGMA synchronous=\(configuration.durability.rawValue)")
-            try Self.migrate(database, readOnly: configuration.readOnly, path: path)
-            self.trailID = try Self.readOrCreateTrailID(database, readOnly: configuration.readOnly)
-            self.headStatement = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
-            if configuration.readOnly {
-                insertStatement = nil
-                sessionLock = nil
-            } else {
-                insertStatement = try database.prepare(AuditSchema.insertEntry)
-                sessionLock = try SessionLock(directory: Self.sessionDirectory(for: path), session: session)
-            }
+            self.trailID = trailID
+            self.writer = writer
         } catch let error as SQLiteError {
             throw Self.wrap(error, "cannot open the audit trail", path: path)
         }
+        sessionLock = configuration.readOnly ? nil : try SessionLock(directory: Self.sessionDirectory(for: path), session: session)
         if !configuration.readOnly && configuration.recoverAbandonedAttempts {
-            try queue.sync { try self.recoverAbandonedAttempts() }
+            try await database.run { [self] database in try recoverAbandonedAttempts(database) }
         }
     }
 
     deinit {
-        // Nothing else can hold a reference now, so the connection is ours to use here.
-        if sessionRegistered && openAttempts.isEmpty {
-            try? database.execute("DELETE FROM audit_sessions WHERE session = '\(session)'")
+        // The last job of this handle: forget its session row (when no attempt of it is still
+        // open), then release its lock. It runs on the queue after every job submitted before.
+        database.submit { [writer, session, sessionLock] database in
+            if writer.sessionRegistered && writer.openAttempts.isEmpty {
+                try? database.execute("DELETE FROM audit_sessions WHERE session = '\(session)'")
+            }
+            sessionLock?.release()
         }
-        sessionLock?.release()
     }
 
     // MARK: - AuditTrail
@@ -165,23 +167,49 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         try await self.record(contentsOf: [record])[0]
     }
 
+    /// Appends `records` in one transaction, linked in order, and returns their entries.
+    ///
+    /// Appends from concurrent callers that arrive while a transaction is being committed share
+    /// the next one (group commit: one disk flush for all of them). Each caller's records stay
+    /// together and in order, and the call returns only after they are committed.
     public func record(contentsOf records: [AuditRecord]) async throws -> [AuditEntry] {
         guard !records.isEmpty else { return [] }
         for record in records { try record.validate() }
-        // Appends run on the caller's thread (serialised by the queue) instead of hopping to
-        // it: an append is one short durable transaction, and the two thread wake-ups of a
-        // hop cost about a quarter of a durable append's time.
-        return try queue.sync { [self] in
-            try writeTransaction("append to the audit trail") {
-                let time = AuditTimestamp.format(now())
-                return try records.map { try appendInTransaction($0, time: time) }
+        return try await withCheckedThrowingContinuation { continuation in
+            let submit = waitingAppends.withLock { waiting in
+                waiting.appends.append(WaitingAppend(records: records, continuation: continuation))
+                defer { waiting.commitSubmitted = true }
+                return !waiting.commitSubmitted
             }
+            if submit { database.submit { [self] database in commitWaitingAppends(database) } }
+        }
+    }
+
+    /// On the queue: commits every waiting append in one transaction and resumes their callers.
+    private func commitWaitingAppends(_ database: SQLiteConnection) {
+        // Appends that arrive from here on submit the next commit job.
+        let batch = waitingAppends.withLock { waiting in
+            defer { waiting = ([], false) }
+            return waiting.appends
+        }
+        guard !batch.isEmpty else { return }
+        let result = Result {
+            try writeTransaction(database, "append to the audit trail") {
+                let time = AuditTimestamp.format(clock.now())
+                return try batch.map { append in try append.records.map { try appendInTransaction(database, $0, time: time) } }
+            }
+        }
+        switch result {
+        case .success(let entries):
+            for (append, entries) in zip(batch, entries) { append.continuation.resume(returning: entries) }
+        case .failure(let error):
+            for append in batch { append.continuation.resume(throwing: error) }
         }
     }
 
     public func entries(matching query: AuditQuery) async throws -> AuditPage {
         try query.validate()
-        return try await onQueue { [self] in
+        return try await database.run { [self] database in
             do {
                 let (sql, bindings) = Self.selectSQL(query, columns: AuditSchema.entryColumns, limit: query.limit + 1)
                 let statement = try database.prepare(sql)
@@ -204,7 +232,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         var unlimited = query
         unlimited.limit = 1
         try unlimited.validate()
-        return try await onQueue { [self] in
+        return try await database.run { [self] database in
             do {
                 return try database.readTransaction {
                     let (whereClause, bindings) = Self.whereClause(query, paging: false)
@@ -266,9 +294,9 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         guard configuration.signingKey != nil else {
             throw RecoveryError.invalidInput("no signing key is configured, so no checkpoint can be signed")
         }
-        return try await onQueue { [self] in
-            try writeTransaction("write a checkpoint") {
-                guard let checkpoint = try checkpointInTransaction() else {
+        return try await database.run { [self] database in
+            try writeTransaction(database, "write a checkpoint") {
+                guard let checkpoint = try checkpointInTransaction(database) else {
                     throw RecoveryError.invalidInput("the audit trail is empty: there is nothing to checkpoint")
                 }
                 return checkpoint
@@ -278,7 +306,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
 
     /// The newest stored checkpoint, if any.
     public func latestCheckpoint() async throws -> AuditCheckpoint? {
-        try await onQueue { [self] in
+        try await database.run { [self] database in
             let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
             defer { statement.reset() }
             guard try statement.step() else { return nil }
@@ -291,8 +319,8 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
 
     // MARK: - Internals: appending
 
-    private func appendInTransaction(_ record: AuditRecord, time: String) throws -> AuditEntry {
-        guard let insertStatement else {
+    private func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String) throws -> AuditEntry {
+        guard let insertStatement = writer.insertStatement else {
             throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
         }
         let (lastSequence, lastHash) = try head()
@@ -320,44 +348,43 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         insertStatement.bind(15, entry.previousHash)
         insertStatement.bind(16, entry.hash)
         try insertStatement.run()
-        cachedHead = (entry.sequence, entry.hash)
+        writer.cachedHead = (entry.sequence, entry.hash)
 
-        if !sessionRegistered {
+        if !writer.sessionRegistered {
             let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
             register.bind(1, session)
             register.bind(2, entry.sequence)
             register.bind(3, Int64(getpid()))
             register.bind(4, time)
             try register.run()
-            sessionRegistered = true
+            writer.sessionRegistered = true
         }
         switch entry.kind {
-        case .attempt: openAttempts.insert(entry.correlationID)
-        case .outcome: openAttempts.remove(entry.correlationID)
+        case .attempt: writer.openAttempts.insert(entry.correlationID)
+        case .outcome: writer.openAttempts.remove(entry.correlationID)
         }
         if let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
             entry.sequence % interval == 0
         {
-            _ = try checkpointInTransaction()
+            _ = try checkpointInTransaction(database)
         }
         return entry
     }
 
     /// The head as of this transaction. Inside one transaction the head only moves by our own
     /// inserts, so it is read from the database once per transaction and then carried along.
-    private var cachedHead: (Int64, String)?
-
     private func head() throws -> (Int64, String) {
-        if let cachedHead { return cachedHead }
+        if let cachedHead = writer.cachedHead { return cachedHead }
+        let headStatement = writer.headStatement
         defer { headStatement.reset() }
         let head = try headStatement.step()
             ? (headStatement.int64(0), headStatement.text(1) ?? "")
             : (0, AuditCanonicalEncoding.genesisHash)
-        cachedHead = head
+        writer.cachedHead = head
         return head
     }
 
-    private func checkpointInTransaction() throws -> AuditCheckpoint? {
+    private func checkpointInTransaction(_ database: SQLiteConnection) throws -> AuditCheckpoint? {
         guard let key = configuration.signingKey else { return nil }
         let (size, hash) = try head()
         guard size > 0 else { return nil }
@@ -365,33 +392,33 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
         statement.bind(1, size)
         statement.bind(2, hash)
-        statement.bind(3, AuditTimestamp.format(now()))
+        statement.bind(3, AuditTimestamp.format(clock.now()))
         statement.bind(4, checkpoint.note)
         try statement.run()
         return checkpoint
     }
 
-    private func writeTransaction<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    private func writeTransaction<T>(_ database: SQLiteConnection, _ what: String, _ body: () throws -> T) throws -> T {
         guard !configuration.readOnly else {
             throw RecoveryError(.auditFailure, "cannot \(what): the trail was opened read-only", target: path)
         }
-        cachedHead = nil
-        defer { cachedHead = nil }
+        writer.cachedHead = nil
+        defer { writer.cachedHead = nil }
         // What the body changes in memory must be undone if the transaction rolls back.
-        let (registered, open) = (sessionRegistered, openAttempts)
+        let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
         do {
             return try database.immediateTransaction(body)
         } catch {
-            (sessionRegistered, openAttempts) = (registered, open)
+            (writer.sessionRegistered, writer.openAttempts) = (registered, open)
             if let error = error as? SQLiteError { throw Self.wrap(error, "cannot \(what)", path: path) }
             throw error
         }
     }
 
     /// Appends an `abandoned` outcome for every attempt whose process is gone.
-    private func recoverAbandonedAttempts() throws {
+    private func recoverAbandonedAttempts(_ database: SQLiteConnection) throws {
         let directory = Self.sessionDirectory(for: path)
-        let recovered: Int = try writeTransaction("close abandoned attempts") {
+        let recovered: Int = try writeTransaction(database, "close abandoned attempts") {
             let sessions = try database.prepare("SELECT session, first_seq FROM audit_sessions ORDER BY first_seq")
             var dead: [(String, Int64)] = []
             while try sessions.step() {
@@ -410,7 +437,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                 ORDER BY a.seq
                 """)
             let forget = try database.prepare("DELETE FROM audit_sessions WHERE session = ?1")
-            let time = AuditTimestamp.format(now())
+            let time = AuditTimestamp.format(clock.now())
             var count = 0
             for (owner, firstSequence) in dead {
                 unfinished.bind(1, firstSequence)
@@ -424,7 +451,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                         correlationID: unfinished.text(4) ?? ""))
                 }
                 unfinished.reset()
-                for record in records { _ = try appendInTransaction(record, time: time) }
+                for record in records { _ = try appendInTransaction(database, record, time: time) }
                 forget.bind(1, owner)
                 try forget.run()
                 count += records.count
@@ -445,7 +472,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
     // MARK: - Internals: reading
 
     private func verify(externalCheckpoint: AuditCheckpoint?) async throws -> AuditVerificationReport {
-        try await onQueue { [self] in
+        try await database.run { [self] database in
             do {
                 return try database.readTransaction {
                     var checkpoints: [Int64: String] = [:]
@@ -545,7 +572,7 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
 
     // MARK: - Internals: schema and plumbing
 
-    private static func migrate(_ database: SQLiteDatabase, readOnly: Bool, path: String) throws {
+    private static func migrate(_ database: SQLiteConnection, readOnly: Bool, path: String, at time: Date) throws {
         let exists = try database.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
         _ = try exists.step()
         let hasSchema = exists.int64(0) > 0
@@ -585,13 +612,13 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
                 current += 1
                 let record = try database.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)")
                 record.bind(1, current)
-                record.bind(2, AuditTimestamp.format(Date()))
+                record.bind(2, AuditTimestamp.format(time))
                 try record.run()
             }
         }
     }
 
-    private static func readOrCreateTrailID(_ database: SQLiteDatabase, readOnly: Bool) throws -> String {
+    private static func readOrCreateTrailID(_ database: SQLiteConnection, readOnly: Bool) throws -> String {
         let read = try database.prepare("SELECT value FROM audit_meta WHERE key = 'trail_id'")
         defer { read.reset() }
         if try read.step(), let id = read.text(0) { return id }
@@ -606,16 +633,35 @@ public final class SQLiteAuditTrail: AuditTrail, @unchecked Sendable {
         return id
     }
 
-    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
     private static func wrap(_ error: SQLiteError, _ what: String, path: String) -> RecoveryError {
         if error.isBusy {
             return RecoveryError(.timeout, "\(what): another process held the trail's write lock past the busy timeout", target: path, underlying: error)
         }
         return RecoveryError(.auditFailure, "\(what): \(error.message)", target: path, underlying: error)
+    }
+}
+
+/// An append waiting for the next group commit.
+private struct WaitingAppend {
+    var records: [AuditRecord]
+    var continuation: CheckedContinuation<[AuditEntry], any Error>
+}
+
+/// The trail's prepared statements and per-handle bookkeeping.
+// `@unchecked Sendable`: only jobs on the trail's `SQLiteQueue` touch it (one at a time, on its
+// thread), and the queue's last job is the trail's `deinit` clean-up.
+private final class WriterState: @unchecked Sendable {
+    let insertStatement: SQLiteStatement?
+    let headStatement: SQLiteStatement
+    /// The head inside the current write transaction; `nil` outside one.
+    var cachedHead: (Int64, String)?
+    /// Whether this handle's row is in `audit_sessions` (written with its first append).
+    var sessionRegistered = false
+    /// Correlation ids of attempts this handle recorded without an outcome yet.
+    var openAttempts: Set<String> = []
+
+    init(_ database: SQLiteConnection, readOnly: Bool) throws {
+        headStatement = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
     }
 }

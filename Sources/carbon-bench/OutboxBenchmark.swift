@@ -53,7 +53,7 @@ func runOutbox(_ options: Options) async throws {
 
     // 1. Enqueue.
     let sink = LogNotifier(name: "sink", logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
-    let outbox = try NotificationOutbox(path: directory + "/enqueue.outbox.db", routes: [.init(sink, delivery: .init(dedupeWindow: .seconds(600)))])
+    let outbox = try await NotificationOutbox(path: directory + "/enqueue.outbox.db", routes: [.init(sink, delivery: .init(dedupeWindow: .seconds(600)))])
     let clock = ContinuousClock()
     var started = clock.now
     for index in 0..<count { try await outbox.enqueue(event(index, "enqueue")) }
@@ -133,7 +133,7 @@ func runOutbox(_ options: Options) async throws {
     }
 
     let timed = TimedNotifier(webhook)
-    let delivering = try NotificationOutbox(
+    let delivering = try await NotificationOutbox(
         path: directory + "/deliver.outbox.db", routes: [.init(timed, delivery: .init(ratePerMinute: nil))],
         audit: nil)
     let loop = Task { try await delivering.run() }

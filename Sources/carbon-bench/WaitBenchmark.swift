@@ -47,7 +47,7 @@ func runWait(_ options: Options) async throws {
     _ = try await KubectlClusterClient(configuration: .fromEnvironment())
         .apply(KubernetesObject(kind: .namespace, namespace: nil, name: namespace), fieldManager: "carbon-bench")
     let engine = VeleroBackupEngine(cluster: client, configuration: .init(namespace: namespace))
-    let trail = try SQLiteAuditTrail(path: scratch + "/audit.db")
+    let trail = try await SQLiteAuditTrail(path: scratch + "/audit.db")
     let coordinator = RecoveryCoordinator(
         engine: engine, storage: NoStorage(), audit: trail, actor: AuditActor(user: "bench", cluster: "sandbox"),
         logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))

@@ -160,7 +160,7 @@ final class RawDatabase {
     let handle: OpaquePointer
     let insert: OpaquePointer
 
-    init(path: String, synchronous: String, createSchema: Bool = true) throws {
+    init(path: String, synchronous: String, createSchema: Bool = true) async throws {
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let handle else {
             throw BenchError("cannot open \(path)")
@@ -171,7 +171,7 @@ final class RawDatabase {
         }
         // The same table and indexes as the audit trail (copied from a real trail's schema),
         // without the triggers, the chain and the bookkeeping.
-        let schema = createSchema ? try RawDatabase.entrySchema() : ""
+        let schema = createSchema ? try await RawDatabase.entrySchema() : ""
         guard sqlite3_exec(handle, schema, nil, nil, nil) == SQLITE_OK else { throw BenchError("schema: \(String(cString: sqlite3_errmsg(handle)))") }
         var statement: OpaquePointer?
         sqlite3_prepare_v2(handle, "INSERT INTO audit_entries VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)", -1, &statement, nil)
@@ -180,13 +180,13 @@ final class RawDatabase {
     }
 
     /// The `CREATE` statements of `audit_entries` and its indexes, read from a new trail.
-    static func entrySchema() throws -> String {
+    static func entrySchema() async throws -> String {
         let path = NSTemporaryDirectory() + "carbon-bench-schema-\(getpid()).db"
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             try? FileManager.default.removeItem(atPath: path + "-sessions")
         }
-        _ = try SQLiteAuditTrail(path: path)
+        _ = try await SQLiteAuditTrail(path: path)
         var handle: OpaquePointer?
         sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil)
         defer { sqlite3_close_v2(handle) }
@@ -274,8 +274,8 @@ func runAudit(_ options: Options) async throws {
 
     // 1. Durable single appends, alternating trail and raw rounds so that neither gains from
     //    going second (file-system warm-up, page cache).
-    let singleTrail = try SQLiteAuditTrail(path: directory + "/single.db", configuration: .init(checkpointInterval: nil, durability: .full))
-    let rawSingle = try RawDatabase(path: directory + "/raw-single.db", synchronous: "FULL")
+    let singleTrail = try await SQLiteAuditTrail(path: directory + "/single.db", configuration: .init(checkpointInterval: nil, durability: .full))
+    let rawSingle = try await RawDatabase(path: directory + "/raw-single.db", synchronous: "FULL")
     var trailSingle = 0.0
     var rawSingleTime = 0.0
     let rounds = 4
@@ -306,7 +306,7 @@ func runAudit(_ options: Options) async throws {
         throw BenchError("\(trailPath) exists already: --keep writes a new trail, pick another path or remove it")
     }
     let signingKey = AuditSigningKey.generate(name: "carbon-bench")
-    let trail = try SQLiteAuditTrail(
+    let trail = try await SQLiteAuditTrail(
         path: trailPath, configuration: .init(checkpointInterval: 100_000, signingKey: signingKey, durability: .full))
     // The raw baseline inserts the first `rawCount` rows; the trail's rate over the same first
     // rows is what the ratio compares (indexes grow slower as the table grows).
@@ -322,7 +322,7 @@ func runAudit(_ options: Options) async throws {
         if written == rawCount { trailTimeForRawCount = trailBatchTime }
     }
     if trailTimeForRawCount == 0 { trailTimeForRawCount = trailBatchTime }
-    let rawBatch = try RawDatabase(path: directory + "/raw-batch.db", synchronous: "FULL")
+    let rawBatch = try await RawDatabase(path: directory + "/raw-batch.db", synchronous: "FULL")
     var rawBatchTime = 0.0
     var rawWritten = 0
     while rawWritten < rawCount {
@@ -365,14 +365,14 @@ func runAudit(_ options: Options) async throws {
         baseline: hashedEntries / hashTime,
         baselineName: "raw SHA-256 over the same canonical bytes, \(Int(bytesPerEntry)) B/entry, \(format(hashedEntries * bytesPerEntry / hashTime / 1e6)) MB/s",
         target: ">= 1,000,000 entries/s")
-    let scanReader = try RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
+    let scanReader = try await RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
     var scanned = 0
     let scanTime = synchronousSeconds { scanned = scanReader.rows("SELECT * FROM audit_entries ORDER BY seq") }
     print("  for scale: SQLite alone steps through every row and column at \(format(Double(scanned) / scanTime)) entries/s (sink \(sink))")
     print("")
 
     // 4. Filtered 1,000-row queries over the big trail, each beside the same SQL through the C API.
-    let rawQuery = try RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
+    let rawQuery = try await RawDatabase(path: trailPath, synchronous: "FULL", createSchema: false)
     let queries: [(String, AuditQuery, String)] = [
         ("failures, newest 1,000", AuditQuery(outcome: .failure, limit: 1000, newestFirst: true),
          "SELECT * FROM audit_entries WHERE outcome = 'failure' ORDER BY seq DESC LIMIT 1001"),
@@ -410,7 +410,7 @@ func runAudit(_ options: Options) async throws {
 // MARK: - Append mode
 
 func runAppend(_ options: Options) async throws {
-    let trail = try SQLiteAuditTrail(path: options.database!, configuration: .init(checkpointInterval: nil))
+    let trail = try await SQLiteAuditTrail(path: options.database!, configuration: .init(checkpointInterval: nil))
     let actor = AuditActor(user: "load-\(options.tag)", cluster: "sandbox")
     for index in 0..<options.count {
         let correlationID = "\(options.tag)-\(index)"

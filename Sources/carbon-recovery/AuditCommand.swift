@@ -78,8 +78,8 @@ struct AuditFilterOptions: ParsableArguments {
     }
 }
 
-func openTrail(_ options: GlobalOptions, readOnly: Bool, signingKey: AuditSigningKey? = nil, verifierKey: AuditVerifierKey? = nil) throws -> SQLiteAuditTrail {
-    try SQLiteAuditTrail(
+func openTrail(_ options: GlobalOptions, readOnly: Bool, signingKey: AuditSigningKey? = nil, verifierKey: AuditVerifierKey? = nil) async throws -> SQLiteAuditTrail {
+    try await SQLiteAuditTrail(
         path: options.auditDatabasePath,
         configuration: .init(readOnly: readOnly, checkpointInterval: nil, signingKey: signingKey, verifierKey: verifierKey))
 }
@@ -105,7 +105,7 @@ extension AuditCommand {
         func run() async throws {
             try await runReportingErrors {
                 let query = try filters.query(limit: limit, after: after, newestFirst: newestFirst)
-                let trail = try openTrail(global, readOnly: true)
+                let trail = try await openTrail(global, readOnly: true)
                 let page = try await trail.entries(matching: query)
                 switch global.output {
                 case .json:
@@ -156,7 +156,7 @@ extension AuditCommand {
         func run() async throws {
             try await runReportingErrors {
                 let key = try publicKey.map { try AuditVerifierKey(contentsOf: URL(fileURLWithPath: $0)) }
-                let trail = try openTrail(global, readOnly: true, verifierKey: key)
+                let trail = try await openTrail(global, readOnly: true, verifierKey: key)
                 let report: AuditVerificationReport
                 if let checkpoint, let key {
                     let note: String
@@ -202,7 +202,7 @@ extension AuditCommand {
         private func tellNotifiers(_ report: AuditVerificationReport) async throws {
             guard let path = notify.path else { return }
             let policy = try PolicyFile.load(path: path).policy
-            guard let context = try NotificationContext.open(policy: policy, global: global, audit: { nil }) else { return }
+            guard let context = try await NotificationContext.open(policy: policy, global: global, audit: { nil }) else { return }
             let problem = report.problem.map { "\($0)" } ?? "unknown problem"
             let place = report.problem.map { "\($0.kind.rawValue):\($0.sequence.map(String.init) ?? "-")" } ?? "unknown"
             try await context.outbox.enqueue(RecoveryEvent(
@@ -230,7 +230,7 @@ extension AuditCommand {
         func run() async throws {
             try await runReportingErrors {
                 let query = try filters.query(limit: 5000)
-                let trail = try openTrail(global, readOnly: true)
+                let trail = try await openTrail(global, readOnly: true)
                 let handle: FileHandle
                 if let file {
                     guard !FileManager.default.fileExists(atPath: file) else {
@@ -268,7 +268,7 @@ extension AuditCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let trail = try openTrail(global, readOnly: true)
+                let trail = try await openTrail(global, readOnly: true)
                 let stats = try await trail.statistics(matching: try filters.query())
                 switch global.output {
                 case .json:
@@ -332,7 +332,7 @@ extension AuditCommand {
                     try Data((key.verifierKey.text + "\n").utf8).write(to: URL(fileURLWithPath: keyPath + ".pub"))
                     Terminal.printError("created signing key \(keyPath) (public key: \(keyPath).pub)")
                 }
-                let trail = try openTrail(global, readOnly: false, signingKey: key)
+                let trail = try await openTrail(global, readOnly: false, signingKey: key)
                 let checkpoint = try await trail.checkpoint()
                 if let file { try Data(checkpoint.note.utf8).write(to: URL(fileURLWithPath: file)) }
                 if let publicKeyFile { try Data((key.verifierKey.text + "\n").utf8).write(to: URL(fileURLWithPath: publicKeyFile)) }

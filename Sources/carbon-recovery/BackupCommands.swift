@@ -19,14 +19,18 @@ struct OperationContext {
     /// `alerts.slowBackup` is then the slow-backup threshold too).
     let notifications: NotificationContext?
 
-    init(global: GlobalOptions, connection: ConnectionOptions, notify: NotifyOptions? = nil, policy: RecoveryPolicy? = nil) throws {
+    init(global: GlobalOptions, connection: ConnectionOptions, notify: NotifyOptions? = nil, policy: RecoveryPolicy? = nil) async throws {
         cluster = try connection.clusterClient()
         storage = try connection.storageBackend()
         engine = VeleroBackupEngine(cluster: cluster, storage: storage, configuration: .init(namespace: connection.veleroNamespace))
-        let trail = try openTrail(global, readOnly: false)
+        let trail = try await openTrail(global, readOnly: false)
         var policy = policy
         if policy == nil, let path = notify?.path { policy = try PolicyFile.load(path: path).policy }
-        notifications = try policy.flatMap { try NotificationContext.open(policy: $0, global: global, audit: { trail }) }
+        if let policy {
+            notifications = try await NotificationContext.open(policy: policy, global: global, audit: { trail })
+        } else {
+            notifications = nil
+        }
         var configuration = RecoveryCoordinator.Configuration()
         if let slow = policy?.alerts.slowBackup { configuration.slowBackupThreshold = .nanoseconds(slow.nanoseconds) }
         coordinator = RecoveryCoordinator(
@@ -139,7 +143,7 @@ struct BackupCommand: AsyncParsableCommand {
                     request.labels[parts[0]] = parts[1]
                 }
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection, notify: notify)
+                let context = try await OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
                 let status = try await context.notifying {
                     try await line.around {
@@ -221,7 +225,7 @@ struct BackupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let context = try OperationContext(global: global, connection: connection, notify: notify)
+                let context = try await OperationContext(global: global, connection: connection, notify: notify)
                 let report = try await context.notifying { try await context.coordinator.validateBackup(named: name) }
                 if global.output == .json {
                     printJSON(["backup": .string(name), "valid": .bool(report.isValid), "checks": .array(report.checks.map { ["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)] })])
@@ -244,7 +248,7 @@ struct BackupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let context = try OperationContext(global: global, connection: connection)
+                let context = try await OperationContext(global: global, connection: connection)
                 try await context.coordinator.deleteBackup(named: name)
                 print("Backup \(name) deleted: the Backup object and everything under \(try await context.engine.storagePrefix(ofBackup: name)) are gone.")
             }

@@ -32,7 +32,7 @@ struct CleanupCommand: AsyncParsableCommand {
                 throw RecoveryError.invalidInput(retention ? "--retention needs the policy: --config FILE" : "--config is only used with --retention")
             }
             let schedules = try config.map { try PolicyFile.load(path: $0).policy.schedules } ?? []
-            let context = try OperationContext(global: global, connection: connection)
+            let context = try await OperationContext(global: global, connection: connection)
             let plan = try await context.coordinator.planCleanup(expired: expired, failed: failed, retention: schedules)
             if global.output == .json, dryRun {
                 printJSON([

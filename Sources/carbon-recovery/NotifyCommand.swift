@@ -41,8 +41,8 @@ struct NotificationContext {
     /// `nil` when the policy names no notifier. The audit trail is opened only once the notifiers
     /// are known to be well configured; `nil` from `audit` means deliveries are not audited.
     static func open(
-        policy: RecoveryPolicy, global: GlobalOptions, outboxPath: String? = nil, audit: () throws -> (any AuditTrail)?
-    ) throws -> NotificationContext? {
+        policy: RecoveryPolicy, global: GlobalOptions, outboxPath: String? = nil, audit: () async throws -> (any AuditTrail)?
+    ) async throws -> NotificationContext? {
         guard !policy.notifiers.isEmpty else { return nil }
         let logger = Logger(label: "carbon-recovery.notify") { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -50,7 +50,7 @@ struct NotificationContext {
             return handler
         }
         let routes = try NotifierRegistry.standard(logger: logger).makeRoutes(for: policy)
-        let outbox = try NotificationOutbox(path: outboxPath ?? global.outboxDatabasePath, routes: routes, audit: try audit(), logger: logger)
+        let outbox = try await NotificationOutbox(path: outboxPath ?? global.outboxDatabasePath, routes: routes, audit: try await audit(), logger: logger)
         return NotificationContext(outbox: outbox, names: routes.map(\.notifier.name))
     }
 
@@ -101,7 +101,7 @@ struct NotifyCommand: AsyncParsableCommand {
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw RecoveryError(.notFound, "there is no notification outbox at \(path) (nothing has been queued yet)")
                 }
-                let store = try NotificationOutbox(path: path)
+                let store = try await NotificationOutbox(path: path)
                 let states: Set<NotificationOutbox.State> = failed ? [.dead] : all ? Set(NotificationOutbox.State.allCases) : [.pending, .dead]
                 let entries = try await store.entries(states: states, limit: limit)
                 if global.output == .json {
@@ -130,7 +130,7 @@ struct NotifyCommand: AsyncParsableCommand {
             try await runReportingErrors {
                 guard all != !ids.isEmpty else { throw RecoveryError.invalidInput("name the ids to replay, or --all (not both)") }
                 let policy = try PolicyFile.load(path: config).policy
-                guard let context = try NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try openTrail(global, readOnly: false) }) else {
+                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false) }) else {
                     throw RecoveryError.invalidInput("\(config) names no notifiers to deliver to")
                 }
                 let moved = try await context.outbox.retry(ids: all ? nil : ids)
@@ -155,7 +155,7 @@ struct NotifyCommand: AsyncParsableCommand {
             try await runReportingErrors {
                 guard timeout > 0 else { throw RecoveryError.invalidInput("--timeout must be at least 1 second") }
                 let policy = try PolicyFile.load(path: config).policy
-                guard let context = try NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try openTrail(global, readOnly: false) }) else {
+                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false) }) else {
                     throw RecoveryError.invalidInput("\(config) names no notifiers to deliver to")
                 }
                 // SIGTERM: finish and record the deliveries in flight, then stop (what is left stays queued).

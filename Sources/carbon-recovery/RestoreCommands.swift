@@ -75,7 +75,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 request.labelSelector = try selector.map { try LabelSelector(parsing: $0) }
                 request.existingResourcePolicy = policy
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection, notify: notify)
+                let context = try await OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
                 let status = try await context.notifying {
                     try await line.around {
@@ -118,7 +118,7 @@ struct RestoreCommand: AsyncParsableCommand {
                     request.recoveryTimeObjective = .nanoseconds(duration.nanoseconds)
                 }
                 try request.validate()
-                let context = try OperationContext(global: global, connection: connection, notify: notify)
+                let context = try await OperationContext(global: global, connection: connection, notify: notify)
                 let line = ProgressLine()
                 let report = try await context.notifying {
                     try await line.around {

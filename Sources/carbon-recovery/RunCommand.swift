@@ -46,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             metrics?.bootstrap()
-            let context = try OperationContext(global: global, connection: connection, policy: policy)
+            let context = try await OperationContext(global: global, connection: connection, policy: policy)
             let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })

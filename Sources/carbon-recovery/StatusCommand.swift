@@ -21,7 +21,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let document = try PolicyFile.load(path: config)
-            let trail = FileManager.default.fileExists(atPath: global.auditDatabasePath) ? try openTrail(global, readOnly: true) : nil
+            let trail = FileManager.default.fileExists(atPath: global.auditDatabasePath) ? try await openTrail(global, readOnly: true) : nil
             let status = try await VeleroStatus.collect(
                 cluster: try connection.clusterClient(), namespace: connection.veleroNamespace, policy: document.policy, audit: trail)
             let missing = document.policy.schedules.map(\.schedule.name).filter { name in !status.schedules.contains { $0.name == name } }

@@ -16,7 +16,7 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try SQLiteAuditTrail(path: path)
+        _ = try await SQLiteAuditTrail(path: path)
         let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
             for tag in ["p1", "p2", "p3", "p4"] {
                 // A short pause after each pair, as between real operations: SQLite's busy handler is
@@ -26,7 +26,7 @@ struct MultiProcessTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for result in results { #expect(result.status == 0, "\(result.standardError)") }
-        let trail = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         let report = try await trail.verify()
         #expect(report.isValid, "\(String(describing: report.problem))")
         #expect(report.entriesChecked == 2000)
@@ -46,14 +46,14 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try SQLiteAuditTrail(path: path)
+        _ = try await SQLiteAuditTrail(path: path)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
         process.arguments = ["append", "--db", path, "--count", "100000", "--tag", "victim"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         // Wait until it has written a good number of entries, then kill it without warning.
-        let reader = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         for _ in 0..<500 {
             if try await reader.statistics(matching: AuditQuery()).totalEntries > 300 { break }
             try await Task.sleep(for: .milliseconds(10))
@@ -67,7 +67,7 @@ struct MultiProcessTests {
         #expect(before.entriesChecked > 300)
 
         // The next writable open closes the attempt the victim left open, if it left one.
-        let writer = try SQLiteAuditTrail(path: path)
+        let writer = try await SQLiteAuditTrail(path: path)
         let after = try await writer.verify()
         #expect(after.isValid)
         let attempts = try await writer.statistics(matching: AuditQuery(kind: .attempt)).totalEntries
@@ -81,7 +81,7 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try SQLiteAuditTrail(path: path)
+        _ = try await SQLiteAuditTrail(path: path)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
         process.arguments = ["append", "--db", path, "--count", "1", "--tag", "held", "--hold-ms", "60000"]
@@ -93,12 +93,12 @@ struct MultiProcessTests {
         #expect(line == "open held-0")
 
         // While the holder lives, another writer must not close its attempt.
-        let other = try SQLiteAuditTrail(path: path)
+        let other = try await SQLiteAuditTrail(path: path)
         #expect(try await other.entries(matching: AuditQuery(outcome: .abandoned)).entries.isEmpty)
 
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        let recovering = try SQLiteAuditTrail(path: path)
+        let recovering = try await SQLiteAuditTrail(path: path)
         let abandoned = try await recovering.entries(matching: AuditQuery(outcome: .abandoned)).entries
         #expect(abandoned.count == 1)
         #expect(abandoned.first?.correlationID == "held-0")
@@ -108,7 +108,7 @@ struct MultiProcessTests {
         #expect(try await recovering.verify().isValid)
 
         // Recovery happens once: opening again adds nothing.
-        let again = try SQLiteAuditTrail(path: path)
+        let again = try await SQLiteAuditTrail(path: path)
         #expect(try await again.entries(matching: AuditQuery(outcome: .abandoned)).entries.count == 1)
         #expect(try await again.verify().entriesChecked == 2)
     }
@@ -158,7 +158,7 @@ struct ExportVerificationTests {
     @Test("Python re-verifies a JSON Lines export byte for byte, including awkward text")
     func pythonVerifiesExport() async throws {
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         try await fill(trail, pairs: 20)
         _ = try await trail.record(.outcome(
             .failure, operation: "restore.create", target: "restore/ünïcødé \"quoted\"\n\t\\ 😀",
@@ -189,7 +189,7 @@ struct ExportVerificationTests {
     @Test("CSV export has a header and one row per entry that Python's csv module reads back")
     func csvExport() async throws {
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         try await fill(trail, pairs: 5)
         _ = try await trail.record(.attempt(operation: "backup.create", target: "backup/x", parameters: ["note": "a,b \"c\"\nd"], actor: AuditActor(user: "u"), correlationID: "csv"))
         var text = ""

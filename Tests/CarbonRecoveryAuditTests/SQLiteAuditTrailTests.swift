@@ -11,14 +11,14 @@ struct SQLiteAuditTrailTests {
     @Test("passes the audit trail conformance suite")
     func conformance() async throws {
         let directory = try TemporaryDirectory()
-        try await AuditTrailConformance.run(try SQLiteAuditTrail(path: directory.file("audit.db")))
+        try await AuditTrailConformance.run(try await SQLiteAuditTrail(path: directory.file("audit.db")))
     }
 
     @Test("creates a private WAL database with a schema version")
     func fileProperties() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("state/nested/audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 3)
         for file in [path, path + "-wal", path + "-shm"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: file)
@@ -42,7 +42,7 @@ struct SQLiteAuditTrailTests {
     func triggers(sql: String) async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: .generate()))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: .generate()))
         try await fill(trail, pairs: 5)
         _ = try await trail.checkpoint()
         let before = try await trail.verify()
@@ -57,7 +57,7 @@ struct SQLiteAuditTrailTests {
     func changedField() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 25)
         #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET outcome = 'success', error = NULL WHERE seq = 20") == nil)
         let report = try await trail.verify()
@@ -70,7 +70,7 @@ struct SQLiteAuditTrailTests {
     func changedFieldWithRecomputedHash() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 10)
         var entry = try await trail.entries(matching: AuditQuery(afterSequence: 6, limit: 1)).entries[0]
         entry.actor = "mallory"
@@ -86,7 +86,7 @@ struct SQLiteAuditTrailTests {
     func deletedRow() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 10)
         #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq = 12") == nil)
         let report = try await trail.verify()
@@ -99,7 +99,7 @@ struct SQLiteAuditTrailTests {
     func swappedRows() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 10)
         let swap = RawSQL.dropTriggers + """
             UPDATE audit_entries SET seq = -1 WHERE seq = 5;
@@ -117,7 +117,7 @@ struct SQLiteAuditTrailTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let key = AuditSigningKey.generate()
-        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
         try await fill(trail, pairs: 20)
         let checkpoint = try await trail.checkpoint()
         #expect(checkpoint.size == 40)
@@ -140,13 +140,13 @@ struct SQLiteAuditTrailTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let key = AuditSigningKey.generate()
-        let original = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
+        let original = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
         try await fill(original, pairs: 20)
         let checkpoint = try await original.checkpoint()
 
         // Rebuild: keep the trail id, drop everything from entry 11 on, write a different history of the same length.
         #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq > 10; DELETE FROM audit_checkpoints; DELETE FROM audit_sessions") == nil)
-        let forged = try SQLiteAuditTrail(path: path)
+        let forged = try await SQLiteAuditTrail(path: path)
         try await fill(forged, pairs: 15, tag: "forged")
         #expect(try await forged.verify().isValid)
         #expect(try await forged.verify().entriesChecked == 40)
@@ -157,7 +157,7 @@ struct SQLiteAuditTrailTests {
 
         // A brand-new file with the same number of entries is another trail altogether.
         let otherPath = directory.file("other.db")
-        let other = try SQLiteAuditTrail(path: otherPath)
+        let other = try await SQLiteAuditTrail(path: otherPath)
         try await fill(other, pairs: 20)
         let otherReport = try await other.verify(checkpointNote: checkpoint.note, key: key.verifierKey)
         #expect(otherReport.problem?.kind == .checkpointMismatch)
@@ -168,7 +168,7 @@ struct SQLiteAuditTrailTests {
     func checkpointSignature() async throws {
         let directory = try TemporaryDirectory()
         let key = AuditSigningKey.generate()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(signingKey: key))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(signingKey: key))
         try await fill(trail, pairs: 5)
         let checkpoint = try await trail.checkpoint()
         let edited = checkpoint.note.replacingOccurrences(of: "\n10\n", with: "\n8\n")
@@ -186,12 +186,12 @@ struct SQLiteAuditTrailTests {
         let path = directory.file("audit.db")
         let old = AuditSigningKey.generate(name: "old-key")
         let current = AuditSigningKey.generate(name: "current-key")
-        try await fill(try SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)), pairs: 5)
+        try await fill(try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)), pairs: 5)
         _ = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)).checkpoint()
-        let trail = try SQLiteAuditTrail(path: path, configuration: .init(signingKey: current))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: current))
         try await fill(trail, pairs: 5, tag: "later")
         _ = try await trail.checkpoint()
-        let reader = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey))
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey))
         let report = try await reader.verify()
         #expect(report.isValid, "\(String(describing: report.problem))")
         #expect(report.checkpointsChecked == 2)
@@ -208,7 +208,7 @@ struct SQLiteAuditTrailTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let key = AuditSigningKey.generate(name: "audit-test")
-        let trail = try SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: 10, signingKey: key))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: 10, signingKey: key))
         for index in 0..<25 {
             _ = try await trail.record(.attempt(operation: "backup.create", target: "backup/\(index)", actor: AuditActor(user: "u"), correlationID: "c\(index)"))
         }
@@ -261,7 +261,7 @@ struct SQLiteAuditTrailTests {
     @Test("queries filter by time, actor, operation, target, outcome and page without gaps")
     func queries() async throws {
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         try await fill(trail, pairs: 30)
         _ = try await trail.record(.attempt(operation: "restore.create", target: "restore/r1", actor: AuditActor(user: "bob"), correlationID: "r1"))
         #expect(try await trail.entries(matching: AuditQuery(actor: "bob")).entries.map(\.sequence) == [61])
@@ -288,7 +288,7 @@ struct SQLiteAuditTrailTests {
     ])
     func badQueries(query: AuditQuery) async throws {
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         let error = await #expect(throws: RecoveryError.self) { try await trail.entries(matching: query) }
         #expect(error?.code == .invalidInput)
     }
@@ -297,17 +297,17 @@ struct SQLiteAuditTrailTests {
     func injectedClock() async throws {
         let directory = try TemporaryDirectory()
         let fixed = Date(timeIntervalSince1970: 1_795_000_000.5)
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"), now: { fixed })
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"), clock: SimulatedWallClock(start: fixed))
         let entry = try await trail.record(.attempt(operation: "backup.create", target: "t", actor: AuditActor(user: "u"), correlationID: "c"))
         #expect(entry.time == "2026-11-18T11:06:40.500Z")
         #expect(try await trail.entries(matching: AuditQuery(from: fixed, to: fixed.addingTimeInterval(1))).entries.count == 1)
     }
 
     @Test("a read-only open of a missing trail fails and creates nothing")
-    func readOnlyMissing() throws {
+    func readOnlyMissing() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("missing.db")
-        let error = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true)) }
+        let error = await #expect(throws: RecoveryError.self) { try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true)) }
         #expect(error?.code == .notFound)
         #expect(!FileManager.default.fileExists(atPath: path))
     }
@@ -316,8 +316,8 @@ struct SQLiteAuditTrailTests {
     func readOnlyAppend() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        try await fill(try SQLiteAuditTrail(path: path), pairs: 1)
-        let reader = try SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        try await fill(try await SQLiteAuditTrail(path: path), pairs: 1)
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         await #expect(throws: RecoveryError.self) {
             try await reader.record(.attempt(operation: "x.y", target: "t", actor: AuditActor(user: "u"), correlationID: "c"))
         }
@@ -328,14 +328,14 @@ struct SQLiteAuditTrailTests {
     func schemaChecks() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        try await fill(try SQLiteAuditTrail(path: path), pairs: 1)
+        try await fill(try await SQLiteAuditTrail(path: path), pairs: 1)
         #expect(RawSQL.exec(path, "INSERT INTO schema_version VALUES (99, 'future')") == nil)
-        let error = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: path) }
+        let error = await #expect(throws: RecoveryError.self) { try await SQLiteAuditTrail(path: path) }
         #expect(error?.message.contains("schema version 99") == true)
 
         let other = directory.file("other.db")
         try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: other))
-        let notADatabase = #expect(throws: RecoveryError.self) { try SQLiteAuditTrail(path: other, configuration: .init(readOnly: true)) }
+        let notADatabase = await #expect(throws: RecoveryError.self) { try await SQLiteAuditTrail(path: other, configuration: .init(readOnly: true)) }
         #expect(notADatabase?.code == .auditFailure)
         #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == Data("not a database at all, just text".utf8))
     }
@@ -344,7 +344,7 @@ struct SQLiteAuditTrailTests {
     func invalidRecord() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        let trail = try SQLiteAuditTrail(path: path)
+        let trail = try await SQLiteAuditTrail(path: path)
         try await fill(trail, pairs: 2)
         let good = AuditRecord.attempt(operation: "backup.create", target: "t", actor: AuditActor(user: "u"), correlationID: "ok")
         let bad = AuditRecord.attempt(operation: "", target: "t", actor: AuditActor(user: "u"), correlationID: "bad")

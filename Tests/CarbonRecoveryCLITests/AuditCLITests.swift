@@ -15,7 +15,7 @@ struct AuditCLITests {
         directory = try TemporaryDirectory()
         database = directory.file("audit.db")
         cli = try executable("carbon-recovery")
-        let trail = try SQLiteAuditTrail(path: database)
+        let trail = try await SQLiteAuditTrail(path: database)
         let actor = AuditActor(user: "alice", cluster: "admin@sandbox")
         var records: [AuditRecord] = []
         for index in 0..<30 {
@@ -114,7 +114,7 @@ struct AuditCLITests {
         let page3 = try await carbon(["audit", "query", "--audit-db", database, "--limit", "25", "--after", "50", "--output", "json"])
         let third = try JSONValue(parsing: Array(page3.standardOutput.utf8))
         #expect(third["entries"]?.arrayValue?.compactMap { $0["seq"]?.integerValue } == Array(51...60))
-        #expect(third["next"] == .null)
+        #expect(third.objectValue?["next"] == .null)
     }
 
     @Test("bad input is a clear error on stderr, a non-zero exit, and changes nothing", arguments: [

@@ -9,11 +9,12 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// A settable wall clock for the outbox.
-final class TestClock: Sendable {
-    private let value = Mutex(Date(timeIntervalSince1970: 1_795_000_000))
-    var now: Date { value.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { value.withLock { $0 = $0.addingTimeInterval(seconds) } }
+/// A settable wall clock for the outbox, moved by hand with `advance`.
+final class TestClock: WallClock {
+    private let clock = SimulatedWallClock(start: Date(timeIntervalSince1970: 1_795_000_000))
+    func now() -> Date { clock.now() }
+    func sleep(until deadline: Date) async throws { try await clock.sleep(until: deadline) }
+    func advance(_ seconds: TimeInterval) { clock.set(to: clock.now().addingTimeInterval(seconds)) }
 }
 
 func event(_ number: Int, kind: RecoveryEvent.Kind = .backupFailed, summary: String? = nil, at: Date = Date()) -> RecoveryEvent {
@@ -28,14 +29,14 @@ struct OutboxTests {
     func idempotent() async throws {
         let directory = try TemporaryDirectory()
         let notifier = RecordingNotifier(name: "a")
-        let outbox = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier)])
+        let outbox = try await NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier)])
         #expect(try await outbox.enqueue(event(1)) == ["a": .queued])
         #expect(try await outbox.enqueue(event(1)) == ["a": .duplicate])
         let result = await outbox.flush(timeout: .seconds(5))
         #expect(result == .init(delivered: 1, dead: 0, pending: 0))
         #expect(await notifier.delivered.map(\.idempotencyKey) == ["backup-failed:b-1"])
         // A second outbox on the same file (another process) knows the key too.
-        let again = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier)])
+        let again = try await NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier)])
         #expect(try await again.enqueue(event(1)) == ["a": .duplicate])
     }
 
@@ -44,9 +45,9 @@ struct OutboxTests {
         let directory = try TemporaryDirectory()
         let clock = TestClock()
         let notifier = RecordingNotifier(name: "a")
-        let outbox = try NotificationOutbox(
-            path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(dedupeWindow: .seconds(600)))], now: { clock.now })
-        let first = RecoveryEvent(kind: .storageLocationUnavailable, severity: .critical, target: "storage/default", summary: "down", occurredAt: clock.now, idempotencyKey: "k1")
+        let outbox = try await NotificationOutbox(
+            path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(dedupeWindow: .seconds(600)))], clock: clock)
+        let first = RecoveryEvent(kind: .storageLocationUnavailable, severity: .critical, target: "storage/default", summary: "down", occurredAt: clock.now(), idempotencyKey: "k1")
         var second = first
         second.idempotencyKey = "k2"
         var third = first
@@ -64,19 +65,19 @@ struct OutboxTests {
     func backoff() async throws {
         let directory = try TemporaryDirectory()
         let clock = TestClock()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         let notifier = RecordingNotifier(name: "a")
         await notifier.failNext([.temporary("a answered HTTP 503"), .temporary("a answered HTTP 503"), .temporary("a did not answer")])
-        let outbox = try NotificationOutbox(
+        let outbox = try await NotificationOutbox(
             path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(maxAttempts: 5, retryBackoff: .seconds(10), maxBackoff: .seconds(25)))],
-            audit: trail, now: { clock.now })
+            audit: trail, clock: clock)
         try await outbox.enqueue(event(1))
         var waits: [TimeInterval] = []
         for _ in 0..<3 {
             let round = await outbox.deliverDue()
             #expect(round == .init(tried: 1, delivered: 0, retrying: 1, dead: 0))
             let next = try #require(try await outbox.entries(states: [.pending]).first).nextAttemptAt
-            waits.append(next.timeIntervalSince(clock.now))
+            waits.append(next.timeIntervalSince(clock.now()))
             #expect(await outbox.deliverDue().tried == 0, "not due before its backoff")
             clock.advance(waits.last! + 0.01)
         }
@@ -98,11 +99,11 @@ struct OutboxTests {
     func deadLetters() async throws {
         let directory = try TemporaryDirectory()
         let clock = TestClock()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         let notifier = RecordingNotifier(name: "a")
-        let outbox = try NotificationOutbox(
+        let outbox = try await NotificationOutbox(
             path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(maxAttempts: 2, retryBackoff: .seconds(1), maxBackoff: .seconds(1)))],
-            audit: trail, now: { clock.now })
+            audit: trail, clock: clock)
         await notifier.failNext([.permanent("a rejected the event with HTTP 400"), .temporary("x"), .temporary("y")])
         try await outbox.enqueue(event(1))
         #expect(await outbox.deliverDue().dead == 1)
@@ -131,7 +132,7 @@ struct OutboxTests {
         let notifier = RecordingNotifier(name: "a")
         var configuration = NotificationOutbox.Configuration()
         configuration.pollInterval = .seconds(30)   // only the enqueue's wake-up can explain a quick delivery
-        let outbox = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(ratePerMinute: nil))], configuration: configuration)
+        let outbox = try await NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(ratePerMinute: nil))], configuration: configuration)
         let loop = Task { try await outbox.run() }
         for round in 1...50 {
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
@@ -150,7 +151,7 @@ struct OutboxTests {
         let directory = try TemporaryDirectory()
         let clock = TestClock()
         let notifier = RecordingNotifier(name: "a")
-        let outbox = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(ratePerMinute: 3))], now: { clock.now })
+        let outbox = try await NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(notifier, delivery: .init(ratePerMinute: 3))], clock: clock)
         try await outbox.enqueue(contentsOf: (1...5).map { event($0) })
         #expect(await outbox.deliverDue().delivered == 3)
         #expect(await outbox.deliverDue().tried == 0)
@@ -168,8 +169,8 @@ struct OutboxTests {
             }
         }
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
-        let outbox = try NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(Leaky())], audit: trail)
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
+        let outbox = try await NotificationOutbox(path: directory.file("outbox.db"), routes: [.init(Leaky())], audit: trail)
         try await outbox.enqueue(event(1))
         _ = await outbox.deliverDue()
         let entry = try #require(try await outbox.entries().first)
@@ -185,8 +186,8 @@ struct OutboxTests {
     @Test("bad input: duplicate notifier names, unknown types, bad delivery settings, unset secrets — clear errors, nothing built")
     func badInput() async throws {
         let directory = try TemporaryDirectory()
-        #expect(throws: RecoveryError.self) {
-            try NotificationOutbox(path: directory.file("o.db"), routes: [.init(RecordingNotifier(name: "a")), .init(RecordingNotifier(name: "a"))])
+        await #expect(throws: RecoveryError.self) {
+            try await NotificationOutbox(path: directory.file("o.db"), routes: [.init(RecordingNotifier(name: "a")), .init(RecordingNotifier(name: "a"))])
         }
         let registry = NotifierRegistry.standard()
         func message(_ entries: [NotifierPolicy], environment: [String: String] = [:]) -> String? {

@@ -39,7 +39,7 @@ struct ReceiverTests {
     func enqueue(_ count: Int, policyFile: String, outboxPath: String, environment: [String: String], prefix: String = "e") async throws {
         let policy = try PolicyFile.load(path: policyFile).policy
         let routes = try NotifierRegistry.standard().makeRoutes(for: policy, environment: environment)
-        let outbox = try NotificationOutbox(path: outboxPath, routes: routes)
+        let outbox = try await NotificationOutbox(path: outboxPath, routes: routes)
         let now = Date()
         let events = (0..<count).map { index in
             RecoveryEvent(
@@ -88,7 +88,7 @@ struct ReceiverTests {
         #expect(injected.allSatisfy { $0 > 0 }, "every failure mode was exercised: \(injected)")
 
         // The audit trail holds one successful notify.deliver per event, and failures for the rest.
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(readOnly: true))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(readOnly: true))
         let successes = try await trail.statistics(matching: AuditQuery(operation: "notify.deliver", kind: .outcome, outcome: .success))
         #expect(successes.rows.reduce(0) { $0 + $1.count } == 1000)
         #expect(try await trail.verify().isValid)
@@ -118,7 +118,7 @@ struct ReceiverTests {
         first.kill()
         // The killed process's leases (30 s) keep other deliverers off its rows until they expire.
         let routes = try NotifierRegistry.standard().makeRoutes(for: try PolicyFile.load(path: policy).policy, environment: environment)
-        let outbox = try NotificationOutbox(path: directory.file("audit.outbox.db"), routes: routes)
+        let outbox = try await NotificationOutbox(path: directory.file("audit.outbox.db"), routes: routes)
         let result = await outbox.flush(timeout: .seconds(120))
         #expect(result.pending == 0 && result.dead == 0)
         let stats = try await receiver.stats()

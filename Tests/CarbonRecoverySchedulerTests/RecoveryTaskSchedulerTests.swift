@@ -47,8 +47,8 @@ struct SchedulerHarness {
     }
 
     /// A fresh "process": its own trail handle and coordinator over the same file.
-    func start() throws -> (Task<Void, any Error>, SQLiteAuditTrail) {
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+    func start() async throws -> (Task<Void, any Error>, SQLiteAuditTrail) {
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         let coordinator = RecoveryCoordinator(
             engine: InMemoryBackupEngine(), storage: InMemoryStorageBackend(), audit: trail, actor: AuditActor(user: "scheduler-test", cluster: nil),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -74,7 +74,7 @@ struct RecoveryTaskSchedulerTests {
         let clock = harness.clock
 
         // Phase 1: the first start ever runs 34 simulated hours with nothing to catch up.
-        var (running, trail) = try harness.start()
+        var (running, trail) = try await harness.start()
         try await clock.advance(to: date("2026-03-31T10:00:00.000Z"), sleepers: 4)
         running.cancel()
         try await running.value   // stops by returning, not by throwing
@@ -89,7 +89,7 @@ struct RecoveryTaskSchedulerTests {
 
         // Phase 2: the process is down for 2 days 5 hours 7 minutes, then starts again.
         clock.set(to: date("2026-04-02T15:07:00.000Z"))
-        (running, trail) = try harness.start()
+        (running, trail) = try await harness.start()
         try await clock.settle(sleepers: 4)
         let catchUps = await harness.log.runs.filter(\.run.isCatchUp)
         #expect(catchUps.count == 4, "one catch-up run per task, not a burst")
@@ -114,7 +114,7 @@ struct RecoveryTaskSchedulerTests {
 
         // Phase 4: a restart right after changes nothing and reports nothing.
         let before = await harness.log.runs.count
-        (running, trail) = try harness.start()
+        (running, trail) = try await harness.start()
         try await clock.settle(sleepers: 4)
         try await Task.sleep(for: .milliseconds(50))
         #expect(await harness.log.runs.count == before)
@@ -152,7 +152,7 @@ struct RecoveryTaskSchedulerTests {
     @Test("bad task sets are refused before anything is recorded")
     func badTasks() async throws {
         let directory = try TemporaryDirectory()
-        let trail = try SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
         let coordinator = RecoveryCoordinator(
             engine: InMemoryBackupEngine(), storage: InMemoryStorageBackend(), audit: trail, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let clock = SimulatedWallClock(start: SchedulerHarness.date("2026-03-30T00:00:00.000Z"))

@@ -14,7 +14,14 @@
 ///
 /// Messages never contain credentials: implementations that wrap a process or an HTTP response
 /// redact before building the error.
-public struct RecoveryError: Error, Sendable, CustomStringConvertible {
+///
+/// Two errors are equal when their codes are (`Equatable` and `Hashable` look at ``code`` only),
+/// so a caller can match one without caring for its message:
+///
+/// ```swift
+/// #expect(throws: RecoveryError(.invalidInput, "")) { try KubernetesName.validateLabel("Data_Platform", what: "namespace") }
+/// ```
+public struct RecoveryError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of failure this is. New codes may be added in any release.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String
@@ -47,6 +54,9 @@ public struct RecoveryError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(rawValue: "storage-failure")
         /// The audit trail could not be written or read.
         public static let auditFailure = Code(rawValue: "audit-failure")
+        /// The notification outbox could not be written or read (its own code: a scheduler stops
+        /// on ``auditFailure``, not on a notification that could not be queued).
+        public static let notificationFailure = Code(rawValue: "notification-failure")
         /// The audit trail failed verification: an entry or checkpoint does not match.
         public static let auditTampered = Code(rawValue: "audit-tampered")
         /// The implementation does not support this operation (for example object lock).
@@ -101,6 +111,12 @@ public struct RecoveryError: Error, Sendable, CustomStringConvertible {
         }
         return text
     }
+
+    /// Whether both errors have the same ``code``; messages, operations and targets are not compared.
+    public static func == (lhs: RecoveryError, rhs: RecoveryError) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the ``code`` only, consistent with `==`.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     /// Returns a copy with the operation and target filled in where they were unknown.
     public func with(operation: String? = nil, target: String? = nil) -> RecoveryError {

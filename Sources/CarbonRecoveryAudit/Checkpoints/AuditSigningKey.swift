@@ -1,4 +1,5 @@
 import CarbonRecovery
+import CarbonRecoverySQLite
 import Crypto
 import Foundation
 

@@ -33,7 +33,7 @@ package enum FileSecurity {
     }
 
     /// Writes a new file with mode 0600; fails when it exists.
-    static func createPrivateFile(at url: URL, contents: [UInt8]) throws {
+    package static func createPrivateFile(at url: URL, contents: [UInt8]) throws {
         try createParentDirectories(of: url.path)
         let descriptor = open(url.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
@@ -53,54 +53,9 @@ package enum FileSecurity {
     }
 
     /// The file's permission bits.
-    static func permissions(of path: String) -> Int? {
+    package static func permissions(of path: String) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return Int(info.st_mode & 0o777)
-    }
-}
-
-/// A lock file held with `flock` for as long as a trail handle is open, so that another
-/// process can tell whether the writer of an unfinished attempt is still alive.
-final class SessionLock {
-    let path: String
-    private var descriptor: Int32
-
-    /// Creates and locks `<directory>/<session>.lock`.
-    init(directory: String, session: String) throws {
-        if !FileManager.default.fileExists(atPath: directory) {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
-        path = "\(directory)/\(session).lock"
-        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard descriptor >= 0, flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            throw RecoveryError(.auditFailure, "cannot create the session lock: \(String(cString: strerror(errno)))", target: path)
-        }
-    }
-
-    /// Releases the lock and removes the file.
-    func release() {
-        guard descriptor >= 0 else { return }
-        unlink(path)
-        flock(descriptor, LOCK_UN)
-        close(descriptor)
-        descriptor = -1
-    }
-
-    deinit { release() }
-
-    /// Whether a process still holds the lock of `session`.
-    static func isAlive(directory: String, session: String) -> Bool {
-        let path = "\(directory)/\(session).lock"
-        let descriptor = open(path, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
-            // Nobody holds it: its owner died without cleaning up.
-            unlink(path)
-            flock(descriptor, LOCK_UN)
-            return false
-        }
-        return true
     }
 }

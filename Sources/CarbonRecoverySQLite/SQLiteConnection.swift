@@ -1,0 +1,85 @@
+import CSQLite
+import Foundation
+
+/// SQLite's "transient" destructor: SQLite copies the bound bytes before the call returns.
+package let SQLITE_TRANSIENT = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
+
+/// One libsqlite3 connection. Not thread-safe: use it from one thread at a time, and never from
+/// Swift's cooperative pool — ``SQLiteQueue`` owns one on a thread of its own.
+package final class SQLiteConnection {
+    package let handle: OpaquePointer
+    package let path: String
+
+    /// Opens a connection.
+    ///
+    /// - Throws: ``SQLiteError`` with SQLite's message.
+    package init(path: String, readOnly: Bool) throws {
+        var handle: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let handle { sqlite3_close_v2(handle) }
+            throw SQLiteError(code: status == SQLITE_OK ? SQLITE_NOMEM : status, message: message)
+        }
+        self.handle = handle
+        self.path = path
+        sqlite3_extended_result_codes(handle, 1)
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
+    package func setBusyTimeout(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        sqlite3_busy_timeout(handle, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+    }
+
+    /// The number of rows the last statement inserted, changed or deleted.
+    package var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// The last error message of this connection.
+    package var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Runs SQL that returns no rows (one or several statements).
+    package func execute(_ sql: String) throws {
+        var errorPointer: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &errorPointer)
+        if status != SQLITE_OK {
+            let message = errorPointer.map { String(cString: $0) } ?? lastError
+            sqlite3_free(errorPointer)
+            throw SQLiteError(code: status, message: message)
+        }
+    }
+
+    /// Prepares one statement.
+    package func prepare(_ sql: String) throws -> SQLiteStatement {
+        var statement: OpaquePointer?
+        let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard status == SQLITE_OK, let statement else { throw SQLiteError(code: status, message: lastError) }
+        return SQLiteStatement(statement, database: self)
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed when it returns, rolled back when it throws.
+    package func immediateTransaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Runs `body` in a read transaction, so that every statement sees one snapshot.
+    package func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
+}
+
