@@ -146,6 +146,24 @@ struct VeleroObjectsTests {
         #expect(appliedLocation.spec?[path: ["config", "s3ForcePathStyle"]] == "true")
     }
 
+    @Test("a Backup whose spec has labelSelector: null and orLabelSelectors: null reads back with its namespaces, like one without them")
+    func explicitNullSelectors() async throws {
+        let client = try sandboxClient()
+        try await ensureManualNamespace(client)
+        let name = uniqueName("nulls")
+        var object = VeleroObjects.backup(BackupRequest(name: name, includedNamespaces: ["data-platform", "vault-prod"]), namespace: manualNamespace)
+        object.json["spec"]?["labelSelector"] = .null
+        object.json["spec"]?["orLabelSelectors"] = .null
+        let applied = try await client.apply(object, fieldManager: "carbon-recovery-tests")
+        // The API server keeps the explicit nulls (Velero's schema allows them)...
+        #expect(applied.json[path: ["spec"]]?.objectValue?["labelSelector"] == .null)
+        #expect(applied.json[path: ["spec"]]?.objectValue?.keys.contains("orLabelSelectors") == true)
+        // ...and the backup still counts for both namespaces (RPO, retention).
+        let engine = try await manualEngine(client)
+        let status = try #require(try await engine.backupStatus(named: name))
+        #expect(status.namespaces == ["data-platform", "vault-prod"])
+    }
+
     @Test("every Velero backup phase, progress, counts and timestamps are read from the object", arguments: BackupPhase.allKnown)
     func backupPhases(phase: BackupPhase) async throws {
         let client = try sandboxClient()

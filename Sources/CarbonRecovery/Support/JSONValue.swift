@@ -25,10 +25,12 @@ public enum JSONValue: Sendable, Hashable {
     /// An object; member order is not significant.
     case object([String: JSONValue])
 
-    /// The value at `key` when this is an object, else `nil`.
+    /// The value at `key` when this is an object, else `nil`. A member whose value is `null`
+    /// reads as missing, as Kubernetes reads it (`labelSelector: null` is no selector); the
+    /// member itself stays in ``objectValue`` and in the canonical encoding.
     public subscript(key: String) -> JSONValue? {
         get {
-            if case .object(let members) = self { return members[key] }
+            if case .object(let members) = self, let value = members[key], value != .null { return value }
             return nil
         }
         set {
