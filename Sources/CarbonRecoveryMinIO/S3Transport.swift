@@ -107,7 +107,11 @@ extension MinIOStorageBackend {
                 throw error.with(operation: operation, target: requestTarget)
             }
             var headers: [(String, String)] = [("host", endpoint.host)] + extra
-            signer.sign(method: method.rawValue, encodedPath: encodedPath, query: query, headers: &headers, payloadHash: payloadHash, credentials: credentials, date: now())
+            do {
+                try signer.sign(method: method.rawValue, encodedPath: encodedPath, query: query, headers: &headers, payloadHash: payloadHash, credentials: credentials, date: now())
+            } catch let error as RecoveryError {
+                throw error.with(operation: operation, target: requestTarget)
+            }
             var request = HTTPClientRequest(url: url)
             request.method = method
             // Host too, exactly as signed (the HTTP client would drop a default port from it).

@@ -1,3 +1,4 @@
+import CarbonRecovery
 import Crypto
 import Foundation
 
@@ -23,10 +24,20 @@ struct SigV4Signer: Sendable {
     ///   - query: decoded query parameters; they are encoded and sorted here.
     ///   - headers: the headers to sign, lower-cased names; `host` must be among them.
     ///   - payloadHash: hex SHA-256 of the body.
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when a header value holds a line break or
+    ///   another control character (a tab aside). AWS folds such a value into one line for the
+    ///   signature (`get-header-value-multiline`), but the value sent would then differ from the
+    ///   value signed — and a line break in a header is header injection — so it is refused.
     func sign(
         method: String, encodedPath: String, query: [(String, String)], headers: inout [(String, String)],
         payloadHash: String, credentials: S3Credentials, date: Date
-    ) {
+    ) throws {
+        for (name, value) in headers {
+            if let bad = value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+                throw RecoveryError.invalidInput(
+                    "the S3 header '\(name)' holds the control character U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(to: 4)) (a line break?); header values must be one line")
+            }
+        }
         let (amzDate, shortDate) = Self.timestamps(date)
         headers.append(("x-amz-date", amzDate))
         headers.append(("x-amz-content-sha256", payloadHash))
@@ -118,5 +129,12 @@ enum S3URI {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// The string with leading zeros up to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }
