@@ -20,6 +20,8 @@ struct DeployCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option(name: .customLong("config"), help: "The policy file.") var config: String
     @Flag(name: .customLong("dry-run"), help: "Show the plan; change nothing.") var dryRun = false
+    @Flag(name: .customLong("allow-lint-errors"), help: "Deploy a policy that `policy lint` finds errors in (for example schedules that cannot meet its own RPO).")
+    var allowLintErrors = false
     @Option(name: .customLong("wait-timeout"), help: "How long to wait for Available/Enabled, e.g. 2m0s.") var waitTimeout: String = "2m0s"
 
     func run() async throws {
@@ -27,9 +29,18 @@ struct DeployCommand: AsyncParsableCommand {
             let timeout = try GoDuration(parsing: waitTimeout)
             guard timeout.nanoseconds > 0 else { throw RecoveryError.invalidInput("--wait-timeout must be positive, not \(waitTimeout)") }
             let document = try PolicyFile.load(path: config)
-            let errors = document.lint().filter { $0.severity == .error }.count
-            if errors > 0 {
-                FileHandle.standardError.write(Data("note: policy lint finds \(errors) errors in \(config) (carbon-recovery policy lint \(config)); deploying it as written\n".utf8))
+            let errors = document.lint().filter { $0.severity == .error }
+            if !errors.isEmpty {
+                // A policy that contradicts itself (schedules that cannot meet its own RPO, …) is
+                // not deployed by accident; the operator who means it says so.
+                guard allowLintErrors || dryRun else {
+                    throw RecoveryError.invalidInput("""
+                        policy lint finds \(errors.count) error\(errors.count == 1 ? "" : "s") in \(config), so nothing was deployed:
+                        \(errors.map { "  - \($0)" }.joined(separator: "\n"))
+                        See `carbon-recovery policy lint \(config)`; fix the policy, or pass --allow-lint-errors to deploy it as written.
+                        """)
+                }
+                FileHandle.standardError.write(Data("note: policy lint finds \(errors.count) errors in \(config); \(dryRun ? "the plan is shown, but deploying needs --allow-lint-errors" : "deploying it as written (--allow-lint-errors)")\n".utf8))
             }
             let cluster = try connection.clusterClient()
             let deployment = VeleroDeployment(cluster: cluster, namespace: connection.veleroNamespace)
@@ -43,15 +54,14 @@ struct DeployCommand: AsyncParsableCommand {
                 })
                 if dryRun { print("Dry run: nothing changed."); return }
             }
-            let coordinator = RecoveryCoordinator(
-                engine: VeleroBackupEngine(cluster: cluster, configuration: .init(namespace: connection.veleroNamespace)), storage: UnusedStorage(),
-                audit: try openTrail(global, readOnly: false), cluster: cluster,
+            let audited = OperationAudit(
+                audit: try await openTrail(global, readOnly: false), cluster: cluster,
                 logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
             let summary: JSONValue = .object(Dictionary(grouping: plan, by: \.action.rawValue).mapValues { .integer(Int64($0.count)) })
-            _ = try await coordinator.perform("deploy.apply", target: "velero/\(connection.veleroNamespace)", parameters: ["config": .string(config), "plan": summary]) { _, _ in
+            _ = try await audited.perform("deploy.apply", target: "velero/\(connection.veleroNamespace)", parameters: ["config": .string(config), "plan": summary]) { _, _ in
                 for change in changes {
                     let target = "\(change.object.kind ?? "?")/\(change.object.namespace.map { "\($0)/" } ?? "")\(change.object.name ?? "?")"
-                    _ = try await coordinator.perform(
+                    _ = try await audited.perform(
                         "deploy.change", target: target,
                         parameters: ["action": .string(change.action.rawValue), "differences": .array(change.differences.map { .string($0) })]
                     ) { _, _ in
@@ -78,15 +88,4 @@ struct DeployCommand: AsyncParsableCommand {
             "name": .string(change.object.name ?? ""), "differences": .array(change.differences.map { .string($0) }),
         ]
     }
-}
-
-/// Deploy reads and writes the cluster only; the coordinator it audits through never touches storage.
-struct UnusedStorage: StorageBackend {
-    private func unused() -> RecoveryError { RecoveryError(.unsupported, "deploy does not use backup storage") }
-    func checkAccess() async throws { throw unused() }
-    func list(prefix: String) -> AsyncThrowingStream<StorageObject, any Error> { AsyncThrowingStream { $0.finish(throwing: unused()) } }
-    func head(_ key: String) async throws -> StorageObject? { throw unused() }
-    func get(_ key: String) async throws -> [UInt8]? { throw unused() }
-    func put(_ key: String, data: [UInt8]) async throws { throw unused() }
-    func delete(_ key: String) async throws { throw unused() }
 }

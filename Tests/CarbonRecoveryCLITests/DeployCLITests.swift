@@ -142,4 +142,35 @@ struct DeployCLITests {
         #expect(missing.status == 1 && missing.standardError.contains("set TEST_S3_SECRET_KEY"), "\(missing.standardError)")
         _ = try await run("/usr/bin/env", ["kubectl", "delete", "namespace", namespace, "--wait=false"])
     }
+
+    @Test("a policy whose schedules cannot meet its own RPO is not deployed without --allow-lint-errors: a clear error, nothing changed")
+    func lintErrorsStopDeploy() async throws {
+        let sandbox = try Sandbox.current()
+        let directory = try TemporaryDirectory()
+        let namespace = "velero-lint-\(UUID().uuidString.prefix(6).lowercased())"
+        let created = try await run("/usr/bin/env", ["kubectl", "create", "namespace", namespace])
+        #expect(created.status == 0, "\(created.standardError)")
+        defer { Task { _ = try? await run("/usr/bin/env", ["kubectl", "delete", "namespace", namespace, "--wait=false"]) } }
+        let (id, secret) = try keys()
+        // A yearly schedule for a namespace whose RPO is one hour.
+        let file = directory.file("carbon-recovery.yaml")
+        try policy(sandbox, schedules: ["daily-backup"]).replacingOccurrences(of: "rpo: 8784h0m0s", with: "rpo: 1h0m0s")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let environment = ["XDG_STATE_HOME": directory.file("state"), "CARBON_RECOVERY_AUDIT_DB": "", "TEST_S3_ACCESS_KEY": id, "TEST_S3_SECRET_KEY": secret]
+        let deploy = ["deploy", "--config", file, "--velero-namespace", namespace, "--wait-timeout", "30s"]
+        let lint = try await run(try executable("carbon-recovery"), ["policy", "lint", file], environment: environment)
+        #expect(lint.status != 0, "the policy was meant to have lint errors: \(lint.standardOutput)")
+
+        let refused = try await run(try executable("carbon-recovery"), deploy, environment: environment)
+        #expect(refused.status == 1, "\(refused.standardOutput)\(refused.standardError)")
+        #expect(refused.standardError.contains("nothing was deployed") && refused.standardError.contains("--allow-lint-errors"), "\(refused.standardError)")
+        let schedules = try await run("/usr/bin/env", ["kubectl", "get", "schedules.velero.io", "-n", namespace, "-o", "name"])
+        #expect(schedules.status == 0 && schedules.standardOutput.isEmpty, "nothing created: \(schedules.standardOutput)")
+        let locations = try await run("/usr/bin/env", ["kubectl", "get", "backupstoragelocations.velero.io", "-n", namespace, "-o", "name"])
+        #expect(locations.status == 0 && locations.standardOutput.isEmpty, "nothing created: \(locations.standardOutput)")
+        // A dry run still shows the plan, and says what deploying needs.
+        let dryRun = try await run(try executable("carbon-recovery"), deploy + ["--dry-run"], environment: environment)
+        #expect(dryRun.status == 0 && dryRun.standardOutput.contains("Dry run: nothing changed."), "\(dryRun.standardOutput)\(dryRun.standardError)")
+        #expect(dryRun.standardError.contains("--allow-lint-errors"))
+    }
 }

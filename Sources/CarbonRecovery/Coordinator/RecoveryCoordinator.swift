@@ -35,11 +35,12 @@ public struct RecoveryCoordinator: Sendable {
     let audit: any AuditTrail
     let cluster: (any ClusterClient)?
     private let notifiers: [any Notifier]
-    private let fixedActor: AuditActor?
+    /// Records every operation's attempt and outcome.
+    let operations: OperationAudit
     let configuration: Configuration
-    let startTimer: @Sendable () -> @Sendable () -> Duration
-    let now: @Sendable () -> Date
-    let logger: Logger
+    var startTimer: @Sendable () -> @Sendable () -> Duration { operations.startTimer }
+    var now: @Sendable () -> Date { operations.now }
+    var logger: Logger { operations.logger }
 
     /// Creates a coordinator.
     ///
@@ -71,14 +72,8 @@ public struct RecoveryCoordinator: Sendable {
         self.audit = audit
         self.cluster = cluster
         self.notifiers = notifiers
-        self.fixedActor = actor
         self.configuration = configuration
-        self.startTimer = {
-            let start = clock.now
-            return { start.duration(to: clock.now) }
-        }
-        self.now = now
-        self.logger = logger
+        self.operations = OperationAudit(audit: audit, cluster: cluster, actor: actor, clock: clock, now: now, logger: logger)
     }
 
     /// Creates a coordinator that measures durations with a `ContinuousClock`.
@@ -269,7 +264,8 @@ public struct RecoveryCoordinator: Sendable {
 
     /// Runs `body` between an audited attempt and an audited outcome.
     ///
-    /// Use it to audit an operation of your own with the same guarantees as the built-in ones.
+    /// Use it to audit an operation of your own with the same guarantees as the built-in ones;
+    /// ``OperationAudit`` does the same without an engine or storage.
     ///
     /// - Parameters:
     ///   - operation: A dotted name, e.g. `drill.run`.
@@ -286,67 +282,7 @@ public struct RecoveryCoordinator: Sendable {
         parameters: JSONValue,
         _ body: (_ correlationID: String, _ elapsed: @Sendable () -> Duration) async throws -> (Result, JSONValue)
     ) async throws -> Result {
-        let actor = await resolveActor()
-        let correlationID = UUID().uuidString.lowercased()
-        do {
-            _ = try await audit.record(.attempt(
-                operation: operation, target: target, parameters: parameters, actor: actor, correlationID: correlationID))
-        } catch {
-            throw RecoveryError(
-                .auditFailure, "could not record the attempt in the audit trail, so '\(operation)' was not started",
-                operation: operation, target: target, underlying: error)
-        }
-        logger.debug("operation started", metadata: ["operation": "\(operation)", "target": "\(target)", "correlation-id": "\(correlationID)"])
-        let elapsed = startTimer()
-        do {
-            let (result, details) = try await body(correlationID, elapsed)
-            try await recordOutcome(.success, operation, target, details, nil, elapsed(), actor, correlationID)
-            return result
-        } catch let failure as ReportedFailure<Result> {
-            try await recordOutcome(.failure, operation, target, failure.details, failure.message, elapsed(), actor, correlationID)
-            return failure.result
-        } catch {
-            let outcome: AuditOutcome = error is CancellationError || Task.isCancelled ? .abandoned : .failure
-            let message = outcome == .abandoned ? "cancelled by the caller" : Self.describe(error)
-            try await recordOutcome(outcome, operation, target, [:], message, elapsed(), actor, correlationID, rethrowing: error)
-            if let recoveryError = error as? RecoveryError { throw recoveryError.with(operation: operation, target: target) }
-            throw error
-        }
-    }
-
-    // MARK: - Helpers
-
-    private func recordOutcome(
-        _ outcome: AuditOutcome, _ operation: String, _ target: String, _ details: JSONValue, _ message: String?,
-        _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
-    ) async throws {
-        let milliseconds = duration.wholeMilliseconds
-        RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: now())
-        do {
-            _ = try await audit.record(.outcome(
-                outcome, operation: operation, target: target, parameters: details, error: message,
-                durationMilliseconds: milliseconds, actor: actor, correlationID: correlationID))
-            logger.debug("operation ended", metadata: ["operation": "\(operation)", "outcome": "\(outcome.rawValue)", "correlation-id": "\(correlationID)"])
-        } catch {
-            // The operation already happened; its attempt stays open and is closed as abandoned
-            // when this process's session ends. Say so rather than report an unrecorded success.
-            throw RecoveryError(
-                .auditFailure,
-                "'\(operation)' ended (\(outcome.rawValue)) but its outcome could not be recorded in the audit trail"
-                    + (original.map { "; the operation's own error was: \(Self.describe($0))" } ?? ""),
-                operation: operation, target: target, underlying: error)
-        }
-    }
-
-    private func resolveActor() async -> AuditActor {
-        if let fixedActor { return fixedActor }
-        guard let cluster else { return .current() }
-        do {
-            return .current(cluster: try await cluster.identity())
-        } catch {
-            logger.debug("could not read the cluster identity for the audit trail", metadata: ["error": "\(error)"])
-            return AuditActor(user: AuditActor.current().user, cluster: "unknown")
-        }
+        try await operations.perform(operation, target: target, parameters: parameters, body)
     }
 
     func notify(_ event: RecoveryEvent) async {
@@ -360,10 +296,7 @@ public struct RecoveryCoordinator: Sendable {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? RecoveryError { return "[\(error.code)] \(error.message)" }
-        return String(describing: error)
-    }
+    static func describe(_ error: any Error) -> String { OperationAudit.describe(error) }
 
     static func details(of status: BackupStatus) -> JSONValue {
         var details: [String: JSONValue] = [

@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+
+/// Runs operations between an audited attempt and an audited outcome: the envelope every
+/// ``RecoveryCoordinator`` operation runs in, for work that needs neither a backup engine nor
+/// storage (deploying Velero's objects, reconciling schedules, an operation of your own).
+///
+/// The attempt is recorded before the operation starts, who and on which cluster included; the
+/// outcome — `success`, `failure` or `abandoned` (cancelled), with the error and the duration —
+/// after it ends, linked by a correlation id. If the attempt cannot be recorded, the operation
+/// does not run.
+///
+/// ```swift
+/// let audited = OperationAudit(audit: trail, cluster: cluster, logger: logger)
+/// try await audited.perform("deploy.apply", target: "velero/velero", parameters: ["config": "carbon-recovery.yaml"]) { _, _ in
+///     try await deployment.apply(change)
+///     return ((), [:])
+/// }
+/// ```
+public struct OperationAudit: Sendable {
+    let audit: any AuditTrail
+    let cluster: (any ClusterClient)?
+    private let fixedActor: AuditActor?
+    let startTimer: @Sendable () -> @Sendable () -> Duration
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// Creates the envelope.
+    ///
+    /// - Parameters:
+    ///   - audit: The audit trail; required.
+    ///   - cluster: When given, its ``ClusterClient/identity()`` is recorded as the actor's cluster identity.
+    ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
+    ///   - clock: Measures durations; inject a test clock to control them.
+    ///   - now: Wall-clock time, stamped on the operation metrics.
+    ///   - logger: Where it logs (debug only).
+    public init<C: Clock>(
+        audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, clock: C,
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+    ) where C.Duration == Duration {
+        self.audit = audit
+        self.cluster = cluster
+        self.fixedActor = actor
+        self.startTimer = {
+            let start = clock.now
+            return { start.duration(to: clock.now) }
+        }
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Creates the envelope, measuring durations with a `ContinuousClock`.
+    public init(audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, logger: Logger) {
+        self.init(audit: audit, cluster: cluster, actor: actor, clock: ContinuousClock(), logger: logger)
+    }
+
+    /// Runs `body` between an audited attempt and an audited outcome.
+    ///
+    ///
+    /// - Parameters:
+    ///   - operation: A dotted name, e.g. `drill.run`.
+    ///   - target: What the operation is about.
+    ///   - parameters: Recorded with the attempt (redacted).
+    ///   - body: The operation. It gets the correlation id and a function returning the time
+    ///     elapsed so far; it returns its result and details to record with the outcome.
+    /// - Returns: The body's result.
+    /// - Throws: ``RecoveryError/Code/auditFailure`` when the attempt cannot be recorded (the body
+    ///   then never runs), or what the body threw (after recording it).
+    public func perform<Result: Sendable>(
+        _ operation: String,
+        target: String,
+        parameters: JSONValue,
+        _ body: (_ correlationID: String, _ elapsed: @Sendable () -> Duration) async throws -> (Result, JSONValue)
+    ) async throws -> Result {
+        let actor = await resolveActor()
+        let correlationID = UUID().uuidString.lowercased()
+        do {
+            _ = try await audit.record(.attempt(
+                operation: operation, target: target, parameters: parameters, actor: actor, correlationID: correlationID))
+        } catch {
+            throw RecoveryError(
+                .auditFailure, "could not record the attempt in the audit trail, so '\(operation)' was not started",
+                operation: operation, target: target, underlying: error)
+        }
+        logger.debug("operation started", metadata: ["operation": "\(operation)", "target": "\(target)", "correlation-id": "\(correlationID)"])
+        let elapsed = startTimer()
+        do {
+            let (result, details) = try await body(correlationID, elapsed)
+            try await recordOutcome(.success, operation, target, details, nil, elapsed(), actor, correlationID)
+            return result
+        } catch let failure as ReportedFailure<Result> {
+            try await recordOutcome(.failure, operation, target, failure.details, failure.message, elapsed(), actor, correlationID)
+            return failure.result
+        } catch {
+            let outcome: AuditOutcome = error is CancellationError || Task.isCancelled ? .abandoned : .failure
+            let message = outcome == .abandoned ? "cancelled by the caller" : Self.describe(error)
+            try await recordOutcome(outcome, operation, target, [:], message, elapsed(), actor, correlationID, rethrowing: error)
+            if let recoveryError = error as? RecoveryError { throw recoveryError.with(operation: operation, target: target) }
+            throw error
+        }
+    }
+
+    private func recordOutcome(
+        _ outcome: AuditOutcome, _ operation: String, _ target: String, _ details: JSONValue, _ message: String?,
+        _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
+    ) async throws {
+        let milliseconds = duration.wholeMilliseconds
+        RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: now())
+        do {
+            _ = try await audit.record(.outcome(
+                outcome, operation: operation, target: target, parameters: details, error: message,
+                durationMilliseconds: milliseconds, actor: actor, correlationID: correlationID))
+            logger.debug("operation ended", metadata: ["operation": "\(operation)", "outcome": "\(outcome.rawValue)", "correlation-id": "\(correlationID)"])
+        } catch {
+            // The operation already happened; its attempt stays open and is closed as abandoned
+            // when this process's session ends. Say so rather than report an unrecorded success.
+            throw RecoveryError(
+                .auditFailure,
+                "'\(operation)' ended (\(outcome.rawValue)) but its outcome could not be recorded in the audit trail"
+                    + (original.map { "; the operation's own error was: \(Self.describe($0))" } ?? ""),
+                operation: operation, target: target, underlying: error)
+        }
+    }
+
+    private func resolveActor() async -> AuditActor {
+        if let fixedActor { return fixedActor }
+        guard let cluster else { return .current() }
+        do {
+            return .current(cluster: try await cluster.identity())
+        } catch {
+            logger.debug("could not read the cluster identity for the audit trail", metadata: ["error": "\(error)"])
+            return AuditActor(user: AuditActor.current().user, cluster: "unknown")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? RecoveryError { return "[\(error.code)] \(error.message)" }
+        return String(describing: error)
+    }
+}
