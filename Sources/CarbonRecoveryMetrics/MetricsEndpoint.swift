@@ -33,7 +33,7 @@ public final class MetricsEndpoint: Service, Sendable {
     ///
     /// - Parameter onListening: Called once with the port it listens on (the one picked for port 0).
     public init(
-        port: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "carbon-recovery.metrics"),
+        port: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "carbon-recovery.metrics", factory: { _ in SwiftLogNoOpLogHandler() }),
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.port = port

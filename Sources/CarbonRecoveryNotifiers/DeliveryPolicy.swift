@@ -100,8 +100,10 @@ extension NotifierRegistry {
     /// A registry with the default notifiers: `webhook` (settings `url`, `secret`, optional
     /// `timeout`), `slack` (`url`), `alertmanager` (`url`, optional `resolveAfter`) and `log`.
     ///
-    /// - Parameter logger: Where the `log` notifier writes.
-    public static func standard(logger: Logger = Logger(label: "carbon-recovery.notifications")) -> NotifierRegistry {
+    /// - Parameter logger: Where the `log` notifier writes; without one it writes nowhere.
+    public static func standard(
+        logger: Logger = Logger(label: "carbon-recovery.notifications", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) -> NotifierRegistry {
         var registry = NotifierRegistry()
         @Sendable func timeout(_ configuration: NotifierConfiguration) throws -> Duration {
             .milliseconds(Int64(try configuration.number("timeoutSeconds", default: 10) * 1000))

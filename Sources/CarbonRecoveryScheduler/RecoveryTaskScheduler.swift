@@ -62,7 +62,7 @@ public struct RecoveryTaskScheduler: Service {
     ///   - onEvent: Called for each ``Event``.
     public init(
         coordinator: RecoveryCoordinator, tasks: [RecoveryTask], clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "carbon-recovery.scheduler"), onEvent: @escaping @Sendable (Event) -> Void = { _ in }
+        logger: Logger = Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() }), onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) {
         self.coordinator = coordinator
         self.tasks = tasks

@@ -52,7 +52,7 @@ public enum RecoveryTasks {
     {
         let usageClock = Throttle()
         return selected(for: policy).map { entry in
-            RecoveryTask(name: entry.name, cron: entry.cron) { _ in
+            RecoveryTask(name: entry.name, cron: entry.cron) { run in
                 switch entry.work {
                 case .validate:
                     let result = try await coordinator.validateNewBackups()
@@ -73,7 +73,8 @@ public enum RecoveryTasks {
                     let report = try await coordinator.checkRecoveryPoints(policy.objectives)
                     // Availability on every check (one cheap request); usage, which lists the
                     // bucket, at most every 15 minutes.
-                    let measureUsage = usageClock.due(every: 900)
+                    // Paced by the fire times, which come from the scheduler's clock.
+                    let measureUsage = usageClock.due(every: 900, now: run.scheduledFor)
                     let available = await coordinator.measureStorage(prefixes: measureUsage ? ["backups/", "restores/"] : []) != nil
                     return .object([
                         "storageAvailable": .bool(available),
@@ -116,7 +117,7 @@ final class Throttle: Sendable {
     private let last = Mutex<Date?>(nil)
 
     /// `true` (and remembers now) when `seconds` have passed since the last `true`, or never was.
-    func due(every seconds: TimeInterval, now: Date = Date()) -> Bool {
+    func due(every seconds: TimeInterval, now: Date) -> Bool {
         last.withLock { last in
             guard last.map({ now.timeIntervalSince($0) >= seconds }) ?? true else { return false }
             last = now
