@@ -45,6 +45,21 @@ struct MinIOStorageBackendTests {
         try await StorageBackendConformance.run(storage, prefix: uniquePrefix("conformance"))
     }
 
+    @Test("the sandbox's S3 server gets its key pair through its environment: the secret is not on its command line (ps)")
+    func secretNotOnCommandLine() throws {
+        let sandbox = try Sandbox.current()
+        let directory = try #require(ProcessInfo.processInfo.environment["CARBON_RECOVERY_SANDBOX_DIR"])
+        let pid = try String(contentsOfFile: directory + "/rclone.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let commandLine = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))
+        let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        #expect(arguments.contains("serve") && arguments.contains("s3"), "pid \(pid) is not the S3 server: \(arguments.prefix(3))")
+        let credentials = try String(contentsOfFile: sandbox.credentialsFile, encoding: .utf8)
+        let secret = try #require(credentials.split(separator: "\n").first { $0.hasPrefix("aws_secret_access_key") }?
+            .split(separator: "=", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces))
+        #expect(!secret.isEmpty)
+        #expect(!arguments.joined(separator: " ").contains(secret), "the S3 secret is readable in ps")
+    }
+
     @Test("a wrong secret and an unknown key are credential errors that show neither secret")
     func wrongCredentials() async throws {
         let real = try sandboxSecret()
