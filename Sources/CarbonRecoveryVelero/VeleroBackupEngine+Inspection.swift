@@ -8,6 +8,7 @@ import Foundation
 extension VeleroBackupEngine {
     /// Reads every artifact under the backup's prefix and checks it:
     ///
+    /// - `velero-backup.json` and `<name>.tar.gz` are stored and not empty;
     /// - every artifact is hashed (SHA-256);
     /// - `velero-backup.json` parses and matches the `Backup` object (name, spec, start time);
     /// - the tarball is a gzip'd ustar archive with `metadata/version`, holding every concrete
@@ -21,13 +22,23 @@ extension VeleroBackupEngine {
         var checks: [BackupValidationReport.Check] = []
         var digests: [String: String] = [:]
         var contents: [String: [UInt8]] = [:]
+        var sizes: [String: Int64] = [:]
         for try await object in storage.list(prefix: prefix) {
             guard let bytes = try await storage.get(object.key) else { continue }   // deleted meanwhile: reported as missing below
+            sizes[object.key] = Int64(bytes.count)
             digests[object.key] = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
             let file = String(object.key.dropFirst(prefix.count))
             if file == "velero-backup.json" || file == "\(name).tar.gz" || file == "\(name)-resource-list.json.gz" || file == "\(name)-logs.gz" {
                 contents[file] = bytes
             }
+        }
+        // The artifacts every Velero backup has: its metadata and its tarball.
+        for required in Self.requiredArtifacts(ofBackup: name) {
+            let key = prefix + required
+            let size = sizes[key]
+            checks.append(.init(
+                name: "artifact:\(required)", passed: (size ?? 0) > 0,
+                detail: size == nil ? "\(key) is missing from storage" : size! > 0 ? "\(key) has \(size!) bytes" : "\(key) is empty"))
         }
         let backup = try await cluster.get(try ObjectReference(kind: .veleroBackup, namespace: configuration.namespace, name: name))
 
@@ -158,4 +169,7 @@ extension VeleroBackupEngine {
     static func describe(_ error: any Error) -> String {
         (error as? RecoveryError)?.message ?? String(describing: error)
     }
+
+    /// The files under a backup's prefix without which Velero cannot restore it.
+    static func requiredArtifacts(ofBackup name: String) -> [String] { ["velero-backup.json", "\(name).tar.gz"] }
 }

@@ -35,6 +35,9 @@ actor OrderCheckingEngine: BackupEngine {
         try await inner.deleteBackup(named: name)
     }
     func storagePrefix(ofBackup name: String) async throws -> String { try await inner.storagePrefix(ofBackup: name) }
+    func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection {
+        try await inner.inspectBackup(named: name, in: storage)
+    }
     func startRestore(_ request: RestoreRequest) async throws -> RestoreStatus {
         await noteSideEffect()
         return try await inner.startRestore(request)
@@ -248,11 +251,51 @@ struct CoordinatorTests {
         try await fixture.storage.delete("backups/daily-1/daily-1.tar.gz")
         let bad = try await fixture.coordinator.validateBackup(named: "daily-1")
         #expect(!bad.isValid)
-        #expect(bad.problems == ["backups/daily-1/daily-1.tar.gz is missing from storage"])
+        // Missing now, and gone since the first validation recorded its digest: a mismatch.
+        #expect(bad.problems.first == "backups/daily-1/daily-1.tar.gz is missing from storage")
+        #expect(bad.checks.filter { !$0.passed }.map(\.name) == ["artifact:daily-1.tar.gz", "digests:vanished"])
         let entries = await fixture.trail.allEntries
         #expect(entries.suffix(4).compactMap(\.outcome) == [.success, .failure])
         #expect(entries.last?.error?.contains("daily-1.tar.gz is missing") == true)
-        #expect(await fixture.notifier.delivered.map(\.kind) == [.backupFailedValidation])
+        #expect(await fixture.notifier.delivered.map(\.kind) == [.validationMismatch])
+    }
+
+    @Test("an engine that cannot inspect its artifacts: validation reports 'not inspected', a failure, never a pass")
+    func validationWithoutInspection() async throws {
+        /// Forwards everything but inspection, so the protocol's default answers for it.
+        struct UninspectingEngine: BackupEngine {
+            let inner: InMemoryBackupEngine
+            func startBackup(_ request: BackupRequest) async throws -> BackupStatus { try await inner.startBackup(request) }
+            func backupStatus(named name: String) async throws -> BackupStatus? { try await inner.backupStatus(named: name) }
+            func waitForBackup(named name: String, progress: @escaping @Sendable (BackupStatus) -> Void) async throws -> BackupStatus {
+                try await inner.waitForBackup(named: name, progress: progress)
+            }
+            func listBackups() async throws -> [BackupStatus] { try await inner.listBackups() }
+            func deleteBackup(named name: String) async throws { try await inner.deleteBackup(named: name) }
+            func storagePrefix(ofBackup name: String) async throws -> String { try await inner.storagePrefix(ofBackup: name) }
+            func startRestore(_ request: RestoreRequest) async throws -> RestoreStatus { try await inner.startRestore(request) }
+            func restoreStatus(named name: String) async throws -> RestoreStatus? { try await inner.restoreStatus(named: name) }
+            func waitForRestore(named name: String, progress: @escaping @Sendable (RestoreStatus) -> Void) async throws -> RestoreStatus {
+                try await inner.waitForRestore(named: name, progress: progress)
+            }
+        }
+        let storage = InMemoryStorageBackend()
+        let trail = InMemoryAuditTrail()
+        let notifier = RecordingNotifier()
+        let coordinator = RecoveryCoordinator(
+            engine: UninspectingEngine(inner: InMemoryBackupEngine(storage: storage)), storage: storage, audit: trail, notifiers: [notifier],
+            logger: Logger(label: "test"))
+        try await coordinator.backup(BackupRequest(name: "daily-1", ttl: .hours(24)))
+        let report = try await coordinator.validateBackup(named: "daily-1")
+        #expect(!report.isValid)
+        let inspection = try #require(report.checks.first { $0.name == "inspection" })
+        #expect(inspection.status == .notChecked && !inspection.passed)
+        #expect(report.problems.contains { $0.hasPrefix("not inspected:") }, "\(report.problems)")
+        #expect(report.digests.isEmpty)
+        let outcome = try #require(await trail.allEntries.last)
+        #expect(outcome.outcome == .failure && outcome.error?.contains("not inspected") == true, "\(outcome)")
+        #expect(outcome.parameters.contains(#""status":"not-checked""#), "\(outcome.parameters)")
+        #expect(await notifier.delivered.map(\.kind) == [.backupFailedValidation])
     }
 
     @Test("validation fails an expired backup and a PartiallyFailed one")

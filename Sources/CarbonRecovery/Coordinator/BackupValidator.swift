@@ -4,18 +4,37 @@ import Foundation
 public struct BackupValidationReport: Sendable, Hashable {
     /// One check and its result.
     public struct Check: Sendable, Hashable {
+        /// How a check came out.
+        public enum Status: String, Sendable, Hashable {
+            /// Checked, and it holds.
+            case passed
+            /// Checked, and it does not hold.
+            case failed
+            /// Could not be checked (for example an engine that cannot open its artifacts):
+            /// never a pass, so the report is not valid.
+            case notChecked = "not-checked"
+        }
+
         /// A short name of the check, e.g. `phase` or `artifact:velero-backup.json`.
         public var name: String
-        /// Whether the check passed.
-        public var passed: Bool
+        /// How it came out.
+        public var status: Status
         /// What was found, in words.
         public var detail: String
 
+        /// Whether the check passed.
+        public var passed: Bool { status == .passed }
+
         /// Creates a check result.
-        public init(name: String, passed: Bool, detail: String) {
+        public init(name: String, status: Status, detail: String) {
             self.name = name
-            self.passed = passed
+            self.status = status
             self.detail = detail
+        }
+
+        /// Creates a check result that passed or failed.
+        public init(name: String, passed: Bool, detail: String) {
+            self.init(name: name, status: passed ? .passed : .failed, detail: detail)
         }
     }
 
@@ -49,16 +68,21 @@ public struct BackupValidationReport: Sendable, Hashable {
         self.baselineSequence = baselineSequence
     }
 
-    /// Whether every check passed.
+    /// Whether every check passed; a check that could not be made (``Check/Status/notChecked``)
+    /// makes the report not valid.
     public var isValid: Bool { checks.allSatisfy(\.passed) }
-    /// The details of the checks that failed.
+    /// The details of the checks that failed or could not be made.
     public var problems: [String] { checks.filter { !$0.passed }.map(\.detail) }
 
     /// What the audit trail records: the checks, and each artifact with its size and digest.
     var auditDetails: JSONValue {
         var details: [String: JSONValue] = [
             "phase": .string(phase.rawValue),
-            "checks": .array(checks.map { .object(["name": .string($0.name), "passed": .bool($0.passed)]) }),
+            "checks": .array(checks.map { check in
+                var member: [String: JSONValue] = ["name": .string(check.name), "passed": .bool(check.passed)]
+                if check.status == .notChecked { member["status"] = .string(check.status.rawValue) }
+                return .object(member)
+            }),
             "artifacts": .array(artifacts.map { artifact in
                 var member: [String: JSONValue] = ["key": .string(artifact.key), "size": .integer(artifact.size)]
                 if let digest = digests[artifact.key] { member["sha256"] = .string(digest) }
@@ -136,14 +160,11 @@ struct BackupValidator {
         }
         var artifacts: [StorageObject] = []
         for try await object in storage.list(prefix: storagePrefix) { artifacts.append(object) }
-        for required in ["velero-backup.json", "\(status.name).tar.gz"] {
-            let key = storagePrefix + required
-            let found = artifacts.first { $0.key == key }
-            let passed = (found?.size ?? 0) > 0
-            checks.append(.init(
-                name: "artifact:\(required)", passed: passed,
-                detail: found == nil ? "\(key) is missing from storage" : passed ? "\(key) has \(found!.size) bytes" : "\(key) is empty"))
-        }
+        // Which artifacts a backup must have is the engine's to say (its inspection); here only
+        // that storage holds something for it at all.
+        checks.append(.init(
+            name: "artifacts", passed: !artifacts.isEmpty,
+            detail: artifacts.isEmpty ? "nothing is stored under \(storagePrefix)" : "\(artifacts.count) artifacts under \(storagePrefix)"))
         return BackupValidationReport(backup: status.name, phase: status.phase, checks: checks, artifacts: artifacts)
     }
 }

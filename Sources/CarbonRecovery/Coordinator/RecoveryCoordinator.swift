@@ -213,9 +213,13 @@ public struct RecoveryCoordinator: Sendable {
             let prefix = try await engine.storagePrefix(ofBackup: name)
             var report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
                 .validate(status: status, storagePrefix: prefix, now: now())
-            let inspection = try await engine.inspectBackup(named: name, in: storage)
-            report.checks += inspection.checks
-            report.digests = inspection.digests
+            do {
+                let inspection = try await engine.inspectBackup(named: name, in: storage)
+                report.checks += inspection.checks
+                report.digests = inspection.digests
+            } catch let error as RecoveryError where error.code == .unsupported {
+                report.checks.append(.init(name: "inspection", status: .notChecked, detail: "not inspected: \(error.message)"))
+            }
             report.startTimestamp = status.startTimestamp
             if let baseline = try await firstRecordedDigests(target: target, startTimestamp: status.startTimestamp) {
                 report.compare(with: baseline.digests, sequence: baseline.sequence, recordedAt: baseline.time)

@@ -14,9 +14,11 @@
 /// - ``deleteBackup(named:)`` deletes the backup *and its data* (for Velero: a
 ///   `DeleteBackupRequest`, never only the `Backup` object) and returns once the deletion is confirmed.
 /// - Lookups return `nil` for a missing operation.
-/// - ``inspectBackup(named:in:)`` and ``backupItems(named:in:)`` are optional (they have
-///   defaults): an engine that knows its storage format opens the artifacts, checks them and
-///   hashes them, and lists what the backup holds.
+/// - ``inspectBackup(named:in:)`` and ``backupItems(named:in:)`` are optional: an engine that
+///   knows its storage format checks that every artifact a backup needs is there, opens them,
+///   checks them against the backup and hashes them, and lists what the backup holds. One that
+///   does not throws ``RecoveryError/Code/unsupported`` (the defaults do), and validation then
+///   reports the backup as *not inspected* — never as valid.
 public protocol BackupEngine: Sendable {
     /// Starts a backup.
     func startBackup(_ request: BackupRequest) async throws -> BackupStatus
@@ -36,17 +38,21 @@ public protocol BackupEngine: Sendable {
     func restoreStatus(named name: String) async throws -> RestoreStatus?
     /// Waits for a terminal phase, reporting progress.
     func waitForRestore(named name: String, progress: @escaping @Sendable (RestoreStatus) -> Void) async throws -> RestoreStatus
-    /// Opens the backup's stored artifacts and checks them against the backup object; returns
-    /// the checks and a SHA-256 digest of every artifact it read.
+    /// Checks that the backup's required artifacts are stored, opens them and checks them
+    /// against the backup object; returns the checks and a SHA-256 digest of every artifact it read.
+    ///
+    /// - Throws: ``RecoveryError/Code/unsupported`` when the engine cannot open its artifacts.
     func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection
     /// The objects the backup holds, from its stored resource list.
     func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem]
 }
 
 extension BackupEngine {
-    /// Inspects nothing: an engine without a known storage format adds no checks and no digests.
+    /// Throws ``RecoveryError/Code/unsupported``: this engine cannot open its backups' stored
+    /// artifacts, so validation reports the backup as not inspected.
     public func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection {
-        BackupInspection()
+        throw RecoveryError(
+            .unsupported, "this backup engine cannot open a backup's stored artifacts, so none of them was checked", target: "backup/\(name)")
     }
 
     /// Throws ``RecoveryError/Code/unsupported``: this engine cannot list a backup's contents.

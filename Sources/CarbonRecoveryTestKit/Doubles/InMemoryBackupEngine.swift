@@ -1,4 +1,5 @@
 import CarbonRecovery
+import Crypto
 import Foundation
 
 /// A ``BackupEngine`` in memory that plays Velero's phases and writes the artifacts a real
@@ -98,6 +99,32 @@ public actor InMemoryBackupEngine: BackupEngine {
     }
 
     public func storagePrefix(ofBackup name: String) async throws -> String { "backups/\(name)/" }
+
+    /// Checks that the two artifacts this engine writes are stored and not empty, and hashes
+    /// every artifact under the backup's prefix (SHA-256), as a real engine's inspection would.
+    ///
+    /// - Throws: ``RecoveryError/Code/unsupported`` when the engine was made without storage.
+    public func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection {
+        guard self.storage != nil else {
+            throw RecoveryError(.unsupported, "this in-memory engine has no storage, so it stores no artifacts to inspect", target: "backup/\(name)")
+        }
+        let prefix = "backups/\(name)/"
+        var inspection = BackupInspection()
+        var sizes: [String: Int] = [:]
+        for try await object in storage.list(prefix: prefix) {
+            guard let bytes = try await storage.get(object.key) else { continue }
+            sizes[object.key] = bytes.count
+            inspection.digests[object.key] = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        }
+        for required in ["velero-backup.json", "\(name).tar.gz"] {
+            let key = prefix + required
+            let size = sizes[key]
+            inspection.checks.append(.init(
+                name: "artifact:\(required)", passed: (size ?? 0) > 0,
+                detail: size == nil ? "\(key) is missing from storage" : size! > 0 ? "\(key) has \(size!) bytes" : "\(key) is empty"))
+        }
+        return inspection
+    }
 
     public func startRestore(_ request: RestoreRequest) async throws -> RestoreStatus {
         events.append("startRestore:\(request.name)")
