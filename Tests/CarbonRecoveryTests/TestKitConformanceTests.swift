@@ -17,6 +17,25 @@ struct TestKitConformanceTests {
         try await AuditTrailConformance.run(InMemoryAuditTrail())
     }
 
+    @Test("the redaction check fails a trail that does not hand back the parameters it was given")
+    func redactionCheckCanFail() async throws {
+        /// Stores faithfully, but reads every entry back with its parameters re-encoded from scratch.
+        struct ReencodingTrail: AuditTrail {
+            let inner = InMemoryAuditTrail()
+            func record(_ record: AuditRecord) async throws -> AuditEntry { try await inner.record(record) }
+            func record(contentsOf records: [AuditRecord]) async throws -> [AuditEntry] { try await inner.record(contentsOf: records) }
+            func entries(matching query: AuditQuery) async throws -> AuditPage {
+                var page = try await inner.entries(matching: query)
+                for index in page.entries.indices { page.entries[index].parameters = "{}" }
+                return page
+            }
+            func verify() async throws -> AuditVerificationReport { try await inner.verify() }
+            func statistics(matching query: AuditQuery) async throws -> AuditStatistics { try await inner.statistics(matching: query) }
+        }
+        let failure = await #expect(throws: ConformanceFailure.self) { try await AuditTrailConformance.run(ReencodingTrail()) }
+        #expect(failure?.check == "redaction", "\(String(describing: failure))")
+    }
+
     @Test("the in-memory trail's verify notices a changed entry")
     func inMemoryTamper() async throws {
         let trail = InMemoryAuditTrail()
