@@ -195,7 +195,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         guard !batch.isEmpty else { return }
         let result = Result {
             try writeTransaction(database, "append to the audit trail") {
-                let time = AuditTimestamp.format(clock.now())
+                let time = RFC3339.format(clock.now())
                 return try batch.map { append in try append.records.map { try appendInTransaction(database, $0, time: time) } }
             }
         }
@@ -392,7 +392,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
         statement.bind(1, size)
         statement.bind(2, hash)
-        statement.bind(3, AuditTimestamp.format(clock.now()))
+        statement.bind(3, RFC3339.format(clock.now()))
         statement.bind(4, checkpoint.note)
         try statement.run()
         return checkpoint
@@ -437,7 +437,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                 ORDER BY a.seq
                 """)
             let forget = try database.prepare("DELETE FROM audit_sessions WHERE session = ?1")
-            let time = AuditTimestamp.format(clock.now())
+            let time = RFC3339.format(clock.now())
             var count = 0
             for (owner, firstSequence) in dead {
                 unfinished.bind(1, firstSequence)
@@ -540,8 +540,8 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
             clauses.append(clause.replacingOccurrences(of: "?", with: "?\(bindings.count + 1)"))
             bindings.append(binding)
         }
-        if let from = query.from { add("time >= ?", .text(AuditTimestamp.format(from))) }
-        if let to = query.to { add("time < ?", .text(AuditTimestamp.format(to))) }
+        if let from = query.from { add("time >= ?", .text(RFC3339.format(from))) }
+        if let to = query.to { add("time < ?", .text(RFC3339.format(to))) }
         if let actor = query.actor { add("actor = ?", .text(actor)) }
         if let operation = query.operation { add("operation = ?", .text(operation)) }
         if let target = query.target { add("target = ?", .text(target)) }
@@ -612,7 +612,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                 current += 1
                 let record = try database.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)")
                 record.bind(1, current)
-                record.bind(2, AuditTimestamp.format(time))
+                record.bind(2, RFC3339.format(time))
                 try record.run()
             }
         }

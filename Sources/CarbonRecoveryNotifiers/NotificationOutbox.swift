@@ -73,13 +73,8 @@ public actor NotificationOutbox: Notifier, Service {
         configuration: Configuration = Configuration(), clock: any WallClock = SystemWallClock(),
         logger: Logger = Logger(label: "carbon-recovery.outbox", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws {
-        var byName: [String: NotificationRoute] = [:]
-        for route in routes {
-            guard byName.updateValue(route, forKey: route.notifier.name) == nil else {
-                throw RecoveryError.invalidInput("two notifiers are named '\(route.notifier.name)'; the outbox keys deliveries by name")
-            }
-        }
-        self.routes = byName
+        try RecoveryError.requireUnique(routes.map(\.notifier.name), what: "notifier", because: "the outbox keys deliveries by name")
+        self.routes = Dictionary(uniqueKeysWithValues: routes.map { ($0.notifier.name, $0) })
         self.path = path
         self.audit = audit
         self.auditActor = actor

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// ```swift
 /// let heartbeat = RecoveryTask(name: "heartbeat", cron: try CronSchedule(parsing: "*/5 * * * *")) { run in
-///     ["scheduledFor": .string(AuditTimestamp.format(run.scheduledFor))]
+///     ["scheduledFor": .string(RFC3339.format(run.scheduledFor))]
 /// }
 /// ```
 public struct RecoveryTask: Sendable {

@@ -86,15 +86,13 @@ public struct RecoveryTaskScheduler: Service {
     ///   fires (nothing recorded), `auditFailure` when the start cannot be recorded.
     public func runUntilCancelled() async throws {
         let names = tasks.map(\.name)
-        if let duplicate = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw RecoveryError.invalidInput("task '\(duplicate)' is defined twice")
-        }
+        try RecoveryError.requireUnique(names, what: "task")
         let startedAt = clock.now()
         for task in tasks where task.cron.nextFire(after: startedAt) == nil {
             throw RecoveryError.invalidInput("task '\(task.name)' has cron '\(task.cron)', which never fires")
         }
         let parameters: JSONValue = .object([
-            "startedAt": .string(AuditTimestamp.format(startedAt)),
+            "startedAt": .string(RFC3339.format(startedAt)),
             "tasks": .object(Dictionary(uniqueKeysWithValues: tasks.map { ($0.name, JSONValue.string($0.cron.expression)) })),
         ])
         try await coordinator.perform("scheduler.run", target: "scheduler", parameters: parameters) { _, _ in
@@ -110,7 +108,7 @@ public struct RecoveryTaskScheduler: Service {
             }
             self.onEvent(.stopped(runs: runs))
             self.logger.info("scheduler stopped", metadata: ["runs": "\(runs)"])
-            return ((), .object(["stoppedAt": .string(AuditTimestamp.format(self.clock.now())), "runs": .integer(Int64(runs))]))
+            return ((), .object(["stoppedAt": .string(RFC3339.format(self.clock.now())), "runs": .integer(Int64(runs))]))
         }
     }
 
@@ -139,8 +137,8 @@ public struct RecoveryTaskScheduler: Service {
                 onEvent(.missed(task: task.name, count: run.missedRuns, first: due.first!, last: last))
                 logger.warning(
                     "missed runs", metadata: [
-                        "task": "\(task.name)", "missed": "\(run.missedRuns)", "first": "\(AuditTimestamp.format(due.first!))",
-                        "running-once-for": "\(AuditTimestamp.format(last))",
+                        "task": "\(task.name)", "missed": "\(run.missedRuns)", "first": "\(RFC3339.format(due.first!))",
+                        "running-once-for": "\(RFC3339.format(last))",
                     ])
             }
             handled = last
@@ -173,18 +171,18 @@ public struct RecoveryTaskScheduler: Service {
     /// Runs a task once through the coordinator; `false` when it was cancelled.
     func execute(_ task: RecoveryTask, _ run: RecoveryTask.Run) async -> Bool {
         var parameters: [String: JSONValue] = [
-            "scheduledFor": .string(AuditTimestamp.format(run.scheduledFor)), "cron": .string(task.cron.expression), "catchUp": .bool(run.isCatchUp),
+            "scheduledFor": .string(RFC3339.format(run.scheduledFor)), "cron": .string(task.cron.expression), "catchUp": .bool(run.isCatchUp),
         ]
         if run.missedRuns > 0 {
             parameters["missedRuns"] = .integer(Int64(run.missedRuns))
-            parameters["firstMissed"] = .string(AuditTimestamp.format(run.firstMissed!))
+            parameters["firstMissed"] = .string(RFC3339.format(run.firstMissed!))
         }
         do {
             let details = try await coordinator.perform("task.run", target: "task/\(task.name)", parameters: .object(parameters)) { _, _ in
                 let details = try await task.action(run)
                 return (details, details)
             }
-            logger.info("task ran", metadata: ["task": "\(task.name)", "scheduled-for": "\(AuditTimestamp.format(run.scheduledFor))"])
+            logger.info("task ran", metadata: ["task": "\(task.name)", "scheduled-for": "\(RFC3339.format(run.scheduledFor))"])
             onEvent(.finished(task: task.name, run: run, result: .success(details)))
             return true
         } catch is CancellationError {
@@ -226,7 +224,7 @@ public struct RecoveryTaskScheduler: Service {
             let page = try await trail.entries(matching: query)
             for entry in page.entries {
                 guard let parameters = try? JSONValue(parsing: Array(entry.parameters.utf8)),
-                    let started = parameters["startedAt"]?.stringValue.flatMap(AuditTimestamp.parse), let listed = parameters["tasks"]?.objectValue
+                    let started = parameters["startedAt"]?.stringValue.flatMap(RFC3339.parse), let listed = parameters["tasks"]?.objectValue
                 else { continue }
                 for name in pending where listed[name] != nil {
                     anchors[name] = min(started, startedAt)
@@ -241,6 +239,6 @@ public struct RecoveryTaskScheduler: Service {
 
     static func date(_ entry: AuditEntry, _ key: String) -> Date? {
         guard let parameters = try? JSONValue(parsing: Array(entry.parameters.utf8)) else { return nil }
-        return parameters[key]?.stringValue.flatMap(AuditTimestamp.parse)
+        return parameters[key]?.stringValue.flatMap(RFC3339.parse)
     }
 }

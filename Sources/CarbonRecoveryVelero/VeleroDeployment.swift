@@ -122,9 +122,8 @@ public struct VeleroDeployment: Sendable {
             changes.append(Change(action: differences.isEmpty ? .unchanged : .update, object: object, differences: differences))
         }
         let wanted = Set(policy.schedules.map(\.schedule.name))
-        let selector = try LabelSelector(matchLabels: managed)
-        for live in try await cluster.list(.veleroSchedule, namespace: namespace, labelSelector: selector) where !wanted.contains(live.name ?? "") {
-            changes.append(Change(action: .deleteOrphaned, object: live, differences: []))
+        for orphan in try await VeleroScheduler.orphanedSchedules(keeping: wanted, namespace: namespace, cluster: cluster) {
+            changes.append(Change(action: .deleteOrphaned, object: orphan, differences: []))
         }
         return changes
     }

@@ -46,9 +46,7 @@ public actor VeleroScheduler: Scheduler {
     public func reconcile(_ policies: [SchedulePolicy], dryRun: Bool) async throws -> SchedulePlan {
         try KubernetesName.validateLabel(namespace, what: "Velero namespace")
         for policy in policies { try policy.validate() }
-        if let duplicate = Dictionary(grouping: policies.map(\.name), by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw RecoveryError.invalidInput("schedule '\(duplicate)' is defined twice")
-        }
+        try RecoveryError.requireUnique(policies.map(\.name), what: "schedule")
         var steps: [SchedulePlan.Step] = []
         var writes: [KubernetesObject] = []
         for policy in policies.sorted(by: { $0.name < $1.name }) {
@@ -59,15 +57,23 @@ public actor VeleroScheduler: Scheduler {
             steps.append(.init(action: action, schedule: policy.name))
             if action != .unchanged { writes.append(desired) }
         }
-        let wanted = Set(policies.map(\.name))
-        let selector = try LabelSelector(matchLabels: [VeleroDeployment.managedByLabel: VeleroDeployment.managedByValue])
-        let orphans = try await cluster.list(.veleroSchedule, namespace: namespace, labelSelector: selector).compactMap(\.name).filter { !wanted.contains($0) }.sorted()
+        let orphans = try await Self.orphanedSchedules(keeping: Set(policies.map(\.name)), namespace: namespace, cluster: cluster).compactMap(\.name)
         steps += orphans.map { .init(action: .delete, schedule: $0) }
         guard !dryRun else { return SchedulePlan(steps: steps) }
         for object in writes { _ = try await cluster.forceApply(object, fieldManager: fieldManager) }
         for name in orphans { try await cluster.delete(try ObjectReference(kind: .veleroSchedule, namespace: namespace, name: name), ignoreNotFound: true) }
         reconciled = policies
         return SchedulePlan(steps: steps)
+    }
+
+    /// The `Schedule`s in `namespace` that this package manages (labelled
+    /// `app.kubernetes.io/managed-by: carbon-recovery`) and that are not in `wanted`, by name:
+    /// what a reconcile deletes. Schedules made by hand are never among them.
+    static func orphanedSchedules(keeping wanted: Set<String>, namespace: String, cluster: any ClusterClient) async throws -> [KubernetesObject] {
+        let selector = try LabelSelector(matchLabels: [VeleroDeployment.managedByLabel: VeleroDeployment.managedByValue])
+        return try await cluster.list(.veleroSchedule, namespace: namespace, labelSelector: selector)
+            .filter { !wanted.contains($0.name ?? "") }
+            .sorted { ($0.name ?? "") < ($1.name ?? "") }
     }
 
     /// The next run of each unpaused schedule last reconciled by this scheduler.

@@ -249,7 +249,7 @@ final class RawDatabase {
 /// Precomputed rows for the raw baseline: the entries the trail would store.
 func rawEntries(_ records: [AuditRecord], startSequence: Int64) -> [AuditEntry] {
     var previous = AuditCanonicalEncoding.genesisHash
-    let time = AuditTimestamp.format(Date())
+    let time = RFC3339.format(Date())
     return records.enumerated().map { index, record in
         var entry = AuditEntry(
             sequence: startSequence + Int64(index), time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
@@ -377,7 +377,7 @@ func runAudit(_ options: Options) async throws {
         ("failures, newest 1,000", AuditQuery(outcome: .failure, limit: 1000, newestFirst: true),
          "SELECT * FROM audit_entries WHERE outcome = 'failure' ORDER BY seq DESC LIMIT 1001"),
         ("restore.create in a time range, oldest 1,000", AuditQuery(from: Date().addingTimeInterval(-86_400), operation: "restore.create", limit: 1000),
-         "SELECT * FROM audit_entries WHERE time >= '\(AuditTimestamp.format(Date().addingTimeInterval(-86_400)))' AND operation = 'restore.create' ORDER BY seq LIMIT 1001"),
+         "SELECT * FROM audit_entries WHERE time >= '\(RFC3339.format(Date().addingTimeInterval(-86_400)))' AND operation = 'restore.create' ORDER BY seq LIMIT 1001"),
         ("one target's history", AuditQuery(target: "restore/daily-4321", limit: 1000),
          "SELECT * FROM audit_entries WHERE target = 'restore/daily-4321' ORDER BY seq LIMIT 1001"),
     ]

@@ -71,7 +71,7 @@ struct AuditFilterOptions: ParsableArguments {
     }
 
     static func time(_ text: String, option: String) throws -> Date {
-        guard let date = AuditTimestamp.parse(text) else {
+        guard let date = RFC3339.parse(text) else {
             throw RecoveryError.invalidInput("\(option) '\(text)' is not an RFC 3339 time such as 2026-11-25T00:00:00Z")
         }
         return date

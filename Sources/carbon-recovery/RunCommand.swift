@@ -68,16 +68,16 @@ struct RunCommand: AsyncParsableCommand {
         let text: String
         switch event {
         case .started(let tasks):
-            line = ["event": "started", "tasks": .object(Dictionary(uniqueKeysWithValues: tasks.map { ($0.name, JSONValue.string($0.next.map(AuditTimestamp.format) ?? "never")) }))]
+            line = ["event": "started", "tasks": .object(Dictionary(uniqueKeysWithValues: tasks.map { ($0.name, JSONValue.string($0.next.map(RFC3339.format) ?? "never")) }))]
             text = "scheduler started: " + tasks.map { "\($0.name) (next \(formatDate($0.next)))" }.joined(separator: ", ")
         case .missed(let task, let count, let first, let last):
-            line = ["event": "missed", "task": .string(task), "missed": .integer(Int64(count)), "first": .string(AuditTimestamp.format(first)), "last": .string(AuditTimestamp.format(last))]
+            line = ["event": "missed", "task": .string(task), "missed": .integer(Int64(count)), "first": .string(RFC3339.format(first)), "last": .string(RFC3339.format(last))]
             text = "missed: \(task) did not run at \(count == 1 ? formatDate(first) : "\(count) fire times from \(formatDate(first)) to \(formatDate(last))"); running it once now"
         case .finished(let task, let run, .success(let details)):
-            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(AuditTimestamp.format(run.scheduledFor)), "outcome": "success", "details": details]
+            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(RFC3339.format(run.scheduledFor)), "outcome": "success", "details": details]
             text = "ran \(task) for \(formatDate(run.scheduledFor)): \(details.canonicalString)"
         case .finished(let task, let run, .failure(let error)):
-            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(AuditTimestamp.format(run.scheduledFor)), "outcome": "failure", "error": .string(error.message)]
+            line = ["event": "ran", "task": .string(task), "scheduledFor": .string(RFC3339.format(run.scheduledFor)), "outcome": "failure", "error": .string(error.message)]
             text = "FAILED \(task) for \(formatDate(run.scheduledFor)): \(error.message)"
         case .stopped(let runs):
             line = ["event": "stopped", "runs": .integer(Int64(runs))]

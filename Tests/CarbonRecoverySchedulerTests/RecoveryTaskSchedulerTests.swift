@@ -29,7 +29,7 @@ struct SchedulerHarness {
     let clock: SimulatedWallClock
     let log = RunLog()
 
-    static func date(_ text: String) -> Date { AuditTimestamp.parse(text)! }
+    static func date(_ text: String) -> Date { RFC3339.parse(text)! }
 
     func tasks() throws -> [RecoveryTask] {
         let log = self.log
@@ -126,8 +126,8 @@ struct RecoveryTaskSchedulerTests {
         // audit trail: run at its time, or reported missed within a catch-up run.
         var accounted: [Date] = []
         for parameters in try await harness.attempts(trail, task: "rpo") {
-            let scheduled = AuditTimestamp.parse(parameters["scheduledFor"]!.stringValue!)!
-            if let first = parameters["firstMissed"]?.stringValue.flatMap(AuditTimestamp.parse) {
+            let scheduled = RFC3339.parse(parameters["scheduledFor"]!.stringValue!)!
+            if let first = parameters["firstMissed"]?.stringValue.flatMap(RFC3339.parse) {
                 var cursor = first
                 while cursor < scheduled {
                     accounted.append(cursor)

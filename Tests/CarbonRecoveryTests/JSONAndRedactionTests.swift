@@ -61,12 +61,12 @@ struct JSONAndRedactionTests {
     @Test("audit timestamps are fixed-width UTC with milliseconds and parse back")
     func timestamps() throws {
         let date = Date(timeIntervalSince1970: 1_795_000_000.123)
-        let text = AuditTimestamp.format(date)
+        let text = RFC3339.format(date)
         #expect(text == "2026-11-18T11:06:40.123Z")
-        let parsed = try #require(AuditTimestamp.parse(text))
+        let parsed = try #require(RFC3339.parse(text))
         #expect(abs(parsed.timeIntervalSince(date)) < 0.001)
-        #expect(AuditTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
-        #expect(AuditTimestamp.parse("yesterday") == nil)
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(RFC3339.parse("yesterday") == nil)
     }
 
     @Test("CSV fields are quoted and formula-looking cells neutralised")

@@ -19,7 +19,7 @@ public struct CleanupPlan: Sendable, Hashable {
 
         public var description: String {
             switch self {
-            case .expired(let date): "expired \(AuditTimestamp.format(date))"
+            case .expired(let date): "expired \(RFC3339.format(date))"
             case .failed(let phase): "finished \(phase)"
             case .retention(let schedule): "retention of \(schedule): no keep rule holds it"
             }

@@ -89,7 +89,7 @@ public struct BackupValidationReport: Sendable, Hashable {
                 return .object(member)
             }),
         ]
-        if let startTimestamp { details["startTimestamp"] = .string(AuditTimestamp.format(startTimestamp)) }
+        if let startTimestamp { details["startTimestamp"] = .string(RFC3339.format(startTimestamp)) }
         if let baselineSequence { details["baselineSequence"] = .integer(baselineSequence) }
         return .object(details)
     }
@@ -155,8 +155,8 @@ struct BackupValidator {
             checks.append(.init(
                 name: "expiration", passed: remaining > needed,
                 detail: remaining > needed
-                    ? "expires \(AuditTimestamp.format(expiration))"
-                    : "expires \(AuditTimestamp.format(expiration)), which is not after \(AuditTimestamp.format(now.addingTimeInterval(needed)))"))
+                    ? "expires \(RFC3339.format(expiration))"
+                    : "expires \(RFC3339.format(expiration)), which is not after \(RFC3339.format(now.addingTimeInterval(needed)))"))
         }
         var artifacts: [StorageObject] = []
         for try await object in storage.list(prefix: storagePrefix) { artifacts.append(object) }

@@ -114,18 +114,17 @@ public struct RecoveryCoordinator: Sendable {
         _ request: BackupRequest, wait: Bool = true, progress: @escaping @Sendable (BackupStatus) -> Void = { _ in }
     ) async throws -> BackupStatus {
         try request.validate()
-        var parameters = request.auditParameters
-        parameters["wait"] = .bool(wait)
         let target = "backup/\(request.name)"
-        return try await perform("backup.create", target: target, parameters: parameters) { correlationID, elapsed in
-            let started = try await engine.startBackup(request)
-            guard wait else { return (started, .object(["phase": .string(started.phase.rawValue), "waited": false])) }
-            let status = try await engine.waitForBackup(named: request.name, progress: progress)
+        return try await startAndWait(
+            "backup.create", target: target, parameters: request.auditParameters, wait: wait,
+            start: { try await engine.startBackup(request) }, phase: \.phase.rawValue,
+            waitForEnd: { try await engine.waitForBackup(named: request.name, progress: progress) }
+        ) { status, correlationID, took in
             let details = Self.details(of: status)
-            if elapsed() > configuration.slowBackupThreshold {
+            if took > configuration.slowBackupThreshold {
                 await notify(RecoveryEvent(
                     kind: .backupSlow, severity: .warning, target: target,
-                    summary: "backup '\(request.name)' took \(elapsed()) (threshold \(configuration.slowBackupThreshold))",
+                    summary: "backup '\(request.name)' took \(took) (threshold \(configuration.slowBackupThreshold))",
                     details: ["phase": status.phase.rawValue], occurredAt: now(), correlationID: correlationID))
             }
             guard status.phase.isSuccess else {
@@ -133,7 +132,7 @@ public struct RecoveryCoordinator: Sendable {
                 throw RecoveryError(
                     .backupFailed, Self.failureMessage(for: status), operation: "backup.create", target: target)
             }
-            return (status, details)
+            return details
         }
     }
 
@@ -153,19 +152,18 @@ public struct RecoveryCoordinator: Sendable {
         _ request: RestoreRequest, wait: Bool = true, progress: @escaping @Sendable (RestoreStatus) -> Void = { _ in }
     ) async throws -> RestoreStatus {
         try request.validate()
-        var parameters = request.auditParameters
-        parameters["wait"] = .bool(wait)
         let target = "restore/\(request.name)"
-        return try await perform("restore.create", target: target, parameters: parameters) { correlationID, elapsed in
-            let started = try await engine.startRestore(request)
-            guard wait else { return (started, .object(["phase": .string(started.phase.rawValue), "waited": false])) }
-            let status = try await engine.waitForRestore(named: request.name, progress: progress)
+        return try await startAndWait(
+            "restore.create", target: target, parameters: request.auditParameters, wait: wait,
+            start: { try await engine.startRestore(request) }, phase: \.phase.rawValue,
+            waitForEnd: { try await engine.waitForRestore(named: request.name, progress: progress) }
+        ) { status, correlationID, took in
             var details: [String: String] = ["phase": status.phase.rawValue, "errors": String(status.errors)]
             if let backup = status.backupName { details["backup"] = backup }
             if let duration = status.duration { details["durationSeconds"] = String(Int(duration.rounded())) }
             await notify(RecoveryEvent(
                 kind: .restoreFinished, severity: status.phase.isSuccess ? .info : .critical, target: target,
-                summary: "restore '\(request.name)' from \(request.source) finished \(status.phase) after \(elapsed())",
+                summary: "restore '\(request.name)' from \(request.source) finished \(status.phase) after \(took)",
                 details: details, occurredAt: now(), correlationID: correlationID))
             guard status.phase.isSuccess else {
                 throw RecoveryError(
@@ -176,7 +174,25 @@ public struct RecoveryCoordinator: Sendable {
                         + "; the item errors are in the restore's results (`kubectl -n velero describe restore \(request.name)`)",
                     operation: "restore.create", target: target)
             }
-            return (status, .object(details.mapValues { .string($0) }))
+            return .object(details.mapValues { .string($0) })
+        }
+    }
+
+    /// The flow backups and restores share, inside one audited operation: start; without `wait`,
+    /// record the phase it started in; with it, wait for a terminal phase and let `finish` judge
+    /// the end (throw for a failure) and give the details to record.
+    private func startAndWait<Status: Sendable>(
+        _ operation: String, target: String, parameters: JSONValue, wait: Bool,
+        start: () async throws -> Status, phase: (Status) -> String, waitForEnd: () async throws -> Status,
+        finish: (_ status: Status, _ correlationID: String, _ took: Duration) async throws -> JSONValue
+    ) async throws -> Status {
+        var parameters = parameters
+        parameters["wait"] = .bool(wait)
+        return try await perform(operation, target: target, parameters: parameters) { correlationID, elapsed in
+            let started = try await start()
+            guard wait else { return (started, .object(["phase": .string(phase(started)), "waited": false])) }
+            let status = try await waitForEnd()
+            return (status, try await finish(status, correlationID, elapsed()))
         }
     }
 
@@ -250,7 +266,7 @@ public struct RecoveryCoordinator: Sendable {
     /// The digests of the backup's first successful validation, if that was of the same backup
     /// (same start time: a backup deleted and created again under its name starts afresh).
     private func firstRecordedDigests(target: String, startTimestamp: Date?) async throws -> (digests: [String: String], sequence: Int64, time: String)? {
-        let start = startTimestamp.map(AuditTimestamp.format)
+        let start = startTimestamp.map(RFC3339.format)
         var query = AuditQuery(operation: "backup.validate", target: target, kind: .outcome, outcome: .success, limit: 100)
         while true {
             let page = try await audit.entries(matching: query)
@@ -311,7 +327,7 @@ public struct RecoveryCoordinator: Sendable {
             details["itemsBackedUp"] = .integer(Int64(progress.itemsDone))
             details["totalItems"] = .integer(Int64(progress.totalItems))
         }
-        if let expiration = status.expiration { details["expiration"] = .string(AuditTimestamp.format(expiration)) }
+        if let expiration = status.expiration { details["expiration"] = .string(RFC3339.format(expiration)) }
         return .object(details)
     }
 

@@ -160,7 +160,7 @@ public struct PolicyLinter: Sendable {
                 guard let first = (fireTimes[rightIndex] ?? []).first(where: leftTimes.contains) else { continue }
                 findings.append(.init(
                     rule: "overlapping-schedules", severity: .warning, field: "schedules[\(rightIndex)].cron",
-                    evidence: "'\(left.schedule.name)' and '\(right.schedule.name)' both back up \(shared.joined(separator: ", ")) at the same minute (first at \(AuditTimestamp.format(first))).",
+                    evidence: "'\(left.schedule.name)' and '\(right.schedule.name)' both back up \(shared.joined(separator: ", ")) at the same minute (first at \(RFC3339.format(first))).",
                     fix: "move one of them by a few minutes (e.g. '\(Self.shiftedByFiveMinutes(right.schedule.cron))')."))
             }
         }

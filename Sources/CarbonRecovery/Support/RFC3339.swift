@@ -1,7 +1,8 @@
 import Foundation
 
 /// RFC 3339 timestamps as Kubernetes, Velero and S3 write them (`2026-11-25T06:31:59Z`, with or
-/// without fractional seconds, `Z` or a numeric offset).
+/// without fractional seconds, `Z` or a numeric offset), and as the audit trail stamps its
+/// entries (`2026-11-25T05:12:34.567Z`).
 ///
 /// ```swift
 /// let date = RFC3339.parse("2026-11-25T02:00:00Z")   // 2026-11-25 02:00:00 +0000
@@ -62,10 +63,20 @@ public enum RFC3339 {
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 
-    /// `2026-11-25T02:00:00.000Z`, in UTC with milliseconds.
+    /// `2026-11-25T02:00:00.000Z`: UTC, milliseconds (truncated), fixed width — so text order
+    /// is time order, which the audit trail's time index and range queries rely on.
     public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        var milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds / 1000)
+        milliseconds -= Int64(seconds) * 1000
+        if milliseconds < 0 { milliseconds += 1000; seconds -= 1 }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
     }
 }

@@ -39,7 +39,7 @@ public actor InMemoryAuditTrail: AuditTrail {
         if let failure { throw failure }
         for record in records { try record.validate() }
         var appended: [AuditEntry] = []
-        let time = AuditTimestamp.format(now())
+        let time = RFC3339.format(now())
         for record in records {
             var entry = AuditEntry(
                 sequence: (stored.last?.sequence ?? 0) + 1, time: time, kind: record.kind, actor: record.actor.user,

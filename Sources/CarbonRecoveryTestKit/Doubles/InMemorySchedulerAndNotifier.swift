@@ -14,9 +14,7 @@ public actor InMemoryScheduler: Scheduler {
     public func reconcile(_ policies: [SchedulePolicy], dryRun: Bool) async throws -> SchedulePlan {
         for policy in policies { try policy.validate() }
         let names = policies.map(\.name)
-        if let duplicate = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw RecoveryError.invalidInput("schedule '\(duplicate)' is defined twice")
-        }
+        try RecoveryError.requireUnique(names, what: "schedule")
         var steps: [SchedulePlan.Step] = []
         for policy in policies.sorted(by: { $0.name < $1.name }) {
             let action: SchedulePlan.Action =

@@ -65,7 +65,7 @@ public actor InMemoryStorageBackend: StorageBackend {
         try checkReachable()
         try checkKey(key)
         if let retention = retentions[key], retention.retainUntil > Date() {
-            throw RecoveryError(.forbidden, "object '\(key)' is locked until \(AuditTimestamp.format(retention.retainUntil))", target: key)
+            throw RecoveryError(.forbidden, "object '\(key)' is locked until \(RFC3339.format(retention.retainUntil))", target: key)
         }
         objects[key] = (data, Date())
     }
@@ -73,7 +73,7 @@ public actor InMemoryStorageBackend: StorageBackend {
     public func delete(_ key: String) async throws {
         try checkReachable()
         if let retention = retentions[key], retention.retainUntil > Date() {
-            throw RecoveryError(.forbidden, "object '\(key)' is locked until \(AuditTimestamp.format(retention.retainUntil))", target: key)
+            throw RecoveryError(.forbidden, "object '\(key)' is locked until \(RFC3339.format(retention.retainUntil))", target: key)
         }
         objects[key] = nil
     }
