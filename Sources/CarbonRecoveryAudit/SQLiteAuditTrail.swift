@@ -150,15 +150,33 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
-    deinit {
-        // The last job of this handle: forget its session row (when no attempt of it is still
-        // open), then release its lock. It runs on the queue after every job submitted before.
-        database.submit { [writer, session, sessionLock] database in
-            if writer.sessionRegistered && writer.openAttempts.isEmpty {
-                try? database.execute("DELETE FROM audit_sessions WHERE session = '\(session)'")
-            }
-            sessionLock?.release()
+    /// Ends this handle's session and closes its connection: forgets its row in
+    /// `audit_sessions` (when none of its attempts is still open — an open one stays for the
+    /// next writer to close as abandoned), releases its session lock and closes the database
+    /// (the last connection checkpoints the WAL). Returns once that is done, so the files are
+    /// quiet afterwards (to copy or compare them). A second call does nothing; any other call
+    /// afterwards fails with ``RecoveryError/Code/auditFailure``.
+    public func close() async {
+        await database.close { [writer, session, sessionLock] database in
+            Self.endSession(database, writer: writer, session: session, lock: sessionLock)
+            writer.finalizeStatements()
         }
+    }
+
+    deinit {
+        // Without close(): the handle's last job does the same, after every job submitted before.
+        database.submit { [writer, session, sessionLock] database in
+            Self.endSession(database, writer: writer, session: session, lock: sessionLock)
+        }
+    }
+
+    private static func endSession(_ database: SQLiteConnection, writer: WriterState, session: String, lock: SessionLock?) {
+        guard !writer.closed else { return }
+        writer.closed = true
+        if writer.sessionRegistered && writer.openAttempts.isEmpty {
+            try? database.execute("DELETE FROM audit_sessions WHERE session = '\(session)'")
+        }
+        lock?.release()
     }
 
     // MARK: - AuditTrail
@@ -401,6 +419,9 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     private func writeTransaction<T>(_ database: SQLiteConnection, _ what: String, _ body: () throws -> T) throws -> T {
         guard !configuration.readOnly else {
             throw RecoveryError(.auditFailure, "cannot \(what): the trail was opened read-only", target: path)
+        }
+        guard !writer.closed else {
+            throw RecoveryError(.auditFailure, "cannot \(what): this handle of the trail was closed; open it again", target: path)
         }
         writer.cachedHead = nil
         defer { writer.cachedHead = nil }
@@ -651,17 +672,27 @@ private struct WaitingAppend {
 // `@unchecked Sendable`: only jobs on the trail's `SQLiteQueue` touch it (one at a time, on its
 // thread), and the queue's last job is the trail's `deinit` clean-up.
 private final class WriterState: @unchecked Sendable {
-    let insertStatement: SQLiteStatement?
-    let headStatement: SQLiteStatement
+    private(set) var insertStatement: SQLiteStatement?
+    private var prepared: SQLiteStatement?
+    /// Reads the head; only used while the connection is open.
+    var headStatement: SQLiteStatement { prepared! }
     /// The head inside the current write transaction; `nil` outside one.
     var cachedHead: (Int64, String)?
     /// Whether this handle's row is in `audit_sessions` (written with its first append).
     var sessionRegistered = false
     /// Correlation ids of attempts this handle recorded without an outcome yet.
     var openAttempts: Set<String> = []
+    /// Whether ``SQLiteAuditTrail/close()`` (or the handle's `deinit`) ended the session.
+    var closed = false
 
     init(_ database: SQLiteConnection, readOnly: Bool) throws {
-        headStatement = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        prepared = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
         insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
+    }
+
+    /// Finalizes the statements, so that closing the connection closes it at once.
+    func finalizeStatements() {
+        prepared = nil
+        insertStatement = nil
     }
 }

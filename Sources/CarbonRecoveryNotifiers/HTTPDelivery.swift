@@ -71,35 +71,3 @@ struct HTTPDelivery: Sendable {
         return name.isEmpty ? String(describing: type(of: error)) : String(name)
     }
 }
-
-extension RecoveryEvent {
-    /// The JSON a webhook receives (and the outbox stores): every field of the event.
-    public var json: JSONValue {
-        var object: [String: JSONValue] = [
-            "id": .string(idempotencyKey),
-            "kind": .string(kind.rawValue),
-            "severity": .string(severity.rawValue),
-            "target": .string(target),
-            "summary": .string(summary),
-            "details": .object(details.mapValues { .string($0) }),
-            "occurredAt": .string(RFC3339.format(occurredAt)),
-        ]
-        if let correlationID { object["correlationId"] = .string(correlationID) }
-        return .object(object)
-    }
-
-    /// Reads an event back from ``json``.
-    ///
-    /// - Throws: ``RecoveryError/Code/invalidInput`` when a field is missing.
-    public init(json: JSONValue) throws {
-        guard let key = json["id"]?.stringValue, let kind = json["kind"]?.stringValue,
-            let severity = json["severity"]?.stringValue.flatMap(Severity.init(rawValue:)),
-            let target = json["target"]?.stringValue, let summary = json["summary"]?.stringValue,
-            let occurred = json["occurredAt"]?.stringValue.flatMap(RFC3339.parse)
-        else { throw RecoveryError.invalidInput("a stored notification is not a complete event") }
-        let details = (json["details"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        self.init(
-            kind: Kind(rawValue: kind), severity: severity, target: target, summary: summary, details: details, occurredAt: occurred,
-            idempotencyKey: key, correlationID: json["correlationId"]?.stringValue)
-    }
-}

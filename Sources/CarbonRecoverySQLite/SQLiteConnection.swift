@@ -27,8 +27,20 @@ package final class SQLiteConnection {
         sqlite3_extended_result_codes(handle, 1)
     }
 
-    deinit {
+    /// Whether ``close()`` was called.
+    package private(set) var isClosed = false
+
+    /// Closes the connection now (the last connection to a WAL database checkpoints it). Its
+    /// statements must be finalized first, or the close waits for them. Nothing may use the
+    /// connection afterwards; a second call does nothing.
+    package func close() {
+        guard !isClosed else { return }
+        isClosed = true
         sqlite3_close_v2(handle)
+    }
+
+    deinit {
+        close()
     }
 
     /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.

@@ -49,16 +49,37 @@ package final class SQLiteQueue: Sendable {
     ///
     /// The job runs to its end even when the calling task is cancelled meanwhile (a transaction
     /// is never left half done); the caller sees the result either way.
+    /// - Throws: What `body` throws; ``SQLiteError`` (`SQLITE_MISUSE`) once the queue is closed.
     package func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [box] in
-                continuation.resume(with: Result { try body(box.connection) })
+                continuation.resume(with: Result {
+                    guard !box.connection.isClosed else { throw SQLiteError(code: SQLITE_MISUSE, message: "the database connection is closed") }
+                    return try body(box.connection)
+                })
+            }
+        }
+    }
+
+    /// Runs `body` (to finalize statements kept elsewhere), then closes the connection, after
+    /// every job submitted before. Later jobs fail; a second close does nothing.
+    package func close(after body: @escaping @Sendable (SQLiteConnection) -> Void = { _ in }) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async { [box] in
+                if !box.connection.isClosed {
+                    body(box.connection)
+                    box.connection.close()
+                }
+                continuation.resume()
             }
         }
     }
 
     /// Submits `body` to run on the queue's thread without waiting for it: for work whose
     /// callers are resumed from inside it (group commit) and for clean-up from `deinit`.
+    ///
+    /// Unlike ``run(_:)``, `body` runs after ``close(after:)`` too (to fail the callers it would
+    /// have resumed): it must check ``SQLiteConnection/isClosed`` before using the connection.
     package func submit(_ body: @escaping @Sendable (SQLiteConnection) -> Void) {
         queue.async { [box] in body(box.connection) }
     }

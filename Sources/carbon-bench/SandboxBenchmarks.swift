@@ -103,7 +103,16 @@ func runStorage(_ options: Options) async throws {
             }
         }
     }
-    if !seeded { _ = FileManager.default.createFile(atPath: marker, contents: Data()) }
+    if !seeded {
+        _ = FileManager.default.createFile(atPath: marker, contents: Data())
+        // rclone serves its cached directory listings (for up to 5 minutes) and so would not see
+        // files written straight into its folder; SIGHUP makes it drop that cache.
+        let pidFile = "\(sandbox)/rclone.pid"
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw BenchError("cannot read the S3 server's PID from \(pidFile), so it cannot be told to see the seeded objects")
+        }
+        guard kill(pid, SIGHUP) == 0 else { throw BenchError("cannot signal the S3 server (pid \(pid)): \(String(cString: strerror(errno)))") }
+    }
     let expectedObjects = backups * veleroFiles.count
     // The marker is an object too; count it.
     let expected = (objects: expectedObjects + 1, bytes: expectedBytes)

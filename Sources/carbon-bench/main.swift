@@ -14,6 +14,7 @@
 //   carbon-bench outbox: the notification outbox's enqueue rate and delivery latency (OutboxBenchmark.swift).
 //
 //   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
+//   swift run carbon-bench lock-wait --db PATH --store audit|outbox --marker PREFIX   (LockWaitProbe.swift)
 //
 // Append mode is a load generator for the multi-process tests: it appends N attempt/outcome
 // pairs (one transaction each) tagged T; with --hold-ms it waits that long between an attempt
@@ -42,6 +43,8 @@ struct Options {
     var runs = 3
     var prefix = ""
     var namespace = ""
+    var store = "audit"
+    var marker: String?
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.makeIterator()
@@ -75,6 +78,8 @@ struct Options {
             case "--runs": runs = try number()
             case "--prefix": prefix = try value()
             case "--namespace": namespace = try value()
+            case "--store": store = try value()
+            case "--marker": marker = try value()
             case "-h", "--help":
                 print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
                 print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
@@ -85,7 +90,7 @@ struct Options {
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -436,6 +441,7 @@ do {
     case "list-once": try await runListOnce(options)
     case "wait": try await runWait(options)
     case "outbox": try await runOutbox(options)
+    case "lock-wait": try await runLockWait(options)
     default: try await runAudit(options)
     }
 } catch {

@@ -35,6 +35,21 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("output"), help: "Output format: table or json.")
     var output: OutputFormat = .table
 
+    @Option(
+        name: .customLong("notifier-plugin-dir"),
+        help: ArgumentHelp(
+            "The folder where `type: process` notifiers named by `plugin: NAME` are found (as carbon-recovery-notifier-NAME).",
+            discussion: "Default: $CARBON_RECOVERY_NOTIFIER_PLUGIN_DIR. Never PATH. It must not be writable by group or others.",
+            valueName: "path"))
+    var notifierPluginDir: String?
+
+    /// The notifier plugin folder after defaults, if any.
+    var notifierPluginDirectory: String? {
+        if let notifierPluginDir { return notifierPluginDir }
+        let value = ProcessInfo.processInfo.environment["CARBON_RECOVERY_NOTIFIER_PLUGIN_DIR"] ?? ""
+        return value.isEmpty ? nil : value
+    }
+
     /// The audit database path after defaults.
     var auditDatabasePath: String {
         if let auditDB { return auditDB }

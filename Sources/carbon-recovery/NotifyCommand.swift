@@ -49,7 +49,7 @@ struct NotificationContext {
             handler.logLevel = .warning
             return handler
         }
-        let routes = try NotifierRegistry.standard(logger: logger).makeRoutes(for: policy)
+        let routes = try NotifierRegistry.standard(logger: logger, pluginDirectory: global.notifierPluginDirectory).makeRoutes(for: policy)
         let outbox = try await NotificationOutbox(path: outboxPath ?? global.outboxDatabasePath, routes: routes, audit: try await audit(), logger: logger)
         return NotificationContext(outbox: outbox, names: routes.map(\.notifier.name))
     }

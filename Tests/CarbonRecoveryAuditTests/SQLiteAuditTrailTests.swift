@@ -293,6 +293,36 @@ struct SQLiteAuditTrailTests {
         #expect(error?.code == .invalidInput)
     }
 
+    @Test("close() ends the session: its row and lock are gone, the file stays as it is, and the handle appends no more")
+    func close() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        let actor = AuditActor(user: "u")
+        _ = try await trail.record(.attempt(operation: "backup.create", target: "t", actor: actor, correlationID: "c"))
+        _ = try await trail.record(.outcome(.success, operation: "backup.create", target: "t", durationMilliseconds: 1, actor: actor, correlationID: "c"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path + "-sessions").count == 1)
+        await trail.close()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path + "-sessions").isEmpty)
+        // The last connection closed: the WAL is checkpointed into the file, and nothing changes it later.
+        func snapshot() throws -> [Data?] {
+            try ["", "-wal", "-shm"].map { suffix in
+                FileManager.default.fileExists(atPath: path + suffix) ? try Data(contentsOf: URL(fileURLWithPath: path + suffix)) : nil
+            }
+        }
+        let bytes = try snapshot()
+        #expect(bytes[1] == nil, "the WAL was not checkpointed: the connection is still open")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try snapshot() == bytes)
+        let error = await #expect(throws: RecoveryError.self) {
+            _ = try await trail.record(.attempt(operation: "backup.create", target: "t", actor: actor, correlationID: "d"))
+        }
+        #expect(error?.code == .auditFailure && error?.message.contains("closed") == true)
+        await trail.close()   // a second close does nothing
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        #expect(try await reader.verify().entriesChecked == 2)
+    }
+
     @Test("entries are stamped with the injected clock")
     func injectedClock() async throws {
         let directory = try TemporaryDirectory()

@@ -26,6 +26,7 @@ struct AuditCLITests {
                                     error: index % 4 == 0 ? "finished PartiallyFailed" : nil, durationMilliseconds: 100, actor: actor, correlationID: id))
         }
         _ = try await trail.record(contentsOf: records)
+        await trail.close()   // the file is quiet from here on: the tests compare its bytes
     }
 
     func carbon(_ arguments: [String]) async throws -> ProcessResult {

@@ -200,12 +200,12 @@ struct OutboxTests {
                 return "\(error)"
             }
         }
-        #expect(message([.init(name: "x", type: "pager")])?.contains("type 'pager', which is not registered (known: alertmanager, log, slack, webhook)") == true)
+        #expect(message([.init(name: "x", type: "pager")])?.contains("type 'pager', which is not registered (known: alertmanager, log, process, slack, webhook)") == true)
         #expect(message([.init(name: "x", type: "webhook", settings: ["url": "env:HOOK", "secret": "env:S"])])?.contains("names the environment variable HOOK, which is not set") == true)
         #expect(message([.init(name: "x", type: "webhook", settings: ["url": "env:HOOK", "secret": "env:S"])], environment: ["HOOK": "ftp://x/y", "S": "s"])?.contains("is not an http(s) URL") == true)
         #expect(message([.init(name: "x", type: "log", settings: ["maxAttempts": "0"])])?.contains("settings.maxAttempts must be a whole number ≥ 1") == true)
         #expect(message([.init(name: "x", type: "log", settings: ["retryBackoff": "soon"])])?.contains("settings.retryBackoff must be a duration") == true)
-        #expect(message([.init(name: "x", type: "log"), .init(name: "x", type: "log")])?.contains("two notifiers are named 'x'") == true)
+        #expect(message([.init(name: "x", type: "log"), .init(name: "x", type: "log")])?.contains("notifier 'x' is defined twice") == true)
         let secretValue = "s3cr3t-\(UUID())"
         let errorText = message([.init(name: "x", type: "webhook", settings: ["url": "env:HOOK", "secret": "env:S"])], environment: ["HOOK": "nope \(secretValue)", "S": "s"]) ?? ""
         #expect(!errorText.contains(secretValue), "an error must not echo a secret value: \(errorText)")

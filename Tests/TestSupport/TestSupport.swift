@@ -40,7 +40,9 @@ public struct ProcessResult: Sendable {
 }
 
 /// Runs a process to completion (argv only, no shell), with a time limit.
-public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(120)) async throws -> ProcessResult {
+public func run(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: [UInt8]? = nil, timeout: Duration = .seconds(120)
+) async throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -49,7 +51,16 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     let error = Pipe()
     process.standardOutput = output
     process.standardError = error
+    let stdin = input.map { _ in Pipe() }
+    if let stdin { process.standardInput = stdin }
     try process.run()
+    if let stdin, let input {
+        // Written from a Dispatch thread too: a large input blocks until the child reads it.
+        DispatchQueue.global().async {
+            stdin.fileHandleForWriting.write(Data(input))
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
     // Blocking reads run on Dispatch's threads, never on Swift's cooperative pool (two threads
     // on this machine): tests run in parallel, and a pool blocked by reads starves every timer.
     async let outData = readToEnd(output.fileHandleForReading)

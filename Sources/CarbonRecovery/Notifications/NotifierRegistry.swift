@@ -132,10 +132,7 @@ public struct NotifierRegistry: Sendable {
 
     /// Builds every notifier a policy names, in order; nothing is built when one entry is wrong.
     public func makeNotifiers(for policy: RecoveryPolicy, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [any Notifier] {
-        var seen: Set<String> = []
-        for entry in policy.notifiers where !seen.insert(entry.name).inserted {
-            throw RecoveryError.invalidInput("two notifiers are named '\(entry.name)'; names must be unique (the outbox keys deliveries by them)")
-        }
+        try RecoveryError.requireUnique(policy.notifiers.map(\.name), what: "notifier", because: "the outbox keys deliveries by name")
         return try policy.notifiers.map { try makeNotifier($0, environment: environment) }
     }
 }
