@@ -230,7 +230,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         return try await database.run { [self] database in
             do {
                 let (sql, bindings) = Self.selectSQL(query, columns: AuditSchema.entryColumns, limit: query.limit + 1)
-                let statement = try database.prepare(sql)
+                let statement = try database.cachedStatement(sql)
                 bind(bindings, to: statement)
                 var entries: [AuditEntry] = []
                 while try statement.step() {

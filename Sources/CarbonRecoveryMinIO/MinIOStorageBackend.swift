@@ -111,19 +111,6 @@ public struct MinIOStorageBackend: StorageBackend {
     let logger: Logger
     let now: @Sendable () -> Date
 
-    /// Creates a backend; nothing is contacted until the first call.
-    ///
-    /// - Parameters:
-    ///   - configuration: Endpoint, bucket, credentials, limits.
-    ///   - httpClient: The client to send requests with; ``defaultHTTPClient`` unless you pass
-    ///     your own for a private CA or a proxy (and shut it down yourself). Set
-    ///     `connectionPool.retryConnectionEstablishment = false` on it, or a refused connection
-    ///     is retried until the request's deadline.
-    ///   - logger: One debug line per request (method, bucket, key, status, attempt) and a
-    ///     warning per retry; never a header or a credential. Default: discards everything.
-    ///   - now: The clock that dates signatures (tests inject a skewed one).
-    /// - Throws: `RecoveryError.Code.invalidInput` for a malformed endpoint, bucket name,
-    ///   region or limit.
     /// The client used unless you pass one: certificate verification on, no redirects (a
     /// signed request must not be replayed elsewhere), and no connection retries of its own —
     /// ``Configuration/maximumAttempts`` bounds every retry, so a refused connection fails fast
@@ -137,6 +124,19 @@ public struct MinIOStorageBackend: StorageBackend {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
+    /// Creates a backend; nothing is contacted until the first call.
+    ///
+    /// - Parameters:
+    ///   - configuration: Endpoint, bucket, credentials, limits.
+    ///   - httpClient: The client to send requests with; ``defaultHTTPClient`` unless you pass
+    ///     your own for a private CA or a proxy (and shut it down yourself). Set
+    ///     `connectionPool.retryConnectionEstablishment = false` on it, or a refused connection
+    ///     is retried until the request's deadline.
+    ///   - logger: One debug line per request (method, bucket, key, status, attempt) and a
+    ///     warning per retry; never a header or a credential. Default: discards everything.
+    ///   - now: The clock that dates signatures (tests inject a skewed one).
+    /// - Throws: `RecoveryError.Code.invalidInput` for a malformed endpoint, bucket name,
+    ///   region or limit.
     public init(
         configuration: Configuration,
         httpClient: HTTPClient = MinIOStorageBackend.defaultHTTPClient,

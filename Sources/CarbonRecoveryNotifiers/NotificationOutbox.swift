@@ -102,12 +102,20 @@ public actor NotificationOutbox: Notifier, Service {
     ///   stored; then nothing of its transaction was stored.
     @discardableResult
     public func enqueue(_ event: RecoveryEvent) async throws -> [String: EnqueueResult] {
-        try await withCheckedThrowingContinuation { continuation in
-            waitingToCommit.append((event, continuation))
-            guard !committing else { return }
-            committing = true
-            Task { await self.commitWaiting() }
+        guard !committing else {
+            return try await withCheckedThrowingContinuation { continuation in waitingToCommit.append((event, continuation)) }
         }
+        // Nobody is committing: commit this event at once, from here (no extra task), and hand
+        // what arrived meanwhile to a task that commits it in rounds.
+        committing = true
+        defer {
+            if waitingToCommit.isEmpty {
+                committing = false
+            } else {
+                Task { await self.commitWaiting() }
+            }
+        }
+        return try await enqueue(contentsOf: [event])[0]
     }
 
     /// Commits what callers of ``enqueue(_:)`` left, a transaction per round, until nothing waits.

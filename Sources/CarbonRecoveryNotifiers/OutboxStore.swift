@@ -76,11 +76,11 @@ struct OutboxStore: Sendable {
     ) async throws -> [[String: NotificationOutbox.EnqueueResult]] {
         try await run("enqueue notifications") { database in
             try database.immediateTransaction {
-                let insert = try database.prepare("""
+                let insert = try database.cachedStatement("""
                     INSERT INTO outbox (notifier, idempotency_key, dedupe_key, kind, target, event, state, created_at, next_attempt_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notifier, idempotency_key) DO NOTHING
                     """)
-                let recent = try database.prepare("""
+                let recent = try database.cachedStatement("""
                     SELECT 1 FROM outbox WHERE notifier = ? AND dedupe_key = ? AND created_at >= ? AND state IN ('pending', 'delivered') LIMIT 1
                     """)
                 var results: [[String: NotificationOutbox.EnqueueResult]] = []
@@ -124,15 +124,15 @@ struct OutboxStore: Sendable {
     ) async throws -> (claimed: [Claimed], unreadable: [Int64]) {
         try await run("claim deliveries") { database in
             try database.immediateTransaction {
-                let select = try database.prepare("""
+                let select = try database.cachedStatement("""
                     SELECT id, event, attempts FROM outbox WHERE state = 'pending' AND notifier = ? AND next_attempt_at <= ?
                     AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?
                     """)
-                let used = try database.prepare("""
+                let used = try database.cachedStatement("""
                     SELECT count(*) FROM outbox WHERE notifier = ? AND (delivered_at > ? OR (state = 'pending' AND lease_until > ?))
                     """)
-                let leaseStatement = try database.prepare("UPDATE outbox SET lease_until = ? WHERE id = ?")
-                let deadLetter = try database.prepare("UPDATE outbox SET state = 'dead', last_error = 'unreadable event' WHERE id = ?")
+                let leaseStatement = try database.cachedStatement("UPDATE outbox SET lease_until = ? WHERE id = ?")
+                let deadLetter = try database.cachedStatement("UPDATE outbox SET state = 'dead', last_error = 'unreadable event' WHERE id = ?")
                 var claimed: [Claimed] = []
                 var unreadable: [Int64] = []
                 for (name, route) in routes.sorted(by: { $0.key < $1.key }) {
@@ -180,7 +180,7 @@ struct OutboxStore: Sendable {
     func release(_ ids: [Int64]) async throws {
         try await run("release deliveries") { database in
             try database.immediateTransaction {
-                let release = try database.prepare("UPDATE outbox SET lease_until = NULL WHERE id = ?")
+                let release = try database.cachedStatement("UPDATE outbox SET lease_until = NULL WHERE id = ?")
                 for id in ids {
                     release.bind(1, id)
                     try release.run()
@@ -193,7 +193,7 @@ struct OutboxStore: Sendable {
     func record(_ updates: [Update], at: Int64) async throws {
         try await run("record deliveries") { database in
             try database.immediateTransaction {
-                let update = try database.prepare("""
+                let update = try database.cachedStatement("""
                     UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?,
                     delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?
                     """)
@@ -216,7 +216,7 @@ struct OutboxStore: Sendable {
     func nextDue(notifiers: [String]) async throws -> Int64? {
         let names = JSONValue.array(notifiers.map { .string($0) }).canonicalString
         return try await run("read the outbox") { database in
-            let statement = try database.prepare("""
+            let statement = try database.cachedStatement("""
                 SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox WHERE state = 'pending' AND notifier IN (SELECT value FROM json_each(?))
                 """)
             statement.bind(1, names)
@@ -230,7 +230,7 @@ struct OutboxStore: Sendable {
     func entries(states: Set<NotificationOutbox.State>, limit: Int) async throws -> [NotificationOutbox.Entry] {
         let stateList = JSONValue.array(states.map { .string($0.rawValue) }).canonicalString
         return try await run("read the outbox") { database in
-            let statement = try database.prepare("""
+            let statement = try database.cachedStatement("""
                 SELECT id, notifier, event, state, attempts, created_at, next_attempt_at, delivered_at, last_error FROM outbox
                 WHERE state IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?
                 """)
@@ -255,7 +255,7 @@ struct OutboxStore: Sendable {
     func depth(states: Set<NotificationOutbox.State>) async throws -> [String: [NotificationOutbox.State: Int]] {
         let stateList = JSONValue.array(states.map { .string($0.rawValue) }).canonicalString
         return try await run("read the outbox") { database in
-            let statement = try database.prepare(
+            let statement = try database.cachedStatement(
                 "SELECT notifier, state, count(*) FROM outbox WHERE state IN (SELECT value FROM json_each(?)) GROUP BY notifier, state")
             statement.bind(1, stateList)
             defer { statement.reset() }
@@ -272,7 +272,7 @@ struct OutboxStore: Sendable {
     func replay(_ ids: [Int64], at: Int64) async throws {
         try await run("replay dead notifications") { database in
             try database.immediateTransaction {
-                let update = try database.prepare(
+                let update = try database.cachedStatement(
                     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL, last_error = NULL WHERE id = ? AND state = 'dead'")
                 for id in ids {
                     update.bind(1, at)

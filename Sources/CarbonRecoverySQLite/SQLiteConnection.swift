@@ -27,6 +27,22 @@ package final class SQLiteConnection {
         sqlite3_extended_result_codes(handle, 1)
     }
 
+    /// Statements prepared once and kept, by SQL text.
+    private var cache: [String: SQLiteStatement] = [:]
+
+    /// A prepared statement for `sql`, prepared on first use and kept for the connection's life
+    /// (it comes back reset, its bindings cleared). For the statements a hot path
+    /// runs again and again; the prepare is a good part of a short transaction's cost.
+    package func cachedStatement(_ sql: String) throws -> SQLiteStatement {
+        if let statement = cache[sql] {
+            statement.reset()   // in case the last user threw before resetting it
+            return statement
+        }
+        let statement = try prepare(sql)
+        cache[sql] = statement
+        return statement
+    }
+
     /// Whether ``close()`` was called.
     package private(set) var isClosed = false
 
@@ -36,6 +52,7 @@ package final class SQLiteConnection {
     package func close() {
         guard !isClosed else { return }
         isClosed = true
+        cache = [:]   // finalized first, so that the connection closes now
         sqlite3_close_v2(handle)
     }
 
@@ -76,10 +93,11 @@ package final class SQLiteConnection {
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed when it returns, rolled back when it throws.
     package func immediateTransaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        // Prepared once: a short durable transaction is paid for per statement parsed.
+        try cachedStatement("BEGIN IMMEDIATE").run()
         do {
             let result = try body()
-            try execute("COMMIT")
+            try cachedStatement("COMMIT").run()
             return result
         } catch {
             try? execute("ROLLBACK")
