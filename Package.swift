@@ -237,7 +237,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CarbonRecoveryTests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", "CarbonRecoveryVelero", .product(name: "Yams", package: "Yams"),
+            ],
             resources: [.copy("Policies")]
         ),
         .testTarget(

@@ -109,7 +109,8 @@ public struct MinIOStorageBackend: StorageBackend {
     let endpoint: S3Endpoint
     let httpClient: HTTPClient
     let logger: Logger
-    let now: @Sendable () -> Date
+    let clock: any WallClock
+    func now() -> Date { clock.now() }
 
     /// The client used unless you pass one: certificate verification on, no redirects (a
     /// signed request must not be replayed elsewhere), and no connection retries of its own —
@@ -134,14 +135,14 @@ public struct MinIOStorageBackend: StorageBackend {
     ///     is retried until the request's deadline.
     ///   - logger: One debug line per request (method, bucket, key, status, attempt) and a
     ///     warning per retry; never a header or a credential. Default: discards everything.
-    ///   - now: The clock that dates signatures (tests inject a skewed one).
+    ///   - clock: The clock that dates signatures (tests inject a skewed one).
     /// - Throws: `RecoveryError.Code.invalidInput` for a malformed endpoint, bucket name,
     ///   region or limit.
     public init(
         configuration: Configuration,
         httpClient: HTTPClient = MinIOStorageBackend.defaultHTTPClient,
         logger: Logger = Logger(label: "carbon-recovery.minio", factory: { _ in SwiftLogNoOpLogHandler() }),
-        now: @escaping @Sendable () -> Date = { Date() }
+        clock: any WallClock = SystemWallClock()
     ) throws {
         self.endpoint = try S3Endpoint(configuration.endpoint)
         try S3Names.validateBucket(configuration.bucket)
@@ -155,7 +156,7 @@ public struct MinIOStorageBackend: StorageBackend {
         self.configuration = configuration
         self.httpClient = httpClient
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     var target: String { "s3://\(configuration.bucket)" }

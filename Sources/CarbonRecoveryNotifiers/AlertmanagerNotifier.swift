@@ -27,7 +27,7 @@ public struct AlertmanagerNotifier: Notifier {
     private let resolveAfter: TimeInterval
     private let conditionTTL: TimeInterval
     private let timeout: Duration
-    private let now: @Sendable () -> Date
+    private let clock: any WallClock
 
     /// Creates an Alertmanager notifier.
     ///
@@ -37,9 +37,9 @@ public struct AlertmanagerNotifier: Notifier {
     ///   - conditionTTL: How long a breach alert lasts without its recovery.
     public init(
         name: String, url: URL, resolveAfter: TimeInterval = 3600, conditionTTL: TimeInterval = 86_400, timeout: Duration = .seconds(10),
-        now: @escaping @Sendable () -> Date = { Date() }
+        clock: any WallClock = SystemWallClock()
     ) {
-        self.now = now
+        self.clock = clock
         self.name = name
         self.endpoint = url.appendingPathComponent("api/v2/alerts")
         self.resolveAfter = resolveAfter
@@ -62,7 +62,7 @@ public struct AlertmanagerNotifier: Notifier {
             kind = .rpoBreached
             severity = .critical
             // Resolved means "ended in the past" to Alertmanager, so never later than now.
-            endsAt = min(event.occurredAt, now())
+            endsAt = min(event.occurredAt, clock.now())
         case .rpoBreached:
             endsAt = event.occurredAt.addingTimeInterval(conditionTTL)
         default:

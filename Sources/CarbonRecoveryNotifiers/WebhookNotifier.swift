@@ -25,7 +25,7 @@ public struct WebhookNotifier: Notifier {
     private let url: URL
     private let secret: SecretValue
     private let timeout: Duration
-    private let now: @Sendable () -> Date
+    private let clock: any WallClock
 
     /// Creates a webhook notifier.
     ///
@@ -34,17 +34,17 @@ public struct WebhookNotifier: Notifier {
     ///   - url: Where to POST.
     ///   - secret: The HMAC key shared with the receiver.
     ///   - timeout: How long one delivery may take before it counts as a temporary failure.
-    public init(name: String, url: URL, secret: SecretValue, timeout: Duration = .seconds(10), now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(name: String, url: URL, secret: SecretValue, timeout: Duration = .seconds(10), clock: any WallClock = SystemWallClock()) {
         self.name = name
         self.url = url
         self.secret = secret
         self.timeout = timeout
-        self.now = now
+        self.clock = clock
     }
 
     public func deliver(_ event: RecoveryEvent) async throws {
         let body = Array(event.json.canonicalString.utf8)
-        let timestamp = String(Int64(now().timeIntervalSince1970))
+        let timestamp = String(Int64(clock.now().timeIntervalSince1970))
         try await HTTPDelivery(receiver: "\(name) (webhook)", url: url, timeout: timeout).post(body, headers: [
             ("Idempotency-Key", event.idempotencyKey),
             ("X-CarbonRecovery-Event", event.kind.rawValue),

@@ -202,3 +202,15 @@ public struct VeleroBackupEngine: BackupEngine {
         throw RecoveryError(.unreachable, "the watch on \(ref) ended before a terminal phase", target: ref.description)
     }
 }
+
+extension VeleroBackupEngine {
+    /// `kubectl -n <namespace> describe backup|restore <name>`, or `get backups`.
+    public func troubleshootingHint(for subject: BackupEngineSubject) -> String? {
+        let namespace = configuration.namespace
+        switch subject {
+        case .backup(let name): return "kubectl -n \(namespace) describe backup \(name)"
+        case .restore(let name): return "kubectl -n \(namespace) describe restore \(name)"
+        case .allBackups: return "kubectl -n \(namespace) get backups"
+        }
+    }
+}

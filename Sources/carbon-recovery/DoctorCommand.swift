@@ -2,6 +2,7 @@ import ArgumentParser
 import CarbonRecovery
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
+import CarbonRecoveryVelero
 import Foundation
 
 /// How the CLI reaches the cluster and the storage; every option falls back to the environment
@@ -76,8 +77,9 @@ struct DoctorCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let doctor = RecoveryDoctor(
-                cluster: try connection.clusterClient(), storage: try connection.storageBackend(), veleroNamespace: connection.veleroNamespace)
+            let cluster = try connection.clusterClient()
+            let velero = VeleroBackupEngine(cluster: cluster, configuration: .init(namespace: connection.veleroNamespace))
+            let doctor = RecoveryDoctor(cluster: cluster, storage: try connection.storageBackend(), providers: [velero])
             let checks = await doctor.run()
             switch output {
             case .json:

@@ -10,14 +10,14 @@ import TestSupport
 
 func sandboxStorage(
     credentials: S3CredentialsSource? = nil, bucket: String? = nil, endpoint: String? = nil,
-    now: @escaping @Sendable () -> Date = { Date() }, tweak: (inout MinIOStorageBackend.Configuration) -> Void = { _ in }
+    clock: any WallClock = SystemWallClock(), tweak: (inout MinIOStorageBackend.Configuration) -> Void = { _ in }
 ) throws -> MinIOStorageBackend {
     let sandbox = try Sandbox.current()
     var configuration = MinIOStorageBackend.Configuration(
         endpoint: endpoint ?? sandbox.s3Endpoint, bucket: bucket ?? sandbox.bucket,
         credentials: credentials ?? .file(path: sandbox.credentialsFile))
     tweak(&configuration)
-    return try MinIOStorageBackend(configuration: configuration, now: now)
+    return try MinIOStorageBackend(configuration: configuration, clock: clock)
 }
 
 func uniquePrefix(_ name: String) -> String { "tests/\(name)-\(UUID().uuidString.prefix(8).lowercased())/" }
@@ -80,7 +80,7 @@ struct MinIOStorageBackendTests {
 
     @Test("a clock a day ahead is a clock-skew error that says what to fix")
     func clockSkew() async throws {
-        let storage = try sandboxStorage(now: { Date().addingTimeInterval(86_400) })
+        let storage = try sandboxStorage(clock: SimulatedWallClock(start: Date().addingTimeInterval(86_400)))
         let error = await expectCode(.clockSkew) { try await storage.checkAccess() }
         #expect(error?.message.contains("clock") == true)
         let skew = try #require(try await sandboxStorage().clockSkew())

@@ -338,6 +338,8 @@ struct VeleroCoordinatorTests {
             _ = try await coordinator.backup(BackupRequest(name: name, includedNamespaces: ["data-platform"], ttl: .hours(24)))
         }
         #expect(error?.message.contains("PartiallyFailed") == true)
+        // The hint is the engine's, in the namespace it was given (not the default `velero`).
+        #expect(error?.message.contains("(`kubectl -n \(manualNamespace) describe backup \(name)`)") == true, "\(error?.message ?? "")")
         try await velero.value
         let entries = try await trail.entries(matching: AuditQuery(target: "backup/\(name)")).entries
         #expect(entries.map(\.kind) == [.attempt, .outcome])

@@ -292,7 +292,7 @@ struct VeleroStandInTests {
             try await Task.sleep(for: .milliseconds(250))
         }
         #expect(phase == "Unavailable")
-        let checks = await RecoveryDoctor(cluster: rig.client, storage: rig.storage, veleroNamespace: namespace).run()
+        let checks = await RecoveryDoctor(cluster: rig.client, storage: rig.storage, providers: [VeleroBackupEngine(cluster: rig.client, configuration: .init(namespace: namespace))]).run()
         let locations = try #require(checks.first { $0.id == "velero.storage-locations" })
         #expect(locations.status == .fail && locations.detail.contains("\(name) → 254carbon-backups: Unavailable"), "\(locations.detail)")
     }

@@ -11,7 +11,7 @@ struct CleanupAndRestoreTestTests {
     static let now = Date(timeIntervalSince1970: 1_795_600_000)
 
     func seeded() async -> Fixture {
-        let fixture = Fixture(now: { Self.now })
+        let fixture = Fixture(clock: SimulatedWallClock(start: Self.now))
         let day: TimeInterval = 86_400
         let backups: [BackupStatus] = [
             BackupStatus(name: "fresh", phase: .completed, startTimestamp: Self.now - day, expiration: Self.now + day),

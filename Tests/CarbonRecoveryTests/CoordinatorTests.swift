@@ -74,12 +74,12 @@ struct Fixture {
     let engine: OrderCheckingEngine
     let coordinator: RecoveryCoordinator
 
-    init(now: @escaping @Sendable () -> Date = { Date() }) {
-        inner = InMemoryBackupEngine(storage: storage, now: now)
+    init(clock: any WallClock = SystemWallClock()) {
+        inner = InMemoryBackupEngine(storage: storage, clock: clock)
         engine = OrderCheckingEngine(inner: inner, trail: trail)
         coordinator = RecoveryCoordinator(
             engine: engine, storage: storage, audit: trail, cluster: InMemoryClusterClient(), notifiers: [notifier],
-            clock: ContinuousClock(), now: now, logger: Logger(label: "test"))
+            clock: clock, logger: Logger(label: "test"))
     }
 }
 

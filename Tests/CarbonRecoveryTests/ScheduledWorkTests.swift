@@ -8,10 +8,12 @@ import Logging
 import Synchronization
 import Testing
 
-final class TestTime: Sendable {
+/// A clock the test moves by hand; nothing here sleeps on it.
+final class TestTime: WallClock {
     let current: Mutex<Date>
     init(_ start: Date) { current = Mutex(start) }
     func now() -> Date { current.withLock { $0 } }
+    func sleep(until deadline: Date) async throws { try Task.checkCancellation() }
     func advance(_ seconds: TimeInterval) { current.withLock { $0 += seconds } }
 }
 
@@ -21,14 +23,14 @@ struct ScheduledWorkTests {
 
     func coordinator(_ engine: InMemoryBackupEngine, _ audit: InMemoryAuditTrail, _ notifier: RecordingNotifier, _ time: TestTime, storage: InMemoryStorageBackend = InMemoryStorageBackend()) -> RecoveryCoordinator {
         RecoveryCoordinator(
-            engine: engine, storage: storage, audit: audit, notifiers: [notifier], clock: ContinuousClock(), now: { time.now() },
+            engine: engine, storage: storage, audit: audit, notifiers: [notifier], clock: time,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     @Test("RPO breaches and recoveries are raised once per transition, also after a restart")
     func rpoTransitions() async throws {
         let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))
-        let engine = InMemoryBackupEngine(now: { time.now() })
+        let engine = InMemoryBackupEngine(clock: time)
         let audit = InMemoryAuditTrail()
         let notifier = RecordingNotifier()
         let coordinator = coordinator(engine, audit, notifier, time)
@@ -67,7 +69,7 @@ struct ScheduledWorkTests {
     func validateNewBackupsOnce() async throws {
         let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))
         let storage = InMemoryStorageBackend()
-        let engine = InMemoryBackupEngine(storage: storage, now: { time.now() })
+        let engine = InMemoryBackupEngine(storage: storage, clock: time)
         let audit = InMemoryAuditTrail()
         let coordinator = coordinator(engine, audit, RecordingNotifier(), time, storage: storage)
         _ = try await coordinator.backup(BackupRequest(name: "one", includedNamespaces: ["registry"]))
@@ -89,7 +91,7 @@ struct ScheduledWorkTests {
     func drillWithoutBackup() async throws {
         let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))
         let audit = InMemoryAuditTrail()
-        let coordinator = coordinator(InMemoryBackupEngine(now: { time.now() }), audit, RecordingNotifier(), time)
+        let coordinator = coordinator(InMemoryBackupEngine(clock: time), audit, RecordingNotifier(), time)
         let drill = DrillPolicy(name: "monthly", cron: try CronSchedule(parsing: "0 4 1 * *"), kind: .restoreTest, schedule: "daily-backup")
         do {
             _ = try await coordinator.runDrill(drill, objectives: objectives)

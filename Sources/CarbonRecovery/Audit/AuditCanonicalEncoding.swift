@@ -5,20 +5,20 @@ import Foundation
 /// A JSON object with every member of ``AuditField`` present, keys in sorted order, values in
 /// ``CanonicalJSON`` form, absent values as `null`. The entry hash is SHA-256 over this encoding
 /// without the `hash` member; `prev_hash` of entry 1 is 64 zeros.
-public enum AuditCanonicalEncoding {
+package enum AuditCanonicalEncoding {
     /// `prev_hash` of the first entry.
-    public static let genesisHash = String(repeating: "0", count: 64)
+    package static let genesisHash = String(repeating: "0", count: 64)
 
     /// The members in canonical order.
-    public static let fieldsInOrder: [AuditField] = AuditField.allCases
+    package static let fieldsInOrder: [AuditField] = AuditField.allCases
 
     /// `{"name":` / `,"name":` for each member, by position in ``fieldsInOrder``, with and
     /// without the `hash` member counted (its own slot is empty when it is left out).
-    public static let prefixesWithHash: [[UInt8]] = fieldsInOrder.enumerated().map { index, field in
+    package static let prefixesWithHash: [[UInt8]] = fieldsInOrder.enumerated().map { index, field in
         Array("\(index == 0 ? "{" : ",")\"\(field.rawValue)\":".utf8)
     }
     /// The same prefixes when the `hash` member is left out (its slot is empty).
-    public static let prefixesWithoutHash: [[UInt8]] = {
+    package static let prefixesWithoutHash: [[UInt8]] = {
         var seen = 0
         return fieldsInOrder.map { field in
             guard field != .hash else { return [] }
@@ -29,7 +29,7 @@ public enum AuditCanonicalEncoding {
 
     /// Appends the encoding, asking `value` to append each member's JSON value.
     @inlinable
-    public static func append(
+    package static func append(
         to bytes: inout [UInt8], includingHash: Bool, value: (AuditField, inout [UInt8]) -> Void
     ) {
         let prefixes = includingHash ? prefixesWithHash : prefixesWithoutHash

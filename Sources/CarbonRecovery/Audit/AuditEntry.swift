@@ -102,7 +102,7 @@ public struct AuditEntry: Sendable, Hashable {
 }
 
 /// The members of an audit entry, in canonical (sorted) order, with their JSON names.
-public enum AuditField: String, Sendable, CaseIterable {
+package enum AuditField: String, Sendable, CaseIterable {
     /// `actor`: the OS user.
     case actor = "actor"
     /// `cluster`: the cluster identity or `null`.

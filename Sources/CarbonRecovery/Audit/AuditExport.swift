@@ -44,9 +44,9 @@ extension AuditTrail {
 }
 
 /// CSV rows of audit entries.
-public enum AuditCSV {
+package enum AuditCSV {
     /// One RFC 4180 row, fields in ``AuditField`` order, `null` as an empty field.
-    public static func row(_ entry: AuditEntry) -> String {
+    package static func row(_ entry: AuditEntry) -> String {
         AuditField.allCases.map { field -> String in
             switch field {
             case .actor: quote(entry.actor)
@@ -71,7 +71,7 @@ public enum AuditCSV {
 
     /// Quotes a field when it holds a comma, quote, CR or LF; also neutralises a leading
     /// `=`, `+`, `-` or `@` so spreadsheet programs do not run it as a formula.
-    public static func quote(_ field: String) -> String {
+    package static func quote(_ field: String) -> String {
         var text = field
         if let first = text.first, "=+-@".contains(first) { text = "'" + text }
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || text != field else { return text }

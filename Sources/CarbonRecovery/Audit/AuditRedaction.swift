@@ -7,9 +7,9 @@ import Foundation
 /// and in every string the user-info part of a URL (`https://user:pass@host`) and query
 /// values named like secrets (`?token=…`) are replaced. Redaction is deliberately eager: a
 /// reviewer can ask for a value again, but cannot un-leak one.
-public enum AuditRedaction {
+package enum AuditRedaction {
     /// The text that replaces a secret.
-    public static let placeholder = "[REDACTED]"
+    package static let placeholder = "[REDACTED]"
 
     private static let secretKeyFragments = [
         "password", "passwd", "secret", "token", "accesskey", "access_key", "apikey", "api_key", "privatekey",
@@ -17,13 +17,13 @@ public enum AuditRedaction {
     ]
 
     /// Whether a member name suggests that its value is a secret.
-    public static func isSecretKey(_ key: String) -> Bool {
+    package static func isSecretKey(_ key: String) -> Bool {
         let lowered = key.lowercased()
         return secretKeyFragments.contains { lowered.contains($0) }
     }
 
     /// Redacts a JSON value recursively.
-    public static func redact(_ value: JSONValue) -> JSONValue {
+    package static func redact(_ value: JSONValue) -> JSONValue {
         switch value {
         case .object(let members):
             var result: [String: JSONValue] = [:]
@@ -49,7 +49,7 @@ public enum AuditRedaction {
         options: [.caseInsensitive])
 
     /// Redacts URL credentials and secret-named query or `key=value` pairs in free text.
-    public static func redact(text: String) -> String {
+    package static func redact(text: String) -> String {
         guard text.contains("@") || text.contains("=") || text.contains(":") else { return text }
         var result = urlCredentials.stringByReplacingMatches(
             in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1\(placeholder)@")

@@ -21,8 +21,7 @@ public struct OperationAudit: Sendable {
     let audit: any AuditTrail
     let cluster: (any ClusterClient)?
     private let fixedActor: AuditActor?
-    let startTimer: @Sendable () -> @Sendable () -> Duration
-    let now: @Sendable () -> Date
+    let clock: any WallClock
     let logger: Logger
 
     /// Creates the envelope.
@@ -31,27 +30,18 @@ public struct OperationAudit: Sendable {
     ///   - audit: The audit trail; required.
     ///   - cluster: When given, its ``ClusterClient/identity()`` is recorded as the actor's cluster identity.
     ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
-    ///   - clock: Measures durations; inject a test clock to control them.
-    ///   - now: Wall-clock time, stamped on the operation metrics.
-    ///   - logger: Where it logs (debug only).
-    public init<C: Clock>(
-        audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, clock: C,
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
-    ) where C.Duration == Duration {
+    ///   - clock: The time: durations and the operation metrics' timestamps; inject a
+    ///     `SimulatedWallClock` to control both.
+    ///   - logger: Where it logs (debug only); by default nowhere.
+    public init(
+        audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.audit = audit
         self.cluster = cluster
         self.fixedActor = actor
-        self.startTimer = {
-            let start = clock.now
-            return { start.duration(to: clock.now) }
-        }
-        self.now = now
+        self.clock = clock
         self.logger = logger
-    }
-
-    /// Creates the envelope, measuring durations with a `ContinuousClock`.
-    public init(audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, logger: Logger) {
-        self.init(audit: audit, cluster: cluster, actor: actor, clock: ContinuousClock(), logger: logger)
     }
 
     /// Runs `body` between an audited attempt and an audited outcome.
@@ -83,7 +73,7 @@ public struct OperationAudit: Sendable {
                 operation: operation, target: target, underlying: error)
         }
         logger.debug("operation started", metadata: ["operation": "\(operation)", "target": "\(target)", "correlation-id": "\(correlationID)"])
-        let elapsed = startTimer()
+        let elapsed = clock.startStopwatch()
         do {
             let (result, details) = try await body(correlationID, elapsed)
             try await recordOutcome(.success, operation, target, details, nil, elapsed(), actor, correlationID)
@@ -105,7 +95,7 @@ public struct OperationAudit: Sendable {
         _ duration: Duration, _ actor: AuditActor, _ correlationID: String, rethrowing original: (any Error)? = nil
     ) async throws {
         let milliseconds = duration.wholeMilliseconds
-        RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: now())
+        RecoveryMetrics.recordOperation(operation, outcome: outcome, duration: duration, at: clock.now())
         do {
             _ = try await audit.record(.outcome(
                 outcome, operation: operation, target: target, parameters: details, error: message,

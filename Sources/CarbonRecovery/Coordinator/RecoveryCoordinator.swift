@@ -38,8 +38,8 @@ public struct RecoveryCoordinator: Sendable {
     /// Records every operation's attempt and outcome.
     let operations: OperationAudit
     let configuration: Configuration
-    var startTimer: @Sendable () -> @Sendable () -> Duration { operations.startTimer }
-    var now: @Sendable () -> Date { operations.now }
+    var clock: any WallClock { operations.clock }
+    func now() -> Date { operations.clock.now() }
     var logger: Logger { operations.logger }
 
     /// Creates a coordinator.
@@ -52,31 +52,9 @@ public struct RecoveryCoordinator: Sendable {
     ///   - notifiers: Told about failures, slow backups and finished restores.
     ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
     ///   - configuration: Thresholds.
-    ///   - clock: Measures durations; inject a test clock to control them.
-    ///   - now: Wall-clock time, for expiration checks and events.
-    ///   - logger: Where the coordinator logs (at debug, and warnings for notifier failures).
-    public init<C: Clock>(
-        engine: any BackupEngine,
-        storage: any StorageBackend,
-        audit: any AuditTrail,
-        cluster: (any ClusterClient)? = nil,
-        notifiers: [any Notifier] = [],
-        actor: AuditActor? = nil,
-        configuration: Configuration = Configuration(),
-        clock: C,
-        now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger
-    ) where C.Duration == Duration {
-        self.engine = engine
-        self.storage = storage
-        self.audit = audit
-        self.cluster = cluster
-        self.notifiers = notifiers
-        self.configuration = configuration
-        self.operations = OperationAudit(audit: audit, cluster: cluster, actor: actor, clock: clock, now: now, logger: logger)
-    }
-
-    /// Creates a coordinator that measures durations with a `ContinuousClock`.
+    ///   - clock: The one source of time: expiration checks, event times and durations. Inject a
+    ///     `SimulatedWallClock` (`CarbonRecoveryTestKit`) to run days in a test.
+    ///   - logger: Where the coordinator logs (at debug, and warnings for notifier failures); by default nowhere.
     public init(
         engine: any BackupEngine,
         storage: any StorageBackend,
@@ -85,11 +63,16 @@ public struct RecoveryCoordinator: Sendable {
         notifiers: [any Notifier] = [],
         actor: AuditActor? = nil,
         configuration: Configuration = Configuration(),
-        logger: Logger
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
-        self.init(
-            engine: engine, storage: storage, audit: audit, cluster: cluster, notifiers: notifiers, actor: actor,
-            configuration: configuration, clock: ContinuousClock(), logger: logger)
+        self.engine = engine
+        self.storage = storage
+        self.audit = audit
+        self.cluster = cluster
+        self.notifiers = notifiers
+        self.configuration = configuration
+        self.operations = OperationAudit(audit: audit, cluster: cluster, actor: actor, clock: clock, logger: logger)
     }
 
     /// The audit trail, for this package's own readers of it (the scheduler's missed-run bookkeeping).
@@ -128,9 +111,9 @@ public struct RecoveryCoordinator: Sendable {
                     details: ["phase": status.phase.rawValue], occurredAt: now(), correlationID: correlationID))
             }
             guard status.phase.isSuccess else {
-                await notify(Self.failureEvent(for: status, target: target, at: now(), correlationID: correlationID))
+                await notify(Self.failureEvent(for: status, engine: engine, target: target, at: now(), correlationID: correlationID))
                 throw RecoveryError(
-                    .backupFailed, Self.failureMessage(for: status), operation: "backup.create", target: target)
+                    .backupFailed, Self.failureMessage(for: status, engine: engine), operation: "backup.create", target: target)
             }
             return details
         }
@@ -171,7 +154,7 @@ public struct RecoveryCoordinator: Sendable {
                     "restore '\(request.name)' finished \(status.phase) with \(status.errors) errors"
                         + (status.failureReason.map { ": \($0)" } ?? "")
                         + (status.validationErrors.isEmpty ? "" : "; validation errors: " + status.validationErrors.joined(separator: "; "))
-                        + "; the item errors are in the restore's results (`kubectl -n velero describe restore \(request.name)`)",
+                        + (engine.troubleshootingHint(for: .restore(named: request.name)).map { "; the item errors are in the restore's results (`\($0)`)" } ?? ""),
                     operation: "restore.create", target: target)
             }
             return .object(details.mapValues { .string($0) })
@@ -204,7 +187,7 @@ public struct RecoveryCoordinator: Sendable {
         try KubernetesName.validateSubdomain(name, what: "backup name")
         let _: Bool = try await perform("backup.delete", target: "backup/\(name)", parameters: [:]) { _, _ in
             guard try await engine.backupStatus(named: name) != nil else {
-                throw RecoveryError(.notFound, "backup '\(name)' does not exist; check the name against the engine's backups (`kubectl -n velero get backups`)")
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist" + Self.listHint(engine))
             }
             try await engine.deleteBackup(named: name)
             return (true, [:])
@@ -224,7 +207,7 @@ public struct RecoveryCoordinator: Sendable {
         let target = "backup/\(name)"
         return try await perform("backup.validate", target: target, parameters: [:]) { correlationID, _ in
             guard let status = try await engine.backupStatus(named: name) else {
-                throw RecoveryError(.notFound, "backup '\(name)' does not exist; check the name against the engine's backups (`kubectl -n velero get backups`)")
+                throw RecoveryError(.notFound, "backup '\(name)' does not exist" + Self.listHint(engine))
             }
             let prefix = try await engine.storagePrefix(ofBackup: name)
             var report = try await BackupValidator(storage: storage, minimumRemainingLifetime: configuration.minimumRemainingLifetime)
@@ -331,14 +314,19 @@ public struct RecoveryCoordinator: Sendable {
         return .object(details)
     }
 
-    static func failureMessage(for status: BackupStatus) -> String {
+    static func listHint(_ engine: any BackupEngine) -> String {
+        engine.troubleshootingHint(for: .allBackups).map { "; check the name against the engine's backups (`\($0)`)" } ?? ""
+    }
+
+    static func failureMessage(for status: BackupStatus, engine: any BackupEngine) -> String {
         var message = "backup '\(status.name)' finished \(status.phase) with \(status.errors) errors and \(status.warnings) warnings"
         if let reason = status.failureReason { message += ": \(reason)" }
         if !status.validationErrors.isEmpty { message += "; validation errors: " + status.validationErrors.joined(separator: "; ") }
-        return message + "; the item errors are in the backup's results (`kubectl -n velero describe backup \(status.name)`)"
+        if let hint = engine.troubleshootingHint(for: .backup(named: status.name)) { message += "; the item errors are in the backup's results (`\(hint)`)" }
+        return message
     }
 
-    static func failureEvent(for status: BackupStatus, target: String, at date: Date, correlationID: String) -> RecoveryEvent {
+    static func failureEvent(for status: BackupStatus, engine: any BackupEngine, target: String, at date: Date, correlationID: String) -> RecoveryEvent {
         let kind: RecoveryEvent.Kind =
             switch status.phase {
             case .partiallyFailed: .backupPartiallyFailed
@@ -346,7 +334,7 @@ public struct RecoveryCoordinator: Sendable {
             default: .backupFailed
             }
         return RecoveryEvent(
-            kind: kind, severity: .critical, target: target, summary: failureMessage(for: status),
+            kind: kind, severity: .critical, target: target, summary: failureMessage(for: status, engine: engine),
             details: ["phase": status.phase.rawValue, "errors": String(status.errors), "warnings": String(status.warnings)],
             occurredAt: date, correlationID: correlationID)
     }

@@ -203,7 +203,7 @@ extension RecoveryCoordinator {
                 mappings[namespace] = scratch
             }
 
-            let timer = startTimer()
+            let timer = clock.startStopwatch()
             _ = try await engine.startRestore(RestoreRequest(
                 name: restoreName, source: .backup(request.backup), includedNamespaces: sourceNamespaces.sorted(), namespaceMappings: mappings))
             let restored = try await engine.waitForRestore(named: restoreName, progress: progress)

@@ -45,11 +45,13 @@ public protocol StorageEndpointProbe: Sendable {
 }
 
 /// The guide's troubleshooting checks as one call: can we reach the cluster and who are we,
-/// is Velero installed (namespace, CRDs, deployment, storage locations), can we reach the
-/// storage with these credentials, does the bucket exist, and do the clocks agree.
+/// can we reach the storage with these credentials, does the bucket exist, do the clocks agree —
+/// and the checks the engine contributes (``DoctorCheckProvider``; for Velero: its namespace,
+/// CRDs, deployment and storage locations).
 ///
 /// ```swift
-/// let checks = await RecoveryDoctor(cluster: cluster, storage: storage).run()
+/// let engine = VeleroBackupEngine(cluster: cluster, storage: storage)
+/// let checks = await RecoveryDoctor(cluster: cluster, storage: storage, providers: [engine]).run()
 /// for check in checks where check.status == .fail { print(check.title, check.fix ?? "") }
 /// ```
 ///
@@ -59,23 +61,20 @@ public struct RecoveryDoctor: Sendable {
     public var cluster: any ClusterClient
     /// The storage to check.
     public var storage: any StorageBackend
-    /// Velero's namespace.
-    public var veleroNamespace: String
-    /// Clock skew above this is a warning (S3 refuses above 15 minutes; Velero's schedules and
+    /// Checks run after the cluster's own, in order (the engine's first).
+    public var providers: [any DoctorCheckProvider]
+    /// Clock skew above this is a warning (S3 refuses above 15 minutes; schedules and
     /// expirations are computed from the cluster's clock).
     public var clockSkewWarning: Duration
 
-    /// The CRDs Velero needs for backups and restores.
-    public static let requiredCRDs = [
-        "backups.velero.io", "restores.velero.io", "schedules.velero.io", "backupstoragelocations.velero.io",
-        "deletebackuprequests.velero.io", "volumesnapshotlocations.velero.io",
-    ]
-
     /// Creates a doctor.
-    public init(cluster: any ClusterClient, storage: any StorageBackend, veleroNamespace: String = "velero", clockSkewWarning: Duration = .seconds(60)) {
+    public init(
+        cluster: any ClusterClient, storage: any StorageBackend, providers: [any DoctorCheckProvider] = [],
+        clockSkewWarning: Duration = .seconds(60)
+    ) {
         self.cluster = cluster
         self.storage = storage
-        self.veleroNamespace = veleroNamespace
+        self.providers = providers
         self.clockSkewWarning = clockSkewWarning
     }
 
@@ -86,12 +85,7 @@ public struct RecoveryDoctor: Sendable {
         return await clusterChecks + storageChecks
     }
 
-    private static let crdKind = ResourceKind(
-        apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", resource: "customresourcedefinitions.apiextensions.k8s.io",
-        isNamespaced: false)
-
     func runClusterChecks() async -> [DoctorCheck] {
-        var checks: [DoctorCheck] = []
         let reachable: DoctorCheck
         do {
             let identity = try await cluster.identity()
@@ -108,59 +102,14 @@ public struct RecoveryDoctor: Sendable {
                 id: "cluster.reachable", title: "Kubernetes API server reachable", status: .fail, detail: Self.describe(error),
                 fix: Self.clusterFix(error))
         }
-        checks.append(reachable)
-        let dependent: [(String, String)] = [
-            ("velero.namespace", "Namespace \(veleroNamespace) exists"), ("velero.crds", "Velero CRDs installed"),
-            ("velero.deployment", "Velero deployment present"), ("velero.storage-locations", "Backup storage locations"),
-        ]
-        guard reachable.status == .pass else {
-            return checks + dependent.map { DoctorCheck(id: $0.0, title: $0.1, status: .skip, detail: "the cluster could not be reached") }
+        var checks = [reachable]
+        for provider in providers {
+            if reachable.status == .pass {
+                checks += await provider.doctorChecks()
+            } else {
+                checks += provider.doctorCheckTitles.map { DoctorCheck(id: $0.id, title: $0.title, status: .skip, detail: "the cluster could not be reached") }
+            }
         }
-        checks.append(await check("velero.namespace", "Namespace \(veleroNamespace) exists") {
-            if try await cluster.get(try ObjectReference(kind: .namespace, namespace: nil, name: veleroNamespace)) != nil {
-                return (.pass, "found", nil)
-            }
-            return (.fail, "namespace \(veleroNamespace) does not exist", "install Velero into it (velero install --namespace \(veleroNamespace)) or pass the namespace Velero uses")
-        })
-        checks.append(await check("velero.crds", "Velero CRDs installed") {
-            var missing: [String] = []
-            for name in Self.requiredCRDs where try await cluster.get(try ObjectReference(kind: Self.crdKind, namespace: nil, name: name)) == nil {
-                missing.append(name)
-            }
-            if missing.isEmpty { return (.pass, "all \(Self.requiredCRDs.count) present", nil) }
-            return (.fail, "missing: \(missing.joined(separator: ", "))", "install Velero's CRDs (velero install --crds-only) matching your Velero version")
-        })
-        checks.append(await check("velero.deployment", "Velero deployment present") {
-            guard let deployment = try await cluster.get(try ObjectReference(kind: .deployment, namespace: veleroNamespace, name: "velero")) else {
-                return (.fail, "no deployment velero in namespace \(veleroNamespace)", "install Velero (velero install …); without its server nothing acts on Backup objects")
-            }
-            let wanted = deployment.json[path: ["spec", "replicas"]]?.integerValue ?? 1
-            let ready = deployment.json[path: ["status", "readyReplicas"]]?.integerValue ?? 0
-            if let standIn = deployment.json[path: ["metadata", "annotations", "carbon-recovery.dev/stand-in"]]?.stringValue {
-                let pid = deployment.json[path: ["metadata", "annotations", "carbon-recovery.dev/stand-in-pid"]]?.stringValue ?? "?"
-                return (.pass, "\(standIn) (pid \(pid))", nil)
-            }
-            let image = deployment.json[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["image"]?.stringValue ?? "unknown image"
-            if ready >= wanted, wanted > 0 { return (.pass, "\(image), \(ready)/\(wanted) ready", nil) }
-            return (.warn, "\(image), \(ready)/\(wanted) ready", "check the velero pod: kubectl -n \(veleroNamespace) describe deployment velero; kubectl -n \(veleroNamespace) logs deployment/velero")
-        })
-        checks.append(await check("velero.storage-locations", "Backup storage locations") {
-            let locations = try await cluster.list(.veleroBackupStorageLocation, namespace: veleroNamespace, labelSelector: nil)
-            if locations.isEmpty {
-                return (.fail, "no BackupStorageLocation in \(veleroNamespace)", "create one for the MinIO bucket (velero backup-location create, or carbon-recovery deploy)")
-            }
-            var unavailable: [String] = []
-            let summary = locations.map { location -> String in
-                let name = location.name ?? "?"
-                let phase = location.status?["phase"]?.stringValue ?? "no phase yet"
-                let validated = location.status?["lastValidationTime"]?.stringValue.map { ", validated \($0)" } ?? ""
-                let bucket = location.spec?[path: ["objectStorage", "bucket"]]?.stringValue.map { " → \($0)" } ?? ""
-                if phase == "Unavailable" { unavailable.append(name) }
-                return "\(name)\(bucket): \(phase)\(validated)"
-            }.joined(separator: "; ")
-            if unavailable.isEmpty { return (.pass, summary, nil) }
-            return (.fail, summary, "Velero cannot reach \(unavailable.joined(separator: ", ")): check the credentials secret and the s3Url in the location's config; kubectl -n \(veleroNamespace) logs deployment/velero | grep -i backup-location")
-        })
         return checks
     }
 
@@ -176,7 +125,7 @@ public struct RecoveryDoctor: Sendable {
             } catch {
                 checks.append(DoctorCheck(
                     id: "storage.endpoint", title: "Storage endpoint reachable", status: .fail, detail: Self.describe(error),
-                    fix: "check the endpoint URL and that MinIO runs and listens there (curl -I <endpoint>/minio/health/live)"))
+                    fix: "check the endpoint URL and that the S3 server runs and listens there (for MinIO: curl -I <endpoint>/minio/health/live)"))
                 checks.append(DoctorCheck(id: "storage.access", title: "Credentials and bucket", status: .skip, detail: "the endpoint could not be reached"))
                 checks.append(DoctorCheck(id: "clock.skew", title: "Clock agrees with the storage server", status: .skip, detail: "the endpoint could not be reached"))
                 return checks
@@ -216,24 +165,15 @@ public struct RecoveryDoctor: Sendable {
         return checks
     }
 
-    private func check(_ id: String, _ title: String, _ body: () async throws -> (DoctorCheck.Status, String, String?)) async -> DoctorCheck {
-        do {
-            let (status, detail, fix) = try await body()
-            return DoctorCheck(id: id, title: title, status: status, detail: detail, fix: fix)
-        } catch {
-            return DoctorCheck(id: id, title: title, status: .fail, detail: Self.describe(error), fix: Self.clusterFix(error))
-        }
-    }
-
-    static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         if let error = error as? RecoveryError { return "\(error.code): \(error.message)" }
         return AuditRedaction.redact(text: String(describing: error))
     }
 
-    static func clusterFix(_ error: any Error) -> String {
+    package static func clusterFix(_ error: any Error) -> String {
         switch (error as? RecoveryError)?.code {
         case .unauthorized?: return "the kubeconfig's credentials were refused: refresh them (a new token or client certificate)"
-        case .forbidden?: return "this user lacks RBAC permissions for Velero's objects: bind it to a role that may read and write velero.io resources"
+        case .forbidden?: return "this user lacks RBAC permissions for the objects checked: bind it to a role that may read and write them"
         case .unreachable?: return "check KUBECONFIG and the context (kubectl config current-context; kubectl cluster-info)"
         case .timeout?: return "the API server is slow or unreachable: check the network path and kubectl cluster-info"
         default: return "run the same request with kubectl -v=6 to see the API call"

@@ -82,7 +82,7 @@ public struct BackupRequest: Sendable, Hashable {
     }
 
     /// The parameters recorded in the audit trail for this request.
-    public var auditParameters: JSONValue {
+    var auditParameters: JSONValue {
         var parameters = ResourceFilter.auditParameters(
             includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
             includedResources: includedResources, excludedResources: excludedResources)

@@ -3,7 +3,8 @@ import Foundation
 /// The kind of a Kubernetes object: its API version, kind and plural resource name.
 ///
 /// ```swift
-/// let backups = ResourceKind.veleroBackup          // velero.io/v1 Backup, "backups.velero.io"
+/// let configMaps = ResourceKind.configMap                     // v1 ConfigMap, "configmaps"
+/// let backups = ResourceKind(apiVersion: "velero.io/v1", kind: "Backup", resource: "backups.velero.io")
 /// ```
 public struct ResourceKind: Sendable, Hashable, CustomStringConvertible {
     /// `group/version`, or `version` for the core group (`v1`).
@@ -33,18 +34,15 @@ public struct ResourceKind: Sendable, Hashable, CustomStringConvertible {
     public static let secret = ResourceKind(apiVersion: "v1", kind: "Secret", resource: "secrets")
     /// `apps/v1` `Deployment`.
     public static let deployment = ResourceKind(apiVersion: "apps/v1", kind: "Deployment", resource: "deployments.apps")
-    /// `velero.io/v1` `Backup`.
-    public static let veleroBackup = ResourceKind(apiVersion: "velero.io/v1", kind: "Backup", resource: "backups.velero.io")
-    /// `velero.io/v1` `Restore`.
-    public static let veleroRestore = ResourceKind(apiVersion: "velero.io/v1", kind: "Restore", resource: "restores.velero.io")
-    /// `velero.io/v1` `Schedule`.
-    public static let veleroSchedule = ResourceKind(apiVersion: "velero.io/v1", kind: "Schedule", resource: "schedules.velero.io")
-    /// `velero.io/v1` `DeleteBackupRequest`: how a backup and its data are deleted.
-    public static let veleroDeleteBackupRequest = ResourceKind(
-        apiVersion: "velero.io/v1", kind: "DeleteBackupRequest", resource: "deletebackuprequests.velero.io")
-    /// `velero.io/v1` `BackupStorageLocation`.
-    public static let veleroBackupStorageLocation = ResourceKind(
-        apiVersion: "velero.io/v1", kind: "BackupStorageLocation", resource: "backupstoragelocations.velero.io")
+
+    /// The kind with its plural guessed the way Kubernetes guesses it without discovery
+    /// information (``BackupItem/resourceKind``); namespaced when `namespaced` is true.
+    package static func guessing(apiVersion: String, kind: String, namespaced: Bool) -> ResourceKind {
+        BackupItem(apiVersion: apiVersion, kind: kind, namespace: namespaced ? "" : nil, name: "").resourceKind
+    }
+
+    /// The Kubernetes kinds every cluster has that this package names.
+    package static let builtIn: [ResourceKind] = [.namespace, .configMap, .secret, .deployment]
 }
 
 /// A reference to one object: its kind, namespace and name.

@@ -88,7 +88,7 @@ public struct RestoreRequest: Sendable, Hashable {
     }
 
     /// The parameters recorded in the audit trail for this request.
-    public var auditParameters: JSONValue {
+    var auditParameters: JSONValue {
         var parameters = ResourceFilter.auditParameters(
             includedNamespaces: includedNamespaces, excludedNamespaces: excludedNamespaces,
             includedResources: includedResources, excludedResources: excludedResources)

@@ -19,6 +19,8 @@
 ///   checks them against the backup and hashes them, and lists what the backup holds. One that
 ///   does not throws ``RecoveryError/Code/unsupported`` (the defaults do), and validation then
 ///   reports the backup as *not inspected* — never as valid.
+/// - ``troubleshootingHint(for:)`` is optional: where an operator reads more about a backup or
+///   restore, in the engine's own terms; the coordinator adds it to its error messages.
 public protocol BackupEngine: Sendable {
     /// Starts a backup.
     func startBackup(_ request: BackupRequest) async throws -> BackupStatus
@@ -45,6 +47,19 @@ public protocol BackupEngine: Sendable {
     func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection
     /// The objects the backup holds, from its stored resource list.
     func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem]
+    /// Where an operator reads more about the subject (for Velero:
+    /// `kubectl -n velero describe backup daily-1`), or `nil` (the default) for no hint.
+    func troubleshootingHint(for subject: BackupEngineSubject) -> String?
+}
+
+/// What an engine's ``BackupEngine/troubleshootingHint(for:)`` is about.
+public enum BackupEngineSubject: Sendable, Hashable {
+    /// One backup: its item errors and warnings.
+    case backup(named: String)
+    /// One restore: its item errors and warnings.
+    case restore(named: String)
+    /// The list of every backup the engine knows.
+    case allBackups
 }
 
 extension BackupEngine {
@@ -59,4 +74,7 @@ extension BackupEngine {
     public func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem] {
         throw RecoveryError(.unsupported, "this backup engine cannot list what a backup holds", target: "backup/\(name)")
     }
+
+    /// No hint.
+    public func troubleshootingHint(for subject: BackupEngineSubject) -> String? { nil }
 }

@@ -4,7 +4,7 @@
 /// has an in-memory one.
 ///
 /// ```swift
-/// let backups = try await cluster.list(.veleroBackup, namespace: "velero", labelSelector: nil)
+/// let configMaps = try await cluster.list(.configMap, namespace: "data-platform", labelSelector: nil)
 /// ```
 ///
 /// ## Implementation requirements
@@ -61,9 +61,8 @@ extension ClusterClient {
         guard let kind = object.kind, let apiVersion = object.apiVersion, let name = object.name else {
             throw RecoveryError(.invalidObject, "an object to create needs apiVersion, kind and metadata.name")
         }
-        let known = [ResourceKind.namespace, .configMap, .secret, .deployment, .veleroBackup, .veleroRestore, .veleroSchedule, .veleroDeleteBackupRequest, .veleroBackupStorageLocation]
-        let resourceKind = known.first { $0.kind == kind && $0.apiVersion == apiVersion }
-            ?? BackupItem(apiVersion: apiVersion, kind: kind, namespace: object.namespace, name: name).resourceKind
+        let resourceKind = ResourceKind.builtIn.first { $0.kind == kind && $0.apiVersion == apiVersion }
+            ?? ResourceKind.guessing(apiVersion: apiVersion, kind: kind, namespaced: object.namespace != nil)
         let reference = try ObjectReference(kind: resourceKind, namespace: object.namespace, name: name)
         if try await get(reference) != nil {
             throw RecoveryError(.conflict, "\(reference) exists already", target: reference.description)

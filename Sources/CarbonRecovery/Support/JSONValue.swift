@@ -177,9 +177,9 @@ extension JSONValue {
 /// separators=(",", ":"), ensure_ascii=False)` and RFC 8785 produce for the same values, so a
 /// reviewer can re-derive it with other tools. Floating-point numbers use Swift's shortest
 /// round-tripping form; the audit chain itself contains none.
-public enum CanonicalJSON {
+package enum CanonicalJSON {
     /// Appends the canonical encoding of `value` to `bytes`.
-    public static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
+    package static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
         switch value {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -215,7 +215,7 @@ public enum CanonicalJSON {
 
     /// Appends a decimal integer.
     @inlinable
-    public static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
+    package static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumIntegerLength) { scratch in
             let written = writeInteger(number, to: scratch.baseAddress!)
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<written]))
@@ -223,13 +223,13 @@ public enum CanonicalJSON {
     }
 
     /// The most bytes ``writeInteger(_:to:)`` writes: a sign and 19 digits.
-    public static let maximumIntegerLength = 20
+    package static let maximumIntegerLength = 20
 
     /// Writes `number` in decimal at `out`, which must have room for ``maximumIntegerLength``
     /// bytes, and returns how many bytes it wrote. The one implementation of integer output; the
     /// audit verifier writes with it straight into its buffer.
     @inlinable
-    public static func writeInteger(_ number: Int64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    package static func writeInteger(_ number: Int64, to out: UnsafeMutablePointer<UInt8>) -> Int {
         var written = 0
         if number < 0 {
             out[0] = UInt8(ascii: "-")
@@ -250,14 +250,14 @@ public enum CanonicalJSON {
     }
 
     /// Appends a JSON string literal with the canonical escaping rules.
-    public static func appendString(_ text: String, to bytes: inout [UInt8]) {
+    package static func appendString(_ text: String, to bytes: inout [UInt8]) {
         var text = text
         text.withUTF8 { appendStringBytes($0, to: &bytes) }
     }
 
     /// Appends a JSON string literal for UTF-8 bytes that are already valid UTF-8.
     @inlinable
-    public static func appendStringBytes(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+    package static func appendStringBytes(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
         if !needsEscape(utf8) {
             bytes.append(UInt8(ascii: "\""))
             bytes.append(contentsOf: utf8)
@@ -272,11 +272,11 @@ public enum CanonicalJSON {
 
     /// The most bytes ``writeString(_:to:)`` writes for `count` input bytes: quotes plus `\u00xx` for each byte.
     @inlinable
-    public static func maximumStringLength(_ count: Int) -> Int { count * 6 + 2 }
+    package static func maximumStringLength(_ count: Int) -> Int { count * 6 + 2 }
 
     /// Whether any byte needs escaping.
     @inlinable
-    public static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = utf8.baseAddress else { return false }
         var index = 0
         while index + 8 <= utf8.count {
@@ -303,7 +303,7 @@ public enum CanonicalJSON {
     /// straight into its buffer. It scans eight bytes at a time for the three things that need
     /// escaping (a control character, `"` and `\\`) and copies clean runs in one go.
     @inlinable
-    public static func writeString(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    package static func writeString(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
         var written = 0
         out[written] = UInt8(ascii: "\"")
         written += 1

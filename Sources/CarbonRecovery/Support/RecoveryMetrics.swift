@@ -7,31 +7,31 @@ import Metrics
 /// `carbon-recovery run --metrics-port PORT` serves them for Prometheus at
 /// `http://127.0.0.1:PORT/metrics`. docs/metrics.md lists them with examples, and the alert
 /// rules that `render alerts` writes use them.
-public enum RecoveryMetrics {
+package enum RecoveryMetrics {
     /// Counter: operations that ended, by `operation` (`backup.create`, `restore.create`,
     /// `backup.validate`, `restore.test`, `drill.run`, `notify.deliver`, …) and `outcome`
     /// (`success`, `failure`, `abandoned`).
-    public static let operations = "carbon_recovery_operations_total"
+    package static let operations = "carbon_recovery_operations_total"
     /// Histogram (seconds): how long operations took, by `operation`.
-    public static let operationDuration = "carbon_recovery_operation_duration_seconds"
+    package static let operationDuration = "carbon_recovery_operation_duration_seconds"
     /// Gauge (unix seconds): when an operation last succeeded, by `operation`; the last restore
     /// is `operation="restore.create"`, the last drill `operation="drill.run"`.
-    public static let lastSuccess = "carbon_recovery_last_success_timestamp_seconds"
+    package static let lastSuccess = "carbon_recovery_last_success_timestamp_seconds"
     /// Gauge (unix seconds): the completion time of the newest good backup holding a namespace,
     /// by `namespace`; set by each RPO check.
-    public static let namespaceLastBackup = "carbon_recovery_namespace_last_backup_timestamp_seconds"
+    package static let namespaceLastBackup = "carbon_recovery_namespace_last_backup_timestamp_seconds"
     /// Gauge (seconds): the age of that backup at the last RPO check, by `namespace`.
-    public static let namespaceRPOAge = "carbon_recovery_namespace_rpo_age_seconds"
+    package static let namespaceRPOAge = "carbon_recovery_namespace_rpo_age_seconds"
     /// Gauge (seconds): the namespace's recovery point objective, by `namespace`.
-    public static let namespaceRPO = "carbon_recovery_namespace_rpo_seconds"
+    package static let namespaceRPO = "carbon_recovery_namespace_rpo_seconds"
     /// Gauge: bytes stored under a prefix of the backup bucket, by `prefix` (`backups/`, `restores/`).
-    public static let storageBytes = "carbon_recovery_storage_bytes"
+    package static let storageBytes = "carbon_recovery_storage_bytes"
     /// Gauge: objects stored under a prefix of the backup bucket, by `prefix`.
-    public static let storageObjects = "carbon_recovery_storage_objects"
+    package static let storageObjects = "carbon_recovery_storage_objects"
     /// Gauge: 1 when the backup storage answered the last check, 0 when it did not, by `location`.
-    public static let storageAvailable = "carbon_recovery_storage_location_available"
+    package static let storageAvailable = "carbon_recovery_storage_location_available"
     /// Gauge: notifications in the outbox, by `notifier` and `state` (`pending`, `dead`).
-    public static let outboxDepth = "carbon_recovery_outbox_depth"
+    package static let outboxDepth = "carbon_recovery_outbox_depth"
 
     /// Records an ended operation: the counter, the duration, and the last-success time.
     static func recordOperation(_ operation: String, outcome: AuditOutcome, duration: Duration, at date: Date) {

@@ -1,10 +1,10 @@
 import Synchronization
 
 /// Thrown by ``withTimeLimit(_:_:)`` when the time runs out before the operation finishes.
-public struct TimeLimitExceeded: Error, Sendable, CustomStringConvertible {
+package struct TimeLimitExceeded: Error, Sendable, CustomStringConvertible {
     /// The limit that passed.
-    public var limit: Duration
-    public var description: String { "did not finish within \(limit)" }
+    package var limit: Duration
+    package var description: String { "did not finish within \(limit)" }
 }
 
 /// Runs `operation`, giving up when `limit` passes first.
@@ -16,7 +16,7 @@ public struct TimeLimitExceeded: Error, Sendable, CustomStringConvertible {
 /// the caller past the limit. Cancelling the caller cancels the operation the same way.
 ///
 /// - Throws: ``TimeLimitExceeded``, `CancellationError`, or what `operation` throws.
-public func withTimeLimit<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withTimeLimit<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let work = Task { try await operation() }
     let pending = PendingContinuation<T>()
     @Sendable func finish(_ result: Result<T, any Error>) { pending.resume(with: result) }

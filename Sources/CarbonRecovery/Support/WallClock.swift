@@ -11,11 +11,24 @@ import Foundation
 /// - ``now()`` never goes backwards within one process unless the system clock is set back.
 /// - ``sleep(until:)`` returns once ``now()`` has reached `deadline` (at once when it already
 ///   has) and throws `CancellationError` when the task is cancelled.
+/// - ``startStopwatch()`` measures durations on the same time line as ``now()``; the default
+///   subtracts two readings of ``now()``. ``SystemWallClock`` uses a monotonic clock instead, so
+///   that a system clock set back never makes a duration negative.
 public protocol WallClock: Sendable {
     /// The current date.
     func now() -> Date
     /// Suspends until the clock reaches `deadline`.
     func sleep(until deadline: Date) async throws
+    /// Starts measuring: the returned function gives the time elapsed since this call.
+    func startStopwatch() -> @Sendable () -> Duration
+}
+
+extension WallClock {
+    /// The difference between ``now()`` at each call of the result and ``now()`` now.
+    public func startStopwatch() -> @Sendable () -> Duration {
+        let start = now()
+        return { [self] in .nanoseconds(Int64((now().timeIntervalSince(start) * 1e9).rounded())) }
+    }
 }
 
 /// The system's wall clock.
@@ -27,6 +40,13 @@ public struct SystemWallClock: WallClock {
     public init() {}
 
     public func now() -> Date { Date() }
+
+    /// Measures with `ContinuousClock`, which the system clock's steps do not move.
+    public func startStopwatch() -> @Sendable () -> Duration {
+        let clock = ContinuousClock()
+        let start = clock.now
+        return { start.duration(to: clock.now) }
+    }
 
     public func sleep(until deadline: Date) async throws {
         while true {

@@ -11,11 +11,11 @@
 /// // namespace 'Data_Platform' is not a DNS-1123 label (use lowercase letters, digits and '-', …)
 /// KubernetesName.isSubdomain("daily.backups")                            // true
 /// ```
-public enum KubernetesName {
+package enum KubernetesName {
     /// The longest DNS-1123 label: 63 characters.
-    public static let maximumLabelLength = 63
+    package static let maximumLabelLength = 63
     /// The longest DNS-1123 subdomain: 253 characters.
-    public static let maximumSubdomainLength = 253
+    package static let maximumSubdomainLength = 253
 
     /// Checks that a value is a DNS-1123 label.
     ///
@@ -31,7 +31,7 @@ public enum KubernetesName {
     ///   - what: What the name is, used at the start of the message (`namespace`, `schedule name`).
     /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` whose message
     ///   quotes the value and says what a label may contain, or says that it must not be empty.
-    public static func validateLabel(_ value: String, what: String) throws(RecoveryError) {
+    package static func validateLabel(_ value: String, what: String) throws(RecoveryError) {
         guard !value.isEmpty else { throw emptyError(what) }
         guard isLabel(value) else {
             throw RecoveryError.invalidInput(
@@ -56,7 +56,7 @@ public enum KubernetesName {
     ///   - what: What the name is, used at the start of the message (`backup name`).
     /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidInput`` whose message
     ///   quotes the value and says what a subdomain may contain, or says that it must not be empty.
-    public static func validateSubdomain(_ value: String, what: String) throws(RecoveryError) {
+    package static func validateSubdomain(_ value: String, what: String) throws(RecoveryError) {
         guard !value.isEmpty else { throw emptyError(what) }
         guard isSubdomain(value) else {
             throw RecoveryError.invalidInput(
@@ -75,7 +75,7 @@ public enum KubernetesName {
     ///
     /// - Parameter value: The name to check.
     /// - Returns: `true` when the value is a label.
-    public static func isLabel(_ value: String) -> Bool {
+    package static func isLabel(_ value: String) -> Bool {
         let bytes = value.utf8
         return bytes.count <= maximumLabelLength && isLabelBytes(bytes[...])
     }
@@ -89,7 +89,7 @@ public enum KubernetesName {
     ///
     /// - Parameter value: The name to check.
     /// - Returns: `true` when the value is a subdomain.
-    public static func isSubdomain(_ value: String) -> Bool {
+    package static func isSubdomain(_ value: String) -> Bool {
         let bytes = value.utf8
         guard !bytes.isEmpty, bytes.count <= maximumSubdomainLength else { return false }
         return bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy(isLabelBytes)

@@ -10,13 +10,13 @@ public actor InMemoryAuditTrail: AuditTrail {
     private var stored: [AuditEntry] = []
     private var failure: RecoveryError?
     private let session = UUID().uuidString.lowercased()
-    private let now: @Sendable () -> Date
+    private let clock: any WallClock
 
     /// Creates an empty trail.
     ///
-    /// - Parameter now: The time recorded in entries.
-    public init(now: @escaping @Sendable () -> Date = { Date() }) {
-        self.now = now
+    /// - Parameter clock: The time recorded in entries.
+    public init(clock: any WallClock = SystemWallClock()) {
+        self.clock = clock
     }
 
     /// Every entry, in order.
@@ -39,7 +39,7 @@ public actor InMemoryAuditTrail: AuditTrail {
         if let failure { throw failure }
         for record in records { try record.validate() }
         var appended: [AuditEntry] = []
-        let time = RFC3339.format(now())
+        let time = RFC3339.format(clock.now())
         for record in records {
             var entry = AuditEntry(
                 sequence: (stored.last?.sequence ?? 0) + 1, time: time, kind: record.kind, actor: record.actor.user,

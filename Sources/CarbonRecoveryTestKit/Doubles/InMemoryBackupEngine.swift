@@ -14,7 +14,7 @@ public actor InMemoryBackupEngine: BackupEngine {
     private var nextRestorePhase: RestorePhase?
     private var failStart: RecoveryError?
     private let storage: (any StorageBackend)?
-    private let now: @Sendable () -> Date
+    private let clock: any WallClock
     private let itemsPerBackup: Int
     /// Every call, in order: `startBackup:<name>`, `waitForBackup:<name>`, `deleteBackup:<name>`, …
     public private(set) var events: [String] = []
@@ -24,11 +24,11 @@ public actor InMemoryBackupEngine: BackupEngine {
     /// - Parameters:
     ///   - storage: Where finished backups write `backups/<name>/velero-backup.json` and `<name>.tar.gz`.
     ///   - itemsPerBackup: How many items each backup reports.
-    ///   - now: The time stamped on statuses.
-    public init(storage: (any StorageBackend)? = nil, itemsPerBackup: Int = 10, now: @escaping @Sendable () -> Date = { Date() }) {
+    ///   - clock: The time stamped on statuses.
+    public init(storage: (any StorageBackend)? = nil, itemsPerBackup: Int = 10, clock: any WallClock = SystemWallClock()) {
         self.storage = storage
         self.itemsPerBackup = itemsPerBackup
-        self.now = now
+        self.clock = clock
     }
 
     /// The next backup ends in `phase` with `errors` item errors.
@@ -47,7 +47,7 @@ public actor InMemoryBackupEngine: BackupEngine {
         // As Velero's engine reports them: whole namespaces only when nothing narrows the backup.
         let whole = request.labelSelector == nil && request.includedResources.filter { $0 != "*" }.isEmpty
         let status = BackupStatus(
-            name: request.name, phase: .new, startTimestamp: now(), scheduleName: request.labels["velero.io/schedule-name"],
+            name: request.name, phase: .new, startTimestamp: clock.now(), scheduleName: request.labels["velero.io/schedule-name"],
             namespaces: whole ? request.includedNamespaces.filter { !$0.contains("*") && !$0.contains("?") } : [])
         backups[request.name] = status
         pendingTTL[request.name] = request.ttl ?? .hours(720)
@@ -73,8 +73,8 @@ public actor InMemoryBackupEngine: BackupEngine {
         let (phase, errors) = nextBackupOutcome.take() ?? (.completed, 0)
         status.phase = phase
         status.errors = errors
-        status.completionTimestamp = now()
-        status.expiration = now().addingTimeInterval(pendingTTL[name]?.timeInterval ?? 2_592_000)
+        status.completionTimestamp = clock.now()
+        status.expiration = clock.now().addingTimeInterval(pendingTTL[name]?.timeInterval ?? 2_592_000)
         backups[name] = status
         if phase == .completed || phase == .partiallyFailed, let storage {
             try await storage.put("backups/\(name)/velero-backup.json", data: Array("{\"kind\":\"Backup\",\"metadata\":{\"name\":\"\(name)\"}}".utf8))
@@ -141,7 +141,7 @@ public actor InMemoryBackupEngine: BackupEngine {
             backupName = latest.name
         }
         guard restores[request.name] == nil else { throw RecoveryError(.conflict, "restore '\(request.name)' exists already") }
-        let status = RestoreStatus(name: request.name, phase: .new, backupName: backupName, startTimestamp: now())
+        let status = RestoreStatus(name: request.name, phase: .new, backupName: backupName, startTimestamp: clock.now())
         restores[request.name] = status
         return status
     }
@@ -156,7 +156,7 @@ public actor InMemoryBackupEngine: BackupEngine {
         progress(status)
         status.phase = nextRestorePhase.take() ?? .completed
         status.progress = OperationProgress(itemsDone: itemsPerBackup, totalItems: itemsPerBackup)
-        status.completionTimestamp = now()
+        status.completionTimestamp = clock.now()
         restores[name] = status
         progress(status)
         return status

@@ -105,15 +105,11 @@ public actor InMemoryClusterClient: ClusterClient {
         guard let apiVersion = object.apiVersion, let kindName = object.kind, let name = object.name else {
             throw RecoveryError(.invalidObject, "the object needs apiVersion, kind and metadata.name")
         }
-        let known: [ResourceKind] = [
-            .namespace, .configMap, .secret, .deployment, .veleroBackup, .veleroRestore, .veleroSchedule,
-            .veleroDeleteBackupRequest, .veleroBackupStorageLocation,
-        ]
-        if let kind = known.first(where: { $0.apiVersion == apiVersion && $0.kind == kindName }) {
+        if let kind = ResourceKind.builtIn.first(where: { $0.apiVersion == apiVersion && $0.kind == kindName }) {
             return try ObjectReference(kind: kind, namespace: kind.isNamespaced ? (object.namespace ?? "default") : nil, name: name)
         }
         // Another kind: namespaced exactly when the object names a namespace.
-        let kind = ResourceKind(apiVersion: apiVersion, kind: kindName, resource: kindName.lowercased() + "s", isNamespaced: object.namespace != nil)
+        let kind = ResourceKind.guessing(apiVersion: apiVersion, kind: kindName, namespaced: object.namespace != nil)
         return try ObjectReference(kind: kind, namespace: object.namespace, name: name)
     }
 

@@ -7,12 +7,16 @@ public actor InMemoryStorageBackend: StorageBackend {
     private var retentions: [String: ObjectRetention] = [:]
     private var unreachable = false
     private var pageSize: Int
+    private let clock: any WallClock
 
     /// Creates an empty bucket.
     ///
-    /// - Parameter pageSize: How many keys one internal "page" of a listing holds (to exercise paging).
-    public init(pageSize: Int = 1000) {
+    /// - Parameters:
+    ///   - pageSize: How many keys one internal "page" of a listing holds (to exercise paging).
+    ///   - clock: The time stamped on objects and compared with retention dates.
+    public init(pageSize: Int = 1000, clock: any WallClock = SystemWallClock()) {
         self.pageSize = max(1, pageSize)
+        self.clock = clock
     }
 
     /// Makes every call fail with ``RecoveryError/Code/unreachable`` until set back.
@@ -64,15 +68,15 @@ public actor InMemoryStorageBackend: StorageBackend {
     public func put(_ key: String, data: [UInt8]) async throws {
         try checkReachable()
         try checkKey(key)
-        if let retention = retentions[key], retention.retainUntil > Date() {
+        if let retention = retentions[key], retention.retainUntil > clock.now() {
             throw RecoveryError(.forbidden, "object '\(key)' is locked until \(RFC3339.format(retention.retainUntil))", target: key)
         }
-        objects[key] = (data, Date())
+        objects[key] = (data, clock.now())
     }
 
     public func delete(_ key: String) async throws {
         try checkReachable()
-        if let retention = retentions[key], retention.retainUntil > Date() {
+        if let retention = retentions[key], retention.retainUntil > clock.now() {
             throw RecoveryError(.forbidden, "object '\(key)' is locked until \(RFC3339.format(retention.retainUntil))", target: key)
         }
         objects[key] = nil
