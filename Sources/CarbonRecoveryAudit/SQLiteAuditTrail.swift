@@ -79,15 +79,15 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     /// The trail's id, fixed at creation; checkpoints name it as their origin.
     public let trailID: String
 
-    private let configuration: Configuration
-    private let database: SQLiteQueue
+    let configuration: Configuration
+    let database: SQLiteQueue
     /// What only the queue's jobs touch: prepared statements and the handle's bookkeeping.
-    private let writer: WriterState
-    private let sessionLock: SessionLock?
-    private let logger: Logger
-    private let clock: any WallClock
+    let writer: WriterState
+    let sessionLock: SessionLock?
+    let logger: Logger
+    let clock: any WallClock
     /// Appends waiting for the next group commit, and whether a commit job is submitted.
-    private let waitingAppends = Mutex<(appends: [WaitingAppend], commitSubmitted: Bool)>(([], false))
+    let waitingAppends = Mutex<(appends: [WaitingAppend], commitSubmitted: Bool)>(([], false))
 
     /// The folder holding the session lock files of a trail.
     static func sessionDirectory(for path: String) -> String { path + "-sessions" }
@@ -170,7 +170,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
-    private static func endSession(_ database: SQLiteConnection, writer: WriterState, session: String, lock: SessionLock?) {
+    static func endSession(_ database: SQLiteConnection, writer: WriterState, session: String, lock: SessionLock?) {
         guard !writer.closed else { return }
         writer.closed = true
         if writer.sessionRegistered && writer.openAttempts.isEmpty {
@@ -204,7 +204,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     }
 
     /// On the queue: commits every waiting append in one transaction and resumes their callers.
-    private func commitWaitingAppends(_ database: SQLiteConnection) {
+    func commitWaitingAppends(_ database: SQLiteConnection) {
         // Appends that arrive from here on submit the next commit job.
         let batch = waitingAppends.withLock { waiting in
             defer { waiting = ([], false) }
@@ -334,336 +334,10 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
 
     /// The checkpoints' origin line for this trail.
     public var checkpointOrigin: String { "carbon-recovery.audit/\(trailID)" }
-
-    // MARK: - Internals: appending
-
-    private func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String) throws -> AuditEntry {
-        guard let insertStatement = writer.insertStatement else {
-            throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
-        }
-        let (lastSequence, lastHash) = try head()
-        var entry = AuditEntry(
-            sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
-            operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
-            error: record.error, durationMilliseconds: record.durationMilliseconds, correlationID: record.correlationID,
-            session: session, previousHash: lastHash, hash: "")
-        entry.hash = HexEncoding.string(SHA256.hash(data: entry.canonicalBytes(includingHash: false)))
-
-        insertStatement.bind(1, entry.sequence)
-        insertStatement.bind(2, entry.version)
-        insertStatement.bind(3, entry.time)
-        insertStatement.bind(4, entry.kind.rawValue)
-        insertStatement.bind(5, entry.actor)
-        insertStatement.bind(6, entry.cluster)
-        insertStatement.bind(7, entry.operation)
-        insertStatement.bind(8, entry.target)
-        insertStatement.bind(9, entry.parameters)
-        insertStatement.bind(10, entry.outcome?.rawValue)
-        insertStatement.bind(11, entry.error)
-        insertStatement.bind(12, entry.durationMilliseconds)
-        insertStatement.bind(13, entry.correlationID)
-        insertStatement.bind(14, entry.session)
-        insertStatement.bind(15, entry.previousHash)
-        insertStatement.bind(16, entry.hash)
-        try insertStatement.run()
-        writer.cachedHead = (entry.sequence, entry.hash)
-
-        if !writer.sessionRegistered {
-            let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
-            register.bind(1, session)
-            register.bind(2, entry.sequence)
-            register.bind(3, Int64(getpid()))
-            register.bind(4, time)
-            try register.run()
-            writer.sessionRegistered = true
-        }
-        switch entry.kind {
-        case .attempt: writer.openAttempts.insert(entry.correlationID)
-        case .outcome: writer.openAttempts.remove(entry.correlationID)
-        }
-        if let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
-            entry.sequence % interval == 0
-        {
-            _ = try checkpointInTransaction(database)
-        }
-        return entry
-    }
-
-    /// The head as of this transaction. Inside one transaction the head only moves by our own
-    /// inserts, so it is read from the database once per transaction and then carried along.
-    private func head() throws -> (Int64, String) {
-        if let cachedHead = writer.cachedHead { return cachedHead }
-        let headStatement = writer.headStatement
-        defer { headStatement.reset() }
-        let head = try headStatement.step()
-            ? (headStatement.int64(0), headStatement.text(1) ?? "")
-            : (0, AuditCanonicalEncoding.genesisHash)
-        writer.cachedHead = head
-        return head
-    }
-
-    private func checkpointInTransaction(_ database: SQLiteConnection) throws -> AuditCheckpoint? {
-        guard let key = configuration.signingKey else { return nil }
-        let (size, hash) = try head()
-        guard size > 0 else { return nil }
-        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, key: key)
-        let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
-        statement.bind(1, size)
-        statement.bind(2, hash)
-        statement.bind(3, RFC3339.format(clock.now()))
-        statement.bind(4, checkpoint.note)
-        try statement.run()
-        return checkpoint
-    }
-
-    private func writeTransaction<T>(_ database: SQLiteConnection, _ what: String, _ body: () throws -> T) throws -> T {
-        guard !configuration.readOnly else {
-            throw RecoveryError(.auditFailure, "cannot \(what): the trail was opened read-only", target: path)
-        }
-        guard !writer.closed else {
-            throw RecoveryError(.auditFailure, "cannot \(what): this handle of the trail was closed; open it again", target: path)
-        }
-        writer.cachedHead = nil
-        defer { writer.cachedHead = nil }
-        // What the body changes in memory must be undone if the transaction rolls back.
-        let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
-        do {
-            return try database.immediateTransaction(body)
-        } catch {
-            (writer.sessionRegistered, writer.openAttempts) = (registered, open)
-            if let error = error as? SQLiteError { throw Self.wrap(error, "cannot \(what)", path: path) }
-            throw error
-        }
-    }
-
-    /// Appends an `abandoned` outcome for every attempt whose process is gone.
-    private func recoverAbandonedAttempts(_ database: SQLiteConnection) throws {
-        let directory = Self.sessionDirectory(for: path)
-        let recovered: Int = try writeTransaction(database, "close abandoned attempts") {
-            let sessions = try database.prepare("SELECT session, first_seq FROM audit_sessions ORDER BY first_seq")
-            var dead: [(String, Int64)] = []
-            while try sessions.step() {
-                let owner = sessions.text(0) ?? ""
-                if owner != session && !SessionLock.isAlive(directory: directory, session: owner) {
-                    dead.append((owner, sessions.int64(1)))
-                }
-            }
-            sessions.reset()
-            guard !dead.isEmpty else { return 0 }
-            let unfinished = try database.prepare("""
-                SELECT a.operation, a.target, a.actor, a.cluster, a.correlation_id, a.seq FROM audit_entries a
-                WHERE a.seq >= ?1 AND a.session = ?2 AND a.kind = 'attempt'
-                  AND NOT EXISTS (SELECT 1 FROM audit_entries o
-                                  WHERE o.correlation_id = a.correlation_id AND o.kind = 'outcome' AND o.seq > a.seq)
-                ORDER BY a.seq
-                """)
-            let forget = try database.prepare("DELETE FROM audit_sessions WHERE session = ?1")
-            let time = RFC3339.format(clock.now())
-            var count = 0
-            for (owner, firstSequence) in dead {
-                unfinished.bind(1, firstSequence)
-                unfinished.bind(2, owner)
-                var records: [AuditRecord] = []
-                while try unfinished.step() {
-                    records.append(.outcome(
-                        .abandoned, operation: unfinished.text(0) ?? "", target: unfinished.text(1) ?? "",
-                        error: "the process that recorded attempt \(unfinished.int64(5)) (session \(owner)) ended before recording an outcome",
-                        durationMilliseconds: nil, actor: AuditActor(user: unfinished.text(2) ?? "", cluster: unfinished.text(3)),
-                        correlationID: unfinished.text(4) ?? ""))
-                }
-                unfinished.reset()
-                for record in records { _ = try appendInTransaction(database, record, time: time) }
-                forget.bind(1, owner)
-                try forget.run()
-                count += records.count
-            }
-            return count
-        }
-        if recovered > 0 {
-            logger.debug("closed abandoned audit attempts", metadata: ["count": "\(recovered)", "trail": "\(path)"])
-        }
-        // Lock files of processes that ended without closing their handle (no pending attempts
-        // left behind, or just closed above): remove them so the folder does not grow.
-        let lockFiles = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for file in lockFiles where file.hasSuffix(".lock") && file != "\(session).lock" {
-            _ = SessionLock.isAlive(directory: directory, session: String(file.dropLast(5)))
-        }
-    }
-
-    // MARK: - Internals: reading
-
-    private func verify(externalCheckpoint: AuditCheckpoint?) async throws -> AuditVerificationReport {
-        try await database.run { [self] database in
-            do {
-                return try database.readTransaction {
-                    var checkpoints: [Int64: String] = [:]
-                    let stored = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size")
-                    while try stored.step() {
-                        let size = stored.int64(0)
-                        let hash = stored.text(1) ?? ""
-                        if let key = configuration.verifierKey,
-                            !AuditCheckpoint.isConsistent(storedNote: stored.text(2) ?? "", with: key, size: size, headHash: hash, origin: checkpointOrigin)
-                        {
-                            stored.reset()
-                            return Self.failedBeforeScanning(AuditProblem(
-                                kind: .badSignature, sequence: size,
-                                message: "the stored checkpoint at size \(size) claims a signature by key '\(key.name)' that does not verify for this trail's size and hash: the checkpoint was altered"))
-                        }
-                        checkpoints[size] = hash
-                    }
-                    stored.reset()
-                    if let externalCheckpoint {
-                        guard externalCheckpoint.origin == checkpointOrigin else {
-                            return Self.failedBeforeScanning(AuditProblem(
-                                kind: .checkpointMismatch, sequence: nil,
-                                message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
-                        }
-                        // At the same size the external checkpoint wins: a stored one may have been
-                        // rewritten along with the chain.
-                        checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
-                    }
-                    let head = try database.prepare("SELECT coalesce(max(seq), 0) FROM audit_entries")
-                    _ = try head.step()
-                    let lastSequence = head.int64(0)
-                    head.reset()
-                    return try AuditChainVerifier(checkpoints: checkpoints).verify(path: path, lastSequence: lastSequence)
-                }
-            } catch let error as SQLiteError {
-                throw Self.wrap(error, "cannot read the audit trail to verify it", path: path)
-            }
-        }
-    }
-
-    /// A report for a problem found before any entry was read (checkpoints, signatures).
-    private static func failedBeforeScanning(_ problem: AuditProblem) -> AuditVerificationReport {
-        AuditVerificationReport(
-            entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0, problem: problem)
-    }
-
-    private enum Binding {
-        case text(String)
-        case integer(Int64)
-    }
-
-    private func bind(_ bindings: [Binding], to statement: SQLiteStatement) {
-        for (index, binding) in bindings.enumerated() {
-            switch binding {
-            case .text(let text): statement.bind(Int32(index + 1), text)
-            case .integer(let number): statement.bind(Int32(index + 1), number)
-            }
-        }
-    }
-
-    private static func whereClause(_ query: AuditQuery, paging: Bool) -> (String, [Binding]) {
-        var clauses: [String] = []
-        var bindings: [Binding] = []
-        func add(_ clause: String, _ binding: Binding) {
-            clauses.append(clause.replacingOccurrences(of: "?", with: "?\(bindings.count + 1)"))
-            bindings.append(binding)
-        }
-        if let from = query.from { add("time >= ?", .text(RFC3339.format(from))) }
-        if let to = query.to { add("time < ?", .text(RFC3339.format(to))) }
-        if let actor = query.actor { add("actor = ?", .text(actor)) }
-        if let operation = query.operation { add("operation = ?", .text(operation)) }
-        if let target = query.target { add("target = ?", .text(target)) }
-        if let kind = query.kind { add("kind = ?", .text(kind.rawValue)) }
-        if let outcome = query.outcome { add("outcome = ?", .text(outcome.rawValue)) }
-        if let correlationID = query.correlationID { add("correlation_id = ?", .text(correlationID)) }
-        if paging, let cursor = query.afterSequence { add(query.newestFirst ? "seq < ?" : "seq > ?", .integer(cursor)) }
-        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), bindings)
-    }
-
-    private static func selectSQL(_ query: AuditQuery, columns: String, limit: Int) -> (String, [Binding]) {
-        let (whereClause, bindings) = whereClause(query, paging: true)
-        return ("SELECT \(columns) FROM audit_entries\(whereClause) ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT \(limit)", bindings)
-    }
-
-    private static func entry(from statement: SQLiteStatement) throws -> AuditEntry {
-        guard let kind = statement.text(3).flatMap(AuditEntryKind.init(rawValue:)) else {
-            throw RecoveryError(.auditTampered, "entry \(statement.int64(0)) has an unknown kind; run `carbon-recovery audit verify`")
-        }
-        return AuditEntry(
-            version: statement.int64(1), sequence: statement.int64(0), time: statement.text(2) ?? "", kind: kind,
-            actor: statement.text(4) ?? "", cluster: statement.text(5), operation: statement.text(6) ?? "",
-            target: statement.text(7) ?? "", parameters: statement.text(8) ?? "",
-            outcome: statement.text(9).flatMap(AuditOutcome.init(rawValue:)), error: statement.text(10),
-            durationMilliseconds: statement.isNull(11) ? nil : statement.int64(11), correlationID: statement.text(12) ?? "",
-            session: statement.text(13) ?? "", previousHash: statement.text(14) ?? "", hash: statement.text(15) ?? "")
-    }
-
-    // MARK: - Internals: schema and plumbing
-
-    private static func migrate(_ database: SQLiteConnection, readOnly: Bool, path: String, at time: Date) throws {
-        let exists = try database.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
-        _ = try exists.step()
-        let hasSchema = exists.int64(0) > 0
-        exists.reset()
-        var version: Int64 = 0
-        if hasSchema {
-            let current = try database.prepare("SELECT max(version) FROM schema_version")
-            _ = try current.step()
-            version = current.int64(0)
-            current.reset()
-        }
-        if version > AuditSchema.currentVersion {
-            throw RecoveryError(
-                .auditFailure,
-                "the audit trail has schema version \(version), newer than this CarbonRecovery understands (\(AuditSchema.currentVersion)); upgrade CarbonRecovery",
-                target: path)
-        }
-        guard version < AuditSchema.currentVersion else { return }
-        if readOnly {
-            throw RecoveryError(
-                .auditFailure, "the file is not a CarbonRecovery audit trail (or an older one that must be opened for writing once)",
-                target: path)
-        }
-        try database.immediateTransaction {
-            // Re-read inside the write lock: another process may have migrated meanwhile.
-            let again = try database.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
-            _ = try again.step()
-            var current: Int64 = 0
-            if again.int64(0) > 0 {
-                let read = try database.prepare("SELECT max(version) FROM schema_version")
-                _ = try read.step()
-                current = read.int64(0)
-            }
-            again.reset()
-            while current < AuditSchema.currentVersion {
-                try database.execute(AuditSchema.migrations[Int(current)])
-                current += 1
-                let record = try database.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)")
-                record.bind(1, current)
-                record.bind(2, RFC3339.format(time))
-                try record.run()
-            }
-        }
-    }
-
-    private static func readOrCreateTrailID(_ database: SQLiteConnection, readOnly: Bool) throws -> String {
-        let read = try database.prepare("SELECT value FROM audit_meta WHERE key = 'trail_id'")
-        defer { read.reset() }
-        if try read.step(), let id = read.text(0) { return id }
-        read.reset()
-        guard !readOnly else { return "unknown" }
-        let id = UUID().uuidString.lowercased()
-        let insert = try database.prepare("INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('trail_id', ?1)")
-        insert.bind(1, id)
-        try insert.run()
-        // Another process may have won the race: read back the one that stuck.
-        if try read.step(), let stored = read.text(0) { return stored }
-        return id
-    }
-
-    private static func wrap(_ error: SQLiteError, _ what: String, path: String) -> RecoveryError {
-        if error.isBusy {
-            return RecoveryError(.timeout, "\(what): another process held the trail's write lock past the busy timeout", target: path, underlying: error)
-        }
-        return RecoveryError(.auditFailure, "\(what): \(error.message)", target: path, underlying: error)
-    }
 }
 
 /// An append waiting for the next group commit.
-private struct WaitingAppend {
+struct WaitingAppend {
     var records: [AuditRecord]
     var continuation: CheckedContinuation<[AuditEntry], any Error>
 }
@@ -671,7 +345,7 @@ private struct WaitingAppend {
 /// The trail's prepared statements and per-handle bookkeeping.
 // `@unchecked Sendable`: only jobs on the trail's `SQLiteQueue` touch it (one at a time, on its
 // thread), and the queue's last job is the trail's `deinit` clean-up.
-private final class WriterState: @unchecked Sendable {
+final class WriterState: @unchecked Sendable {
     private(set) var insertStatement: SQLiteStatement?
     private var prepared: SQLiteStatement?
     /// Reads the head; only used while the connection is open.

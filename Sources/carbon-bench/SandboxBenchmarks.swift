@@ -237,6 +237,39 @@ func runCluster(_ options: Options) async throws {
             "carbon-recovery backup list --output json of \(options.backups) backups (the CLI verb, median of \(options.runs))", measured: median(verb), unit: "s",
             baseline: median(floor), baselineName: "kubectl get backups -o json alone (the floor)", target: "<= 1.30x")
     }
+    try compareJSONParsers(kubectl: kubectl, kubeconfig: kubeconfig, cache: cache, namespace: namespace, expected: options.backups, runs: options.runs)
+}
+
+/// The core's JSON parser against Foundation's on the API server's own bytes: the list of
+/// Backups exactly as `kubectl get --raw` returns it (what `KubectlClusterClient` parses).
+func compareJSONParsers(kubectl: String, kubeconfig: String, cache: String, namespace: String, expected: Int, runs: Int) throws {
+    let raw = try timedProcess(kubectl, ["--kubeconfig", kubeconfig, "--cache-dir", cache, "get", "--raw", "/apis/velero.io/v1/namespaces/\(namespace)/backups"])
+    let bytes = Array(raw.output.utf8)
+    let data = Data(bytes)
+    var ours: [Double] = []
+    var serialization: [Double] = []
+    var decoder: [Double] = []
+    for _ in 0..<max(3, runs) {
+        var count = 0
+        ours.append(try synchronousSeconds { count = try JSONValue(parsing: bytes)["items"]?.arrayValue?.count ?? -1 })
+        guard count == expected else { throw BenchError("JSONValue(parsing:) read \(count) items, expected \(expected)") }
+        serialization.append(try synchronousSeconds {
+            let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            count = (object?["items"] as? [Any])?.count ?? -1
+        })
+        guard count == expected else { throw BenchError("JSONSerialization read \(count) items, expected \(expected)") }
+        decoder.append(try synchronousSeconds { count = try JSONDecoder().decode(JSONValue.self, from: data)["items"]?.arrayValue?.count ?? -1 })
+        guard count == expected else { throw BenchError("JSONDecoder read \(count) items, expected \(expected)") }
+    }
+    let megabytes = Double(bytes.count) / 1_000_000
+    print("")
+    report(
+        "parse the API server's list of \(expected) Backups (\(String(format: "%.1f", megabytes)) MB, into JSONValue, median of \(ours.count))",
+        measured: median(ours) * 1000, unit: "ms", baseline: median(serialization) * 1000,
+        baselineName: "Foundation JSONSerialization.jsonObject, untyped [String: Any]", target: "<= 1.00x")
+    report(
+        "the same, against Foundation's typed route to the same JSONValue tree", measured: median(ours) * 1000, unit: "ms",
+        baseline: median(decoder) * 1000, baselineName: "JSONDecoder().decode(JSONValue.self)", target: "<= 1.00x")
 }
 
 func runListOnce(_ options: Options) async throws {

@@ -91,6 +91,10 @@ struct JSONParserTests {
         (#"9223372036854775808"#, .double(9223372036854775808)),
         (#"1.5e3"#, .double(1500)),
         (#"1E-2"#, .double(0.01)),
+        // The number kinds stay as written (JSONDecoder reads these two as the integers 1 and 100).
+        (#"1.0"#, .double(1)),
+        (#"1e2"#, .double(100)),
+        (#"[9007199254740993,true,1]"#, .array([.integer(9_007_199_254_740_993), .bool(true), .integer(1)])),
         (#""\u00e9\ud83d\ude00\n\t\"\\\/""#, .string("é😀\n\t\"\\/")),
         (#""ünïcødé raw""#, .string("ünïcødé raw")),
         (#"{"k":1,"k":2}"#, .object(["k": 2])),

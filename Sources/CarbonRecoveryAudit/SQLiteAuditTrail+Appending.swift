@@ -1,0 +1,164 @@
+import CSQLite
+import CarbonRecovery
+import CarbonRecoverySQLite
+import Crypto
+import Foundation
+import Logging
+import Synchronization
+
+/// Appending: one transaction per group of waiting appends, linking each entry to the head; crash
+/// recovery of attempts whose process died.
+extension SQLiteAuditTrail {
+    func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String) throws -> AuditEntry {
+        guard let insertStatement = writer.insertStatement else {
+            throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
+        }
+        let (lastSequence, lastHash) = try head()
+        var entry = AuditEntry(
+            sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
+            operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
+            error: record.error, durationMilliseconds: record.durationMilliseconds, correlationID: record.correlationID,
+            session: session, previousHash: lastHash, hash: "")
+        entry.hash = HexEncoding.string(SHA256.hash(data: entry.canonicalBytes(includingHash: false)))
+
+        insertStatement.bind(1, entry.sequence)
+        insertStatement.bind(2, entry.version)
+        insertStatement.bind(3, entry.time)
+        insertStatement.bind(4, entry.kind.rawValue)
+        insertStatement.bind(5, entry.actor)
+        insertStatement.bind(6, entry.cluster)
+        insertStatement.bind(7, entry.operation)
+        insertStatement.bind(8, entry.target)
+        insertStatement.bind(9, entry.parameters)
+        insertStatement.bind(10, entry.outcome?.rawValue)
+        insertStatement.bind(11, entry.error)
+        insertStatement.bind(12, entry.durationMilliseconds)
+        insertStatement.bind(13, entry.correlationID)
+        insertStatement.bind(14, entry.session)
+        insertStatement.bind(15, entry.previousHash)
+        insertStatement.bind(16, entry.hash)
+        try insertStatement.run()
+        writer.cachedHead = (entry.sequence, entry.hash)
+
+        if !writer.sessionRegistered {
+            let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
+            register.bind(1, session)
+            register.bind(2, entry.sequence)
+            register.bind(3, Int64(getpid()))
+            register.bind(4, time)
+            try register.run()
+            writer.sessionRegistered = true
+        }
+        switch entry.kind {
+        case .attempt: writer.openAttempts.insert(entry.correlationID)
+        case .outcome: writer.openAttempts.remove(entry.correlationID)
+        }
+        if let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
+            entry.sequence % interval == 0
+        {
+            _ = try checkpointInTransaction(database)
+        }
+        return entry
+    }
+
+    /// The head as of this transaction. Inside one transaction the head only moves by our own
+    /// inserts, so it is read from the database once per transaction and then carried along.
+    func head() throws -> (Int64, String) {
+        if let cachedHead = writer.cachedHead { return cachedHead }
+        let headStatement = writer.headStatement
+        defer { headStatement.reset() }
+        let head = try headStatement.step()
+            ? (headStatement.int64(0), headStatement.text(1) ?? "")
+            : (0, AuditCanonicalEncoding.genesisHash)
+        writer.cachedHead = head
+        return head
+    }
+
+    func checkpointInTransaction(_ database: SQLiteConnection) throws -> AuditCheckpoint? {
+        guard let key = configuration.signingKey else { return nil }
+        let (size, hash) = try head()
+        guard size > 0 else { return nil }
+        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, key: key)
+        let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
+        statement.bind(1, size)
+        statement.bind(2, hash)
+        statement.bind(3, RFC3339.format(clock.now()))
+        statement.bind(4, checkpoint.note)
+        try statement.run()
+        return checkpoint
+    }
+
+    func writeTransaction<T>(_ database: SQLiteConnection, _ what: String, _ body: () throws -> T) throws -> T {
+        guard !configuration.readOnly else {
+            throw RecoveryError(.auditFailure, "cannot \(what): the trail was opened read-only", target: path)
+        }
+        guard !writer.closed else {
+            throw RecoveryError(.auditFailure, "cannot \(what): this handle of the trail was closed; open it again", target: path)
+        }
+        writer.cachedHead = nil
+        defer { writer.cachedHead = nil }
+        // What the body changes in memory must be undone if the transaction rolls back.
+        let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
+        do {
+            return try database.immediateTransaction(body)
+        } catch {
+            (writer.sessionRegistered, writer.openAttempts) = (registered, open)
+            if let error = error as? SQLiteError { throw Self.wrap(error, "cannot \(what)", path: path) }
+            throw error
+        }
+    }
+
+    /// Appends an `abandoned` outcome for every attempt whose process is gone.
+    func recoverAbandonedAttempts(_ database: SQLiteConnection) throws {
+        let directory = Self.sessionDirectory(for: path)
+        let recovered: Int = try writeTransaction(database, "close abandoned attempts") {
+            let sessions = try database.prepare("SELECT session, first_seq FROM audit_sessions ORDER BY first_seq")
+            var dead: [(String, Int64)] = []
+            while try sessions.step() {
+                let owner = sessions.text(0) ?? ""
+                if owner != session && !SessionLock.isAlive(directory: directory, session: owner) {
+                    dead.append((owner, sessions.int64(1)))
+                }
+            }
+            sessions.reset()
+            guard !dead.isEmpty else { return 0 }
+            let unfinished = try database.prepare("""
+                SELECT a.operation, a.target, a.actor, a.cluster, a.correlation_id, a.seq FROM audit_entries a
+                WHERE a.seq >= ?1 AND a.session = ?2 AND a.kind = 'attempt'
+                  AND NOT EXISTS (SELECT 1 FROM audit_entries o
+                                  WHERE o.correlation_id = a.correlation_id AND o.kind = 'outcome' AND o.seq > a.seq)
+                ORDER BY a.seq
+                """)
+            let forget = try database.prepare("DELETE FROM audit_sessions WHERE session = ?1")
+            let time = RFC3339.format(clock.now())
+            var count = 0
+            for (owner, firstSequence) in dead {
+                unfinished.bind(1, firstSequence)
+                unfinished.bind(2, owner)
+                var records: [AuditRecord] = []
+                while try unfinished.step() {
+                    records.append(.outcome(
+                        .abandoned, operation: unfinished.text(0) ?? "", target: unfinished.text(1) ?? "",
+                        error: "the process that recorded attempt \(unfinished.int64(5)) (session \(owner)) ended before recording an outcome",
+                        durationMilliseconds: nil, actor: AuditActor(user: unfinished.text(2) ?? "", cluster: unfinished.text(3)),
+                        correlationID: unfinished.text(4) ?? ""))
+                }
+                unfinished.reset()
+                for record in records { _ = try appendInTransaction(database, record, time: time) }
+                forget.bind(1, owner)
+                try forget.run()
+                count += records.count
+            }
+            return count
+        }
+        if recovered > 0 {
+            logger.debug("closed abandoned audit attempts", metadata: ["count": "\(recovered)", "trail": "\(path)"])
+        }
+        // Lock files of processes that ended without closing their handle (no pending attempts
+        // left behind, or just closed above): remove them so the folder does not grow.
+        let lockFiles = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for file in lockFiles where file.hasSuffix(".lock") && file != "\(session).lock" {
+            _ = SessionLock.isAlive(directory: directory, session: String(file.dropLast(5)))
+        }
+    }
+}

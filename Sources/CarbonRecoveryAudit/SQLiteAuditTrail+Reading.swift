@@ -1,0 +1,109 @@
+import CSQLite
+import CarbonRecovery
+import CarbonRecoverySQLite
+import Crypto
+import Foundation
+import Logging
+import Synchronization
+
+/// Reading: verification, queries and the rows they return.
+extension SQLiteAuditTrail {
+    func verify(externalCheckpoint: AuditCheckpoint?) async throws -> AuditVerificationReport {
+        try await database.run { [self] database in
+            do {
+                return try database.readTransaction {
+                    var checkpoints: [Int64: String] = [:]
+                    let stored = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size")
+                    while try stored.step() {
+                        let size = stored.int64(0)
+                        let hash = stored.text(1) ?? ""
+                        if let key = configuration.verifierKey,
+                            !AuditCheckpoint.isConsistent(storedNote: stored.text(2) ?? "", with: key, size: size, headHash: hash, origin: checkpointOrigin)
+                        {
+                            stored.reset()
+                            return Self.failedBeforeScanning(AuditProblem(
+                                kind: .badSignature, sequence: size,
+                                message: "the stored checkpoint at size \(size) claims a signature by key '\(key.name)' that does not verify for this trail's size and hash: the checkpoint was altered"))
+                        }
+                        checkpoints[size] = hash
+                    }
+                    stored.reset()
+                    if let externalCheckpoint {
+                        guard externalCheckpoint.origin == checkpointOrigin else {
+                            return Self.failedBeforeScanning(AuditProblem(
+                                kind: .checkpointMismatch, sequence: nil,
+                                message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
+                        }
+                        // At the same size the external checkpoint wins: a stored one may have been
+                        // rewritten along with the chain.
+                        checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
+                    }
+                    let head = try database.prepare("SELECT coalesce(max(seq), 0) FROM audit_entries")
+                    _ = try head.step()
+                    let lastSequence = head.int64(0)
+                    head.reset()
+                    return try AuditChainVerifier(checkpoints: checkpoints).verify(path: path, lastSequence: lastSequence)
+                }
+            } catch let error as SQLiteError {
+                throw Self.wrap(error, "cannot read the audit trail to verify it", path: path)
+            }
+        }
+    }
+
+    /// A report for a problem found before any entry was read (checkpoints, signatures).
+    static func failedBeforeScanning(_ problem: AuditProblem) -> AuditVerificationReport {
+        AuditVerificationReport(
+            entriesChecked: 0, headSequence: 0, headHash: AuditCanonicalEncoding.genesisHash, checkpointsChecked: 0, problem: problem)
+    }
+
+    enum Binding {
+        case text(String)
+        case integer(Int64)
+    }
+
+    func bind(_ bindings: [Binding], to statement: SQLiteStatement) {
+        for (index, binding) in bindings.enumerated() {
+            switch binding {
+            case .text(let text): statement.bind(Int32(index + 1), text)
+            case .integer(let number): statement.bind(Int32(index + 1), number)
+            }
+        }
+    }
+
+    static func whereClause(_ query: AuditQuery, paging: Bool) -> (String, [Binding]) {
+        var clauses: [String] = []
+        var bindings: [Binding] = []
+        func add(_ clause: String, _ binding: Binding) {
+            clauses.append(clause.replacingOccurrences(of: "?", with: "?\(bindings.count + 1)"))
+            bindings.append(binding)
+        }
+        if let from = query.from { add("time >= ?", .text(RFC3339.format(from))) }
+        if let to = query.to { add("time < ?", .text(RFC3339.format(to))) }
+        if let actor = query.actor { add("actor = ?", .text(actor)) }
+        if let operation = query.operation { add("operation = ?", .text(operation)) }
+        if let target = query.target { add("target = ?", .text(target)) }
+        if let kind = query.kind { add("kind = ?", .text(kind.rawValue)) }
+        if let outcome = query.outcome { add("outcome = ?", .text(outcome.rawValue)) }
+        if let correlationID = query.correlationID { add("correlation_id = ?", .text(correlationID)) }
+        if paging, let cursor = query.afterSequence { add(query.newestFirst ? "seq < ?" : "seq > ?", .integer(cursor)) }
+        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), bindings)
+    }
+
+    static func selectSQL(_ query: AuditQuery, columns: String, limit: Int) -> (String, [Binding]) {
+        let (whereClause, bindings) = whereClause(query, paging: true)
+        return ("SELECT \(columns) FROM audit_entries\(whereClause) ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT \(limit)", bindings)
+    }
+
+    static func entry(from statement: SQLiteStatement) throws -> AuditEntry {
+        guard let kind = statement.text(3).flatMap(AuditEntryKind.init(rawValue:)) else {
+            throw RecoveryError(.auditTampered, "entry \(statement.int64(0)) has an unknown kind; run `carbon-recovery audit verify`")
+        }
+        return AuditEntry(
+            version: statement.int64(1), sequence: statement.int64(0), time: statement.text(2) ?? "", kind: kind,
+            actor: statement.text(4) ?? "", cluster: statement.text(5), operation: statement.text(6) ?? "",
+            target: statement.text(7) ?? "", parameters: statement.text(8) ?? "",
+            outcome: statement.text(9).flatMap(AuditOutcome.init(rawValue:)), error: statement.text(10),
+            durationMilliseconds: statement.isNull(11) ? nil : statement.int64(11), correlationID: statement.text(12) ?? "",
+            session: statement.text(13) ?? "", previousHash: statement.text(14) ?? "", hash: statement.text(15) ?? "")
+    }
+}
