@@ -86,7 +86,7 @@ extension VeleroBackupEngine {
         let listFile = "\(name)-resource-list.json.gz"
         if let bytes = contents[listFile] {
             do {
-                let items = try BackupItem.parseResourceList(try JSONValue(parsing: try Gzip.decompress(bytes)))
+                let items = try Self.parseResourceList(try JSONValue(parsing: try Gzip.decompress(bytes)))
                 var listed: [String: Int] = [:]
                 for item in items { listed[item.namespace ?? "", default: 0] += 1 }
                 if tarballOpened {
@@ -121,7 +121,7 @@ extension VeleroBackupEngine {
         guard let bytes = try await storage.get(key) else {
             throw RecoveryError(.notFound, "backup \(name) has no resource list in storage (\(key)); validate it with `carbon-recovery backup validate \(name)`", target: "backup/\(name)")
         }
-        return try BackupItem.parseResourceList(try JSONValue(parsing: try Gzip.decompress(bytes)))
+        return try Self.parseResourceList(try JSONValue(parsing: try Gzip.decompress(bytes)))
     }
 
     // MARK: Helpers

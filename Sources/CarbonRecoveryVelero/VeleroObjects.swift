@@ -27,7 +27,7 @@ public enum VeleroObjects {
     }
 
     /// The `spec` of a `Backup` (also a `Schedule`'s template).
-    public static func backupSpec(_ request: BackupRequest) -> JSONValue {
+    package static func backupSpec(_ request: BackupRequest) -> JSONValue {
         var spec: [String: JSONValue] = [:]
         if !request.includedNamespaces.isEmpty { spec["includedNamespaces"] = strings(request.includedNamespaces) }
         if !request.excludedNamespaces.isEmpty { spec["excludedNamespaces"] = strings(request.excludedNamespaces) }
@@ -45,7 +45,7 @@ public enum VeleroObjects {
     }
 
     /// One `spec.hooks.resources[]` entry (Velero's `BackupResourceHookSpec`), applied to pods.
-    public static func hookSpec(_ hook: BackupHook) -> JSONValue {
+    package static func hookSpec(_ hook: BackupHook) -> JSONValue {
         func exec(_ exec: BackupHook.Exec) -> JSONValue {
             var json: [String: JSONValue] = ["command": strings(exec.command)]
             if let container = exec.container { json["container"] = .string(container) }
@@ -120,7 +120,7 @@ public enum VeleroObjects {
     }
 
     /// Kubernetes' JSON form of a selector (`matchLabels` and `matchExpressions`).
-    public static func labelSelector(_ selector: LabelSelector) -> JSONValue {
+    package static func labelSelector(_ selector: LabelSelector) -> JSONValue {
         var json: [String: JSONValue] = [:]
         let matchLabels = selector.matchLabels
         if !matchLabels.isEmpty { json["matchLabels"] = .object(matchLabels.mapValues { .string($0) }) }
@@ -138,7 +138,7 @@ public enum VeleroObjects {
     /// A selector from Kubernetes' JSON form: the inverse of ``labelSelector(_:)``.
     ///
     /// - Throws: `RecoveryError` (`invalidObject`) for an operator Kubernetes does not define.
-    public static func labelSelector(from json: JSONValue) throws -> LabelSelector {
+    package static func labelSelector(from json: JSONValue) throws -> LabelSelector {
         var requirements: [LabelSelector.Requirement] = []
         for (key, value) in (json["matchLabels"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             requirements.append(.init(key: key, op: .equals, values: [value.stringValue ?? ""]))

@@ -31,7 +31,7 @@ public actor VeleroScheduler: Scheduler {
     }
 
     /// The `Schedule` object for a policy, labelled as managed.
-    public static func object(for policy: SchedulePolicy, namespace: String) -> KubernetesObject {
+    package static func object(for policy: SchedulePolicy, namespace: String) -> KubernetesObject {
         var object = VeleroObjects.schedule(policy, namespace: namespace)
         var labels = object.json[path: ["metadata", "labels"]]?.objectValue ?? [:]
         labels[VeleroDeployment.managedByLabel] = .string(VeleroDeployment.managedByValue)

@@ -2,6 +2,7 @@
 // same verbs run end to end against the sandbox in the integration and CLI tests.
 import CarbonRecovery
 import CarbonRecoveryTestKit
+import CarbonRecoveryVelero
 import Foundation
 import Logging
 import Testing
@@ -102,7 +103,7 @@ struct CleanupAndRestoreTestTests {
 
     @Test("the resource list parses into items, and a kind's plural is guessed as Kubernetes guesses it")
     func resourceList() throws {
-        let items = try BackupItem.parseResourceList([
+        let items = try VeleroBackupEngine.parseResourceList([
             "v1/ConfigMap": ["data-platform/a", "data-platform/b"], "v1/Namespace": ["data-platform"],
             "apps/v1/Deployment": ["data-platform/api"], "networking.k8s.io/v1/Ingress": ["data-platform/web"],
             "v1/Endpoints": ["data-platform/api"], "policy/v1beta1/PodSecurityPolicy": ["restricted"],
@@ -114,11 +115,14 @@ struct CleanupAndRestoreTestTests {
             "ConfigMap": "configmaps", "Namespace": "namespaces", "Deployment": "deployments.apps", "Ingress": "ingresses.networking.k8s.io",
             "Endpoints": "endpoints", "PodSecurityPolicy": "podsecuritypolicies.policy",
         ])
-        #expect(items.allSatisfy { $0.isRestorable })
-        #expect(!BackupItem(apiVersion: "v1", kind: "Event", namespace: "a", name: "e").isRestorable)
-        #expect(!BackupItem(apiVersion: "velero.io/v1", kind: "Backup", namespace: "velero", name: "b").isRestorable)
-        #expect(throws: RecoveryError.self) { try BackupItem.parseResourceList(["v1ConfigMap": ["a"]]) }
-        #expect(throws: RecoveryError.self) { try BackupItem.parseResourceList(["v1/ConfigMap": [1]]) }
-        #expect(throws: RecoveryError.self) { try BackupItem.parseResourceList(["not", "an", "object"]) }
+        let velero = VeleroBackupEngine(cluster: InMemoryClusterClient())
+        #expect(items.allSatisfy { velero.restores($0) })
+        #expect(!velero.restores(BackupItem(apiVersion: "v1", kind: "Event", namespace: "a", name: "e")))
+        #expect(!velero.restores(BackupItem(apiVersion: "velero.io/v1", kind: "Backup", namespace: "velero", name: "b")))
+        // An engine that says nothing restores every item.
+        #expect(InMemoryBackupEngine().restores(BackupItem(apiVersion: "v1", kind: "Event", namespace: "a", name: "e")))
+        #expect(throws: RecoveryError.self) { try VeleroBackupEngine.parseResourceList(["v1ConfigMap": ["a"]]) }
+        #expect(throws: RecoveryError.self) { try VeleroBackupEngine.parseResourceList(["v1/ConfigMap": [1]]) }
+        #expect(throws: RecoveryError.self) { try VeleroBackupEngine.parseResourceList(["not", "an", "object"]) }
     }
 }

@@ -154,7 +154,7 @@ extension RecoveryCoordinator {
     /// Every namespace in the backup's resource list is mapped to a scratch namespace
     /// (`<namespace>-<suffix>`); production namespaces are never written. The coordinator
     /// restores, waits, checks that each object of the resource list that Velero restores
-    /// (``BackupItem/isRestorable``) exists in its scratch namespace, and — unless ``RestoreTestRequest/keep`` — deletes what the restore created and
+    /// (``BackupEngine/restores(_:)``) exists in its scratch namespace, and — unless ``RestoreTestRequest/keep`` — deletes what the restore created and
     /// the scratch namespaces. The outcome (`restore.test`, target `backup/<name>`) records the
     /// recovery time, the objective and whether it was met, the counts and the cleanup.
     ///
@@ -211,7 +211,7 @@ extension RecoveryCoordinator {
 
             // Every object of the resource list, in its scratch namespace.
             var expected: [(item: BackupItem, reference: ObjectReference)] = []
-            for item in items where item.isRestorable {
+            for item in items where engine.restores(item) {
                 if let namespace = item.namespace, let scratch = mappings[namespace] {
                     expected.append((item, try ObjectReference(kind: item.resourceKind, namespace: scratch, name: item.name)))
                 } else if item.namespace == nil, item.kind == "Namespace", let scratch = mappings[item.name] {

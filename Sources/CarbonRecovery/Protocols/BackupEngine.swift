@@ -19,6 +19,7 @@
 ///   checks them against the backup and hashes them, and lists what the backup holds. One that
 ///   does not throws ``RecoveryError/Code/unsupported`` (the defaults do), and validation then
 ///   reports the backup as *not inspected* — never as valid.
+/// - ``restores(_:)`` is optional: an engine that skips some kinds on restore says which.
 /// - ``troubleshootingHint(for:)`` is optional: where an operator reads more about a backup or
 ///   restore, in the engine's own terms; the coordinator adds it to its error messages.
 public protocol BackupEngine: Sendable {
@@ -50,6 +51,9 @@ public protocol BackupEngine: Sendable {
     /// Where an operator reads more about the subject (for Velero:
     /// `kubectl -n velero describe backup daily-1`), or `nil` (the default) for no hint.
     func troubleshootingHint(for subject: BackupEngineSubject) -> String?
+    /// Whether a restore of a backup holding `item` puts it back (Velero never restores events,
+    /// nodes or its own objects); the restore test expects exactly these back. The default: every item.
+    func restores(_ item: BackupItem) -> Bool
 }
 
 /// What an engine's ``BackupEngine/troubleshootingHint(for:)`` is about.
@@ -77,4 +81,7 @@ extension BackupEngine {
 
     /// No hint.
     public func troubleshootingHint(for subject: BackupEngineSubject) -> String? { nil }
+
+    /// Every item.
+    public func restores(_ item: BackupItem) -> Bool { true }
 }
