@@ -2,8 +2,7 @@ import Foundation
 
 /// One entry of the audit trail, as stored and hashed.
 ///
-/// The field names in ``AuditField`` and the canonical encoding in ``AuditCanonicalEncoding``
-/// are the format `docs/audit-trail.md` specifies.
+/// Its member names and canonical encoding are the format `docs/audit-trail.md` specifies.
 public struct AuditEntry: Sendable, Hashable {
     /// The format version of the entry (currently 1).
     public var version: Int64

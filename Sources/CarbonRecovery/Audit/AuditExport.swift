@@ -4,7 +4,7 @@ import Foundation
 public enum AuditExportFormat: String, Sendable, CaseIterable {
     /// One canonical JSON object per line, with `hash`: re-verifiable with other tools.
     case jsonl
-    /// RFC 4180 CSV with a header row, columns in ``AuditField`` order.
+    /// RFC 4180 CSV with a header row, columns in the canonical encoding's (sorted) member order.
     case csv
 }
 

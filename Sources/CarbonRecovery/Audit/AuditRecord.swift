@@ -20,7 +20,7 @@ public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
 
 /// What to append to the audit trail. The trail adds sequence, time, session and hashes.
 ///
-/// Parameters and error text are redacted when the record is made (see ``AuditRedaction``): a
+/// Parameters and error text are redacted when the record is made (the rules are in `docs/audit-trail.md`): a
 /// secret handed to a record never reaches the trail.
 public struct AuditRecord: Sendable, Hashable {
     /// Whether this records the start of an operation or its end.

@@ -170,8 +170,8 @@ extension RecoveryCoordinator {
 
     /// Checks that the backup storage answers and measures what it holds under `prefixes` (a
     /// listing of each: pass none to check availability only), for
-    /// the metrics (``RecoveryMetrics/storageAvailable``, ``RecoveryMetrics/storageBytes``,
-    /// ``RecoveryMetrics/storageObjects``). When the storage does not answer, a
+    /// the metrics (`carbon_recovery_storage_location_available`, `carbon_recovery_storage_bytes`,
+    /// `carbon_recovery_storage_objects`). When the storage does not answer, a
     /// ``RecoveryEvent/Kind/storageLocationUnavailable`` event is raised (the durable outbox
     /// drops repeats within its dedupe window). Reads only; not audited.
     ///

@@ -159,7 +159,7 @@ extension JSONValue {
         }
     }
 
-    /// The canonical JSON text of this value (see ``CanonicalJSON``).
+    /// The canonical JSON text of this value (the rules are in `docs/audit-trail.md`).
     public var canonicalString: String {
         var bytes: [UInt8] = []
         CanonicalJSON.append(self, to: &bytes)
