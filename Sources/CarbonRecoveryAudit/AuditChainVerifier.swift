@@ -246,17 +246,61 @@ struct AuditChainVerifier {
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
+    private static let outcomeValues = AuditOutcome.allCases.map { Array($0.rawValue.utf8) }
+    /// Text members (column, name) that are never null, and those that may be.
+    private static let requiredText: [(Int32, String)] = [(2, "time"), (3, "kind"), (4, "actor"), (6, "operation"), (7, "target"), (8, "parameters"), (12, "correlation_id"), (13, "session")]
+    private static let optionalText: [(Int32, String)] = [(5, "cluster"), (9, "outcome"), (10, "error")]
 
-    /// A description of the first field whose type or value is impossible, if any.
+    /// A description of the first member whose type or value is outside its domain in
+    /// `docs/audit-trail.md` ("An entry"), if any. Checked in member order of that table.
     private static func malformedField(_ statement: SQLiteStatement) -> String? {
         let versionType = statement.type(1)
         if versionType != SQLITE_INTEGER { return versionType == SQLITE_NULL ? "v is missing" : "v is not an integer" }
-        let durationType = statement.type(11)
-        if durationType != SQLITE_NULL && durationType != SQLITE_INTEGER { return "duration_ms is not an integer" }
+        let version = statement.int64(1)
+        if version != AuditEntry.currentVersion { return "v is \(version), but the only entry format is \(AuditEntry.currentVersion)" }
+        for (column, name) in requiredText where statement.type(column) != SQLITE_TEXT {
+            return statement.type(column) == SQLITE_NULL ? "\(name) is missing" : "\(name) is not a string"
+        }
+        for (column, name) in optionalText where statement.type(column) != SQLITE_TEXT && statement.type(column) != SQLITE_NULL {
+            return "\(name) is neither a string nor null"
+        }
+        guard let time = statement.textBytes(2), isTimestamp(time) else {
+            return "time '\(statement.text(2) ?? "")' is not UTC in the form yyyy-MM-ddTHH:mm:ss.SSSZ"
+        }
         guard let kind = statement.textBytes(3), equal(kind, attemptBytes) || equal(kind, outcomeBytes) else {
             return "kind '\(statement.text(3) ?? "null")' is neither 'attempt' nor 'outcome'"
         }
+        let isAttempt = equal(kind, attemptBytes)
+        if let outcome = statement.textBytes(9) {
+            if isAttempt { return "an attempt has the outcome '\(statement.text(9) ?? "")'; attempts have none" }
+            if !outcomeValues.contains(where: { equal(outcome, $0) }) {
+                return "outcome '\(statement.text(9) ?? "")' is none of success, failure, abandoned"
+            }
+        } else if !isAttempt {
+            return "an outcome entry has no outcome"
+        }
+        let durationType = statement.type(11)
+        if durationType != SQLITE_NULL {
+            if durationType != SQLITE_INTEGER { return "duration_ms is not an integer" }
+            if statement.int64(11) < 0 { return "duration_ms is \(statement.int64(11)), a negative duration" }
+        }
         return nil
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ss.SSSZ`: 24 bytes, digits where the form has letters.
+    private static func isTimestamp(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count == 24 else { return false }
+        for (index, byte) in bytes.enumerated() {
+            switch index {
+            case 4, 7: if byte != UInt8(ascii: "-") { return false }
+            case 10: if byte != UInt8(ascii: "T") { return false }
+            case 13, 16: if byte != UInt8(ascii: ":") { return false }
+            case 19: if byte != UInt8(ascii: ".") { return false }
+            case 23: if byte != UInt8(ascii: "Z") { return false }
+            default: if !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { return false }
+            }
+        }
+        return true
     }
 }
 

@@ -38,10 +38,18 @@ extension SQLiteAuditTrail {
                         // rewritten along with the chain.
                         checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
                     }
-                    let head = try database.prepare("SELECT coalesce(max(seq), 0) FROM audit_entries")
+                    let head = try database.prepare("SELECT coalesce(max(seq), 0), min(seq) FROM audit_entries")
                     _ = try head.step()
                     let lastSequence = head.int64(0)
+                    let lowest = head.type(1) == SQLITE_NULL ? nil : head.int64(1)
                     head.reset()
+                    // The chain is entries 1…max: a row below 1 would never be scanned, yet
+                    // queries, exports and statistics show it.
+                    if let lowest, lowest < 1 {
+                        return Self.failedBeforeScanning(AuditProblem(
+                            kind: .rowOutsideChain, sequence: lowest,
+                            message: "a row with seq \(lowest) is outside the chain (which starts at 1): a row was inserted into the trail"))
+                    }
                     return try AuditChainVerifier(checkpoints: checkpoints).verify(path: path, lastSequence: lastSequence)
                 }
             } catch let error as SQLiteError {

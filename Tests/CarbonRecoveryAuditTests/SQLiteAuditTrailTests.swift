@@ -95,6 +95,87 @@ struct SQLiteAuditTrailTests {
         #expect(report.problem?.message.contains("entries 12…12 are missing") == true)
     }
 
+    @Test("a row inserted below seq 1 fails verification, even against a signed external checkpoint", arguments: [0, -5])
+    func rowOutsideChain(sequence: Int) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let key = AuditSigningKey.generate()
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: key))
+        try await fill(trail, pairs: 5)
+        let checkpoint = try await trail.checkpoint()
+        // INSERT is what the triggers allow: a copy of entry 1 outside the chain.
+        #expect(RawSQL.exec(path, """
+            CREATE TEMP TABLE copy AS SELECT * FROM audit_entries WHERE seq = 1;
+            UPDATE copy SET seq = \(sequence), actor = 'mallory';
+            INSERT INTO audit_entries SELECT * FROM copy;
+            """) == nil)
+        #expect(try await trail.entries(matching: AuditQuery(actor: "mallory")).entries.count == 1, "queries show the row")
+        for report in [try await trail.verify(), try await trail.verify(checkpointNote: checkpoint.note, key: key.verifierKey)] {
+            #expect(report.problem?.kind == .rowOutsideChain)
+            #expect(report.problem?.sequence == Int64(sequence))
+            #expect(!report.isValid)
+        }
+    }
+
+    @Test("a value outside its member's domain fails as malformed even when re-hashed", arguments: [
+        ("v = 2", "v is 2"), ("v = 0", "v is 0"), ("duration_ms = -1", "negative duration"),
+        ("outcome = 'maybe'", "outcome 'maybe'"), ("outcome = NULL", "has no outcome"), ("time = '2026-12-03 10:00:00'", "not UTC"),
+        ("kind = 'attempt'", "an attempt has the outcome"),
+    ])
+    func outOfDomain(change: String, message: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 3)
+        // The last entry (an outcome), changed and its hash recomputed by the spec's rules, so
+        // that the chain itself holds: only the member's domain is wrong.
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET \(change) WHERE seq = 6") == nil)
+        let rehashed = try await run(try python3(), ["-c", Self.rehash, path, "6"])
+        #expect(rehashed.status == 0, "\(rehashed.standardError)")
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .malformed, "\(String(describing: report.problem))")
+        #expect(report.problem?.sequence == 6)
+        #expect(report.problem?.message.contains(message) == true, "\(report.problem?.message ?? "")")
+    }
+
+    @Test("the re-hash tool above follows the spec: an in-domain edit of the last entry, re-hashed, verifies (the chain's documented limit)")
+    func rehashControl() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 3)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET error = 'edited \u{301}, \"quoted\"' WHERE seq = 6") == nil)
+        #expect(try await trail.verify().problem?.kind == .hashMismatch)
+        let rehashed = try await run(try python3(), ["-c", Self.rehash, path, "6"])
+        #expect(rehashed.status == 0, "\(rehashed.standardError)")
+        #expect(try await trail.verify().isValid)
+    }
+
+    @Test("a member stored with the wrong SQLite type is malformed")
+    func wrongType() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 2)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET actor = CAST('alice' AS BLOB) WHERE seq = 3") == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .malformed)
+        #expect(report.problem?.sequence == 3)
+        #expect(report.problem?.message.contains("actor is not a string") == true)
+    }
+
+    /// Recomputes one row's hash with `docs/audit-trail.md`'s rules (Python's json.dumps with
+    /// sorted keys and no spaces), whatever its values: an attacker's tool.
+    static let rehash = """
+        import hashlib, json, sqlite3, sys
+        db = sqlite3.connect(sys.argv[1]); seq = int(sys.argv[2])
+        db.row_factory = sqlite3.Row
+        row = dict(db.execute("SELECT * FROM audit_entries WHERE seq = ?", (seq,)).fetchone())
+        row.pop("hash")
+        digest = hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+        db.execute("UPDATE audit_entries SET hash = ? WHERE seq = ?", (digest, seq)); db.commit()
+        """
+
     @Test("two swapped rows are detected at the first of them")
     func swappedRows() async throws {
         let directory = try TemporaryDirectory()

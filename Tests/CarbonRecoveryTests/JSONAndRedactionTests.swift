@@ -76,6 +76,71 @@ struct JSONAndRedactionTests {
         #expect(AuditCSV.quote("say \"hi\"") == "\"say \"\"hi\"\"\"")
         #expect(AuditCSV.quote("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"")
         #expect(AuditCSV.quote("line\nbreak") == "\"line\nbreak\"")
+        // One `Character` each, yet a separator, a quote and a line break to a CSV reader.
+        #expect(AuditCSV.quote("a,\u{301}b") == "\"a,\u{301}b\"")
+        #expect(AuditCSV.quote("x\"\u{301}") == "\"x\"\"\u{301}\"")
+        #expect(AuditCSV.quote("x\r\ny") == "\"x\r\ny\"")
+        #expect(AuditCSV.quote("\t=1") == "\"'\t=1\"")
+    }
+
+    @Test("fuzzed fields with combining marks, CR LF and quotes read back as one field each")
+    func csvFuzz() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [Unicode.Scalar] = [",", "\"", "\r", "\n", "\u{301}", "\u{308}", "=", "-", "a", "é", " ", "\u{200D}", "\t"]
+        for _ in 0..<2_000 {
+            let fields = (0..<3).map { _ in
+                var scalars = String.UnicodeScalarView()
+                for _ in 0..<Int.random(in: 0...8, using: &generator) { scalars.append(alphabet.randomElement(using: &generator)!) }
+                return String(scalars)
+            }
+            let row = fields.map(AuditCSV.quote).joined(separator: ",")
+            let read = Self.readCSVRow(row)
+            let expected = fields.map { field -> String in
+                // A formula-looking field comes back with the neutralising apostrophe.
+                guard let first = field.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return field }
+                return "'" + field
+            }
+            #expect(read.map { Array($0.unicodeScalars) } == expected.map { Array($0.unicodeScalars) }, "row \(row.debugDescription)")
+        }
+    }
+
+    /// An RFC 4180 reader over Unicode scalars (one row, no trailing line break).
+    static func readCSVRow(_ row: String) -> [String] {
+        var fields: [String] = []
+        var current = String.UnicodeScalarView()
+        var quoted = false
+        var scalars = row.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = scalars.next()
+        var atFieldStart = true
+        while let scalar = pending {
+            pending = scalars.next()
+            if quoted {
+                if scalar == "\"" {
+                    if pending == "\"" { current.append("\""); pending = scalars.next() } else { quoted = false }
+                } else {
+                    current.append(scalar)
+                }
+            } else if scalar == "\"" && atFieldStart {
+                quoted = true
+            } else if scalar == "\r" || scalar == "\n" {
+                // Outside quotes a line break ends the row: the rest would be an injected row.
+                fields.append(String(current))
+                fields.append("<row break>")
+                current = String.UnicodeScalarView()
+                atFieldStart = true
+                continue
+            } else if scalar == "," {
+                fields.append(String(current))
+                current = String.UnicodeScalarView()
+                atFieldStart = true
+                continue
+            } else {
+                current.append(scalar)
+            }
+            atFieldStart = false
+        }
+        fields.append(String(current))
+        return fields
     }
 }
 

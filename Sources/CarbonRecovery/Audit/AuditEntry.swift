@@ -4,6 +4,9 @@ import Foundation
 ///
 /// Its member names and canonical encoding are the format `docs/audit-trail.md` specifies.
 public struct AuditEntry: Sendable, Hashable {
+    /// The only entry format there is; a verifier refuses any other `v`.
+    package static let currentVersion: Int64 = 1
+
     /// The format version of the entry (currently 1).
     public var version: Int64
     /// 1, 2, 3, … with no gaps.

@@ -70,11 +70,25 @@ package enum AuditCSV {
     }
 
     /// Quotes a field when it holds a comma, quote, CR or LF; also neutralises a leading
-    /// `=`, `+`, `-` or `@` so spreadsheet programs do not run it as a formula.
+    /// `=`, `+`, `-`, `@`, tab or CR (OWASP's list) so spreadsheet programs do not run it as a
+    /// formula.
+    ///
+    /// Decided on Unicode scalars, not `Character`s: a comma or quote followed by a combining
+    /// mark, or a CR LF pair, is one `Character` that equals none of them, and comparing
+    /// characters let such text end the field early and inject rows.
     package static func quote(_ field: String) -> String {
-        var text = field
-        if let first = text.first, "=+-@".contains(first) { text = "'" + text }
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || text != field else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let scalars = field.unicodeScalars
+        let isFormula = scalars.first.map { "=+-@\t\r".unicodeScalars.contains($0) } ?? false
+        let needsQuotes = isFormula || scalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        guard needsQuotes else { return field }
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        if isFormula { out.append("'") }
+        for scalar in scalars {
+            out.append(scalar)
+            if scalar == "\"" { out.append("\"") }
+        }
+        out.append("\"")
+        return String(out)
     }
 }

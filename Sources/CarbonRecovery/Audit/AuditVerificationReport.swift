@@ -22,6 +22,8 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         public static let badSignature = Kind(rawValue: "bad-signature")
         /// An entry could not be read (a field is missing or has the wrong type).
         public static let malformed = Kind(rawValue: "malformed")
+        /// A row whose `seq` is below 1: outside the chain, yet shown by queries and exports.
+        public static let rowOutsideChain = Kind(rawValue: "row-outside-chain")
     }
 
     /// What kind of problem it is.
