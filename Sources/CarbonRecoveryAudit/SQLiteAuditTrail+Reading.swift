@@ -18,12 +18,13 @@ extension SQLiteAuditTrail {
                         let size = stored.int64(0)
                         let hash = stored.text(1) ?? ""
                         if let key = configuration.verifierKey,
-                            !AuditCheckpoint.isConsistent(storedNote: stored.text(2) ?? "", with: key, size: size, headHash: hash, origin: checkpointOrigin)
+                            let why = AuditCheckpoint.inconsistency(
+                                storedNote: stored.text(2) ?? "", keys: [key] + configuration.previousVerifierKeys, size: size, headHash: hash,
+                                origin: checkpointOrigin)
                         {
                             stored.reset()
                             return Self.failedBeforeScanning(AuditProblem(
-                                kind: .badSignature, sequence: size,
-                                message: "the stored checkpoint at size \(size) claims a signature by key '\(key.name)' that does not verify for this trail's size and hash: the checkpoint was altered"))
+                                kind: .badSignature, sequence: size, message: "the stored checkpoint at size \(size) is not vouched for: \(why)"))
                         }
                         checkpoints[size] = hash
                     }

@@ -38,8 +38,15 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         /// The key that signs checkpoints. Without one, ``SQLiteAuditTrail/checkpoint()`` throws.
         public var signingKey: AuditSigningKey?
         /// The key that stored checkpoints' signatures are checked with during ``SQLiteAuditTrail/verify()``.
-        /// Defaults to the signing key's public half.
+        /// Defaults to the signing key's public half. With a key, the rule is strict: every stored
+        /// checkpoint must carry a valid signature by this key (or by one of
+        /// ``previousVerifierKeys``) over the size and hash stored beside it; any other is
+        /// `bad-signature`.
         public var verifierKey: AuditVerifierKey?
+        /// Keys that signed this trail's checkpoints before the signing key was rotated. Naming
+        /// them is the only way a checkpoint not signed by ``verifierKey`` is accepted: a
+        /// reviewer who passes them says which earlier keys they trust.
+        public var previousVerifierKeys: [AuditVerifierKey]
         /// How long an append waits for another writer's transaction.
         public var busyTimeout: Duration
         /// `FULL` (the default) syncs the WAL on every commit; `NORMAL` may lose the last
@@ -59,9 +66,10 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         /// Creates a configuration: writable, durable, checkpoints every 10,000 entries when a key is given.
         public init(
             readOnly: Bool = false, checkpointInterval: Int64? = 10_000, signingKey: AuditSigningKey? = nil,
-            verifierKey: AuditVerifierKey? = nil, busyTimeout: Duration = .seconds(30), durability: Durability = .full,
-            recoverAbandonedAttempts: Bool = true
+            verifierKey: AuditVerifierKey? = nil, previousVerifierKeys: [AuditVerifierKey] = [], busyTimeout: Duration = .seconds(30),
+            durability: Durability = .full, recoverAbandonedAttempts: Bool = true
         ) {
+            self.previousVerifierKeys = previousVerifierKeys
             self.readOnly = readOnly
             self.checkpointInterval = checkpointInterval
             self.signingKey = signingKey

@@ -78,10 +78,14 @@ struct AuditFilterOptions: ParsableArguments {
     }
 }
 
-func openTrail(_ options: GlobalOptions, readOnly: Bool, signingKey: AuditSigningKey? = nil, verifierKey: AuditVerifierKey? = nil) async throws -> SQLiteAuditTrail {
+func openTrail(
+    _ options: GlobalOptions, readOnly: Bool, signingKey: AuditSigningKey? = nil, verifierKey: AuditVerifierKey? = nil,
+    previousVerifierKeys: [AuditVerifierKey] = []
+) async throws -> SQLiteAuditTrail {
     try await SQLiteAuditTrail(
         path: options.auditDatabasePath,
-        configuration: .init(readOnly: readOnly, checkpointInterval: nil, signingKey: signingKey, verifierKey: verifierKey))
+        configuration: .init(
+            readOnly: readOnly, checkpointInterval: nil, signingKey: signingKey, verifierKey: verifierKey, previousVerifierKeys: previousVerifierKeys))
 }
 
 extension AuditCommand {
@@ -132,9 +136,11 @@ extension AuditCommand {
             abstract: "Recompute the hash chain and name the first bad entry.",
             discussion: """
                 Without --checkpoint, checks every entry's hash, link and sequence, and the checkpoints stored in the \
-                trail (their signatures too when --public-key is given). With --checkpoint and --public-key, also \
-                checks the trail against a signed checkpoint kept elsewhere, which detects a cut-off tail or a \
-                rebuilt file. Exits 0 when the trail verifies and 1 otherwise.
+                trail. With --public-key, every stored checkpoint must carry a valid signature by that key over \
+                the size and hash stored beside it; after a key rotation, name each earlier key with \
+                --previous-public-key (nothing else makes a checkpoint by another key acceptable). With \
+                --checkpoint and --public-key, also checks the trail against a signed checkpoint kept elsewhere, \
+                which detects a cut-off tail or a rebuilt file. Exits 0 when the trail verifies and 1 otherwise.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -145,18 +151,27 @@ extension AuditCommand {
         @Option(name: .customLong("public-key"), help: ArgumentHelp("The verifier key the checkpoints are signed with.", valueName: "file"))
         var publicKey: String?
 
+        @Option(
+            name: .customLong("previous-public-key"),
+            help: ArgumentHelp("A key that signed this trail's checkpoints before a rotation (repeatable; needs --public-key).", valueName: "file"))
+        var previousPublicKeys: [String] = []
+
         @OptionGroup var notify: NotifyOptions
 
         func validate() throws {
             if checkpoint != nil && publicKey == nil {
                 throw ValidationError("--checkpoint needs --public-key: a checkpoint is only as good as its signature")
             }
+            if !previousPublicKeys.isEmpty && publicKey == nil {
+                throw ValidationError("--previous-public-key needs --public-key: previous keys only add to the current one")
+            }
         }
 
         func run() async throws {
             try await runReportingErrors {
                 let key = try publicKey.map { try AuditVerifierKey(contentsOf: URL(fileURLWithPath: $0)) }
-                let trail = try await openTrail(global, readOnly: true, verifierKey: key)
+                let previous = try previousPublicKeys.map { try AuditVerifierKey(contentsOf: URL(fileURLWithPath: $0)) }
+                let trail = try await openTrail(global, readOnly: true, verifierKey: key, previousVerifierKeys: previous)
                 let report: AuditVerificationReport
                 if let checkpoint, let key {
                     let note: String

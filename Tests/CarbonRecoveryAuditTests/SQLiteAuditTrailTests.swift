@@ -261,7 +261,7 @@ struct SQLiteAuditTrailTests {
         await #expect(throws: RecoveryError.self) { try await trail.verify(checkpointNote: "not a note", key: key.verifierKey) }
     }
 
-    @Test("stored checkpoints by another key still count; an altered one by our key is a bad signature")
+    @Test("with a public key every stored checkpoint must be signed by it, or by a previous key named explicitly; an altered one fails either way")
     func storedCheckpointKeys() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
@@ -272,7 +272,15 @@ struct SQLiteAuditTrailTests {
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: current))
         try await fill(trail, pairs: 5, tag: "later")
         _ = try await trail.checkpoint()
-        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey))
+        // Strict by default: the checkpoint at 10 carries no signature by the current key.
+        let strict = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey))
+        let unsigned = try await strict.verify()
+        #expect(unsigned.problem?.kind == .badSignature)
+        #expect(unsigned.problem?.sequence == 10)
+        #expect(unsigned.problem?.message.contains("no signature by key 'current-key'") == true, "\(unsigned.problem?.message ?? "")")
+        // Rotation, said out loud: the reviewer names the old key too.
+        let reader = try await SQLiteAuditTrail(
+            path: path, configuration: .init(readOnly: true, verifierKey: current.verifierKey, previousVerifierKeys: [old.verifierKey]))
         let report = try await reader.verify()
         #expect(report.isValid, "\(String(describing: report.problem))")
         #expect(report.checkpointsChecked == 2)
@@ -282,6 +290,15 @@ struct SQLiteAuditTrailTests {
         let altered = try await reader.verify()
         #expect(altered.problem?.kind == .badSignature)
         #expect(altered.problem?.sequence == 20)
+        #expect(RawSQL.exec(path, "UPDATE audit_checkpoints SET head_hash = (SELECT hash FROM audit_entries WHERE seq = 20) WHERE size = 20") == nil)
+        #expect(try await reader.verify().isValid)
+
+        // A stored note that is not a signed note at all is not vouched for either.
+        #expect(RawSQL.exec(path, "UPDATE audit_checkpoints SET note = 'hello' WHERE size = 10") == nil)
+        let garbled = try await reader.verify()
+        #expect(garbled.problem?.kind == .badSignature)
+        #expect(garbled.problem?.sequence == 10)
+        #expect(try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true)).verify().isValid, "without a key, signatures are not checked")
     }
 
     @Test("checkpoints are signed every N entries and follow the C2SP note format")

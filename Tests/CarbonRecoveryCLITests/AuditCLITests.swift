@@ -222,6 +222,30 @@ struct AuditCLITests {
         #expect(missingKey.standardError.contains("--checkpoint needs --public-key"))
     }
 
+    @Test("after a key rotation, verify --public-key fails on the old key's checkpoint until --previous-public-key names it")
+    func keyRotation() async throws {
+        let oldKey = directory.file("keys/old.key")
+        let newKey = directory.file("keys/new.key")
+        let oldPublic = directory.file("old.pub")
+        let newPublic = directory.file("new.pub")
+        for (key, publicKey) in [(oldKey, oldPublic), (newKey, newPublic)] {
+            let made = try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", key, "--public-key-file", publicKey])
+            #expect(made.status == 0, "\(made.standardError)")
+            // More entries, so the next key's checkpoint is at another size.
+            let appended = try await run(try executable("carbon-bench"), ["append", "--db", database, "--count", "2", "--tag", "rotation"])
+            #expect(appended.status == 0, "\(appended.standardError)")
+        }
+        let strict = try await carbon(["audit", "verify", "--audit-db", database, "--public-key", newPublic])
+        #expect(strict.status == 1)
+        #expect(strict.standardOutput.contains("bad-signature") && strict.standardOutput.contains("no signature by key"), "\(strict.standardOutput)")
+        let rotated = try await carbon(["audit", "verify", "--audit-db", database, "--public-key", newPublic, "--previous-public-key", oldPublic])
+        #expect(rotated.status == 0, "\(rotated.standardOutput)\(rotated.standardError)")
+        #expect(rotated.standardOutput.contains("2 checkpoints matched"))
+        let alone = try await carbon(["audit", "verify", "--audit-db", database, "--previous-public-key", oldPublic])
+        #expect(alone.status != 0)
+        #expect(alone.standardError.contains("--previous-public-key needs --public-key"))
+    }
+
     @Test("a trail left by the benchmark verifies and answers queries")
     func benchmarkTrail() async throws {
         let bench = try executable("carbon-bench")

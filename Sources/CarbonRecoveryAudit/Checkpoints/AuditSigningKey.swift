@@ -218,21 +218,29 @@ public struct AuditCheckpoint: Sendable, Hashable {
         self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
     }
 
-    /// Whether a checkpoint stored in the trail is consistent with `key`.
-    ///
-    /// Checkpoints may be signed by several keys over time (rotation, the benchmark's own key):
-    /// one with no signature by `key` is consistent (the chain is still checked against its
-    /// stored hash). One with a signature by `key` is consistent only if that signature verifies
-    /// and the note states the stored size, hash and origin.
-    static func isConsistent(storedNote note: String, with key: AuditVerifierKey, size: Int64, headHash: String, origin: String) -> Bool {
-        guard let signed = SignedNote(note) else { return true }
-        switch signed.signature(by: key) {
-        case .absent: return true
-        case .invalid: return false
-        case .valid:
-            guard let fields = signed.fields else { return false }
-            return fields.size == size && fields.headHash == headHash && fields.origin == origin
+    /// Whether a checkpoint stored in the trail is vouched for by one of `keys` (the verifier
+    /// key first, then the keys it replaced): a note that parses, carries a valid signature by
+    /// one of them, and states the stored size, hash and origin. A signature line by one of the
+    /// keys that does not verify fails the checkpoint even when another key's verifies. `nil`
+    /// when it is consistent, else why not.
+    static func inconsistency(storedNote note: String, keys: [AuditVerifierKey], size: Int64, headHash: String, origin: String) -> String? {
+        guard let signed = SignedNote(note), let fields = signed.fields else { return "its note is not a signed checkpoint note" }
+        var validBy: AuditVerifierKey?
+        for key in keys {
+            switch signed.signature(by: key) {
+            case .absent: continue
+            case .invalid: return "its signature by key '\(key.name)' does not verify: the checkpoint was altered"
+            case .valid: if validBy == nil { validBy = key }
+            }
         }
+        guard let validBy else {
+            return "it carries no signature by key '\(keys[0].name)'" + (keys.count > 1 ? " nor by the \(keys.count - 1) previous keys given" : "")
+                + " (a checkpoint by another key is accepted only when that key is passed as a previous key)"
+        }
+        guard fields.size == size, fields.headHash == headHash, fields.origin == origin else {
+            return "its note, signed by key '\(validBy.name)', states another size, hash or trail than the ones stored beside it"
+        }
+        return nil
     }
 
     init(origin: String, size: Int64, headHash: String, note: String) {
