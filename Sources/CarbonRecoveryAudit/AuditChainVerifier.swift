@@ -156,9 +156,21 @@ struct AuditChainVerifier {
             }
         }
         if expected <= range.upperBound {
-            result.problem = AuditProblem(
-                kind: .sequenceGap, sequence: expected,
-                message: "entries \(expected)…\(range.upperBound) are missing")
+            // The range ends in a gap. Name the first entry after it, as a scan that ran on past
+            // the range would: the verdict must not depend on where the trail was split.
+            let next = try database.prepare("SELECT min(seq) FROM audit_entries WHERE seq > ?1")
+            next.bind(1, range.upperBound)
+            _ = try next.step()
+            let found = next.type(0) == SQLITE_NULL ? nil : next.int64(0)
+            next.reset()
+            if let found {
+                result.problem = AuditProblem(
+                    kind: .sequenceGap, sequence: found,
+                    message: "expected entry \(expected) next but found \(found): entries \(expected)…\(found - 1) are missing")
+            } else {
+                result.problem = AuditProblem(
+                    kind: .sequenceGap, sequence: expected, message: "entries \(expected)…\(range.upperBound) are missing")
+            }
         }
         return result
     }
