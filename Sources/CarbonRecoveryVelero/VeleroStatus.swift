@@ -91,10 +91,13 @@ public struct VeleroStatus: Sendable, Hashable {
     public var collectedAt: Date
 
     /// Reads everything (cluster reads and one audit query; nothing is changed).
+    ///
+    /// - Parameter clock: The time ages, RPOs and next runs are computed against.
     public static func collect(
         cluster: any ClusterClient, namespace: String = VeleroObjects.defaultNamespace, policy: RecoveryPolicy, audit: (any AuditTrail)?,
-        now: Date = Date()
+        clock: any WallClock = SystemWallClock()
     ) async throws -> VeleroStatus {
+        let now = clock.now()
         let deploymentObject = try await cluster.get(try ObjectReference(kind: .deployment, namespace: namespace, name: "velero"))
         var deployment = Deployment(exists: deploymentObject != nil, detail: "not found in \(namespace)")
         if let object = deploymentObject {
