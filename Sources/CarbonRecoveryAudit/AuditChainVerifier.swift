@@ -74,8 +74,8 @@ struct AuditChainVerifier {
     /// previous range's last hash.
     private func scan(path: String, range: ClosedRange<Int64>, isFirst: Bool) throws -> RangeResult {
         let database = try SQLiteConnection(path: path, readOnly: true)
-        // Map the file instead of copying every page through read(2): a full scan reads it all.
-        try database.execute("PRAGMA mmap_size = 4294967296")
+        // No memory map: mapping the file made the process's resident memory grow with the trail
+        // (~550 MB at 1 M entries) and measured no faster than SQLite's page cache of 2 MB.
         let statement = try database.prepare(
             "SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
         statement.bind(1, range.lowerBound)
@@ -90,6 +90,7 @@ struct AuditChainVerifier {
         var pendingCheckpoints = checkpoints.filter { range.contains($0.key) }.sorted { $0.key > $1.key }.map { (size: $0.key, hash: Array($0.value.utf8)) }
         var nextCheckpoint: (size: Int64, hash: [UInt8])? { pendingCheckpoints.last }
         var buffer = ByteBuffer(capacity: 1 << 16)
+        var row = AuditRowColumns()
         var computed = [UInt8](repeating: 0, count: 64)
         let plan = Self.plan
 
@@ -107,7 +108,8 @@ struct AuditChainVerifier {
         }
 
         while try statement.step() {
-            let sequence = statement.int64(0)
+            row.load(statement)
+            let sequence = row.integer(0)
             if sequence != expected {
                 result.problem = AuditProblem(
                     kind: .sequenceGap, sequence: sequence,
@@ -116,11 +118,11 @@ struct AuditChainVerifier {
                         : "entry \(sequence) appears again after entry \(expected - 1)")
                 return result
             }
-            if let malformed = Self.malformedField(statement) {
+            if let malformed = Self.malformedField(row) {
                 result.problem = AuditProblem(kind: .malformed, sequence: sequence, message: malformed)
                 return result
             }
-            guard let storedPrevious = statement.textBytes(14) else {
+            guard let storedPrevious = row.text(14) else {
                 result.problem = AuditProblem(kind: .malformed, sequence: sequence, message: "prev_hash is missing")
                 return result
             }
@@ -133,9 +135,9 @@ struct AuditChainVerifier {
                 return result
             }
             buffer.count = 0
-            Self.encode(statement, plan: plan, into: &buffer)
+            Self.encode(row, plan: plan, into: &buffer)
             HexEncoding.write(SHA256.hash(data: buffer.bytes), into: &computed)
-            guard let storedHash = statement.textBytes(15), Self.equal(storedHash, computed) else {
+            guard let storedHash = row.text(15), Self.equal(storedHash, computed) else {
                 result.problem = AuditProblem(
                     kind: .hashMismatch, sequence: sequence,
                     message: "the stored hash is not the SHA-256 of the entry's fields: a field of entry \(sequence) was changed")
@@ -234,19 +236,19 @@ struct AuditChainVerifier {
 
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
     @inline(__always)
-    static func encode(_ statement: SQLiteStatement, plan: [Step], into buffer: inout ByteBuffer) {
+    static func encode(_ row: borrowing AuditRowColumns, plan: [Step], into buffer: inout ByteBuffer) {
         prefixBytes.withUnsafeBufferPointer { prefixes in
             plan.withUnsafeBufferPointer { steps in
                 for step in steps {
                     buffer.append(UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
                     switch step.kind {
                     case .integer:
-                        buffer.appendInteger(statement.int64(step.column))
+                        buffer.appendInteger(row.integer(Int(step.column)))
                     case .nullableInteger:
-                        if statement.type(step.column) == SQLITE_NULL { buffer.appendNull() } else { buffer.appendInteger(statement.int64(step.column)) }
+                        if row.type(Int(step.column)) == SQLITE_NULL { buffer.appendNull() } else { buffer.appendInteger(row.integer(Int(step.column))) }
                     case .text, .nullableText:
-                        // sqlite3_column_text gives NULL only for a NULL value ("" for an empty string).
-                        if let bytes = statement.textBytes(step.column) { buffer.appendString(bytes) } else { buffer.appendNull() }
+                        // The domain check ran first: a text member is TEXT here, or NULL where null is allowed.
+                        if let bytes = row.text(Int(step.column)) { buffer.appendString(bytes) } else { buffer.appendNull() }
                     }
                 }
             }
@@ -260,41 +262,53 @@ struct AuditChainVerifier {
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
     private static let outcomeValues = AuditOutcome.allCases.map { Array($0.rawValue.utf8) }
     /// Text members (column, name) that are never null, and those that may be.
-    private static let requiredText: [(Int32, String)] = [(2, "time"), (3, "kind"), (4, "actor"), (6, "operation"), (7, "target"), (8, "parameters"), (12, "correlation_id"), (13, "session")]
-    private static let optionalText: [(Int32, String)] = [(5, "cluster"), (9, "outcome"), (10, "error")]
+    private static let requiredText = [2, 3, 4, 6, 7, 8, 12, 13]
+    private static let optionalText = [5, 9, 10]
+    /// Member names by column (``AuditSchema/entryColumns`` order), for messages.
+    private static let memberNames = [
+        "seq", "v", "time", "kind", "actor", "cluster", "operation", "target", "parameters", "outcome", "error", "duration_ms",
+        "correlation_id", "session", "prev_hash", "hash",
+    ]
+
+    /// Free-text members (column, name) whose bytes must be valid UTF-8; the others are checked
+    /// against fixed ASCII forms, and `prev_hash` against the previous entry's hash.
+    private static let freeText = [4, 5, 6, 7, 8, 10, 12, 13]
 
     /// A description of the first member whose type or value is outside its domain in
-    /// `docs/audit-trail.md` ("An entry"), if any. Checked in member order of that table.
-    private static func malformedField(_ statement: SQLiteStatement) -> String? {
-        let versionType = statement.type(1)
+    /// `docs/audit-trail.md` ("An entry"), if any. Checked in the order that document gives.
+    static func malformedField(_ row: borrowing AuditRowColumns) -> String? {
+        let versionType = row.type(1)
         if versionType != SQLITE_INTEGER { return versionType == SQLITE_NULL ? "v is missing" : "v is not an integer" }
-        let version = statement.int64(1)
+        let version = row.integer(1)
         if version != AuditEntry.currentVersion { return "v is \(version), but the only entry format is \(AuditEntry.currentVersion)" }
-        for (column, name) in requiredText where statement.type(column) != SQLITE_TEXT {
-            return statement.type(column) == SQLITE_NULL ? "\(name) is missing" : "\(name) is not a string"
+        for column in requiredText where row.type(column) != SQLITE_TEXT {
+            return row.type(column) == SQLITE_NULL ? "\(memberNames[column]) is missing" : "\(memberNames[column]) is not a string"
         }
-        for (column, name) in optionalText where statement.type(column) != SQLITE_TEXT && statement.type(column) != SQLITE_NULL {
-            return "\(name) is neither a string nor null"
+        for column in optionalText where row.type(column) != SQLITE_TEXT && row.type(column) != SQLITE_NULL {
+            return "\(memberNames[column]) is neither a string nor null"
         }
-        guard let time = statement.textBytes(2), isTimestamp(time) else {
-            return "time '\(statement.text(2) ?? "")' is not UTC in the form yyyy-MM-ddTHH:mm:ss.SSSZ"
+        for column in freeText {
+            if let bytes = row.text(column), !UTF8Validation.isValid(bytes) { return "\(memberNames[column]) is not valid UTF-8" }
         }
-        guard let kind = statement.textBytes(3), equal(kind, attemptBytes) || equal(kind, outcomeBytes) else {
-            return "kind '\(statement.text(3) ?? "null")' is neither 'attempt' nor 'outcome'"
+        guard let time = row.text(2), isTimestamp(time) else {
+            return "time '\(row.describe(2) ?? "")' is not UTC in the form yyyy-MM-ddTHH:mm:ss.SSSZ"
+        }
+        guard let kind = row.text(3), equal(kind, attemptBytes) || equal(kind, outcomeBytes) else {
+            return "kind '\(row.describe(3) ?? "null")' is neither 'attempt' nor 'outcome'"
         }
         let isAttempt = equal(kind, attemptBytes)
-        if let outcome = statement.textBytes(9) {
-            if isAttempt { return "an attempt has the outcome '\(statement.text(9) ?? "")'; attempts have none" }
+        if let outcome = row.text(9) {
+            if isAttempt { return "an attempt has the outcome '\(row.describe(9) ?? "")'; attempts have none" }
             if !outcomeValues.contains(where: { equal(outcome, $0) }) {
-                return "outcome '\(statement.text(9) ?? "")' is none of success, failure, abandoned"
+                return "outcome '\(row.describe(9) ?? "")' is none of success, failure, abandoned"
             }
         } else if !isAttempt {
             return "an outcome entry has no outcome"
         }
-        let durationType = statement.type(11)
+        let durationType = row.type(11)
         if durationType != SQLITE_NULL {
             if durationType != SQLITE_INTEGER { return "duration_ms is not an integer" }
-            if statement.int64(11) < 0 { return "duration_ms is \(statement.int64(11)), a negative duration" }
+            if row.integer(11) < 0 { return "duration_ms is \(row.integer(11)), a negative duration" }
         }
         return nil
     }

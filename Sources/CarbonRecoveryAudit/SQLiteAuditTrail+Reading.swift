@@ -103,16 +103,28 @@ extension SQLiteAuditTrail {
         return ("SELECT \(columns) FROM audit_entries\(whereClause) ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT \(limit)", bindings)
     }
 
+    /// The entry in the current row. Text is taken as stored, never repaired: a member that is
+    /// not valid UTF-8 fails (as `verify` does) instead of being exported with U+FFFD in place
+    /// of the bytes its hash covers.
     static func entry(from statement: SQLiteStatement) throws -> AuditEntry {
+        let sequence = statement.int64(0)
+        func text(_ column: Int32, _ name: String) throws -> String? {
+            guard let bytes = statement.textBytes(column) else { return nil }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw RecoveryError(
+                    .auditTampered, "entry \(sequence): \(name) is not valid UTF-8, which no writer stores; run `carbon-recovery audit verify`")
+            }
+            return text
+        }
         guard let kind = statement.text(3).flatMap(AuditEntryKind.init(rawValue:)) else {
-            throw RecoveryError(.auditTampered, "entry \(statement.int64(0)) has an unknown kind; run `carbon-recovery audit verify`")
+            throw RecoveryError(.auditTampered, "entry \(sequence) has an unknown kind; run `carbon-recovery audit verify`")
         }
         return AuditEntry(
-            version: statement.int64(1), sequence: statement.int64(0), time: statement.text(2) ?? "", kind: kind,
-            actor: statement.text(4) ?? "", cluster: statement.text(5), operation: statement.text(6) ?? "",
-            target: statement.text(7) ?? "", parameters: statement.text(8) ?? "",
-            outcome: statement.text(9).flatMap(AuditOutcome.init(rawValue:)), error: statement.text(10),
-            durationMilliseconds: statement.isNull(11) ? nil : statement.int64(11), correlationID: statement.text(12) ?? "",
-            session: statement.text(13) ?? "", previousHash: statement.text(14) ?? "", hash: statement.text(15) ?? "")
+            version: statement.int64(1), sequence: sequence, time: try text(2, "time") ?? "", kind: kind,
+            actor: try text(4, "actor") ?? "", cluster: try text(5, "cluster"), operation: try text(6, "operation") ?? "",
+            target: try text(7, "target") ?? "", parameters: try text(8, "parameters") ?? "",
+            outcome: statement.text(9).flatMap(AuditOutcome.init(rawValue:)), error: try text(10, "error"),
+            durationMilliseconds: statement.isNull(11) ? nil : statement.int64(11), correlationID: try text(12, "correlation_id") ?? "",
+            session: try text(13, "session") ?? "", previousHash: try text(14, "prev_hash") ?? "", hash: try text(15, "hash") ?? "")
     }
 }

@@ -259,12 +259,22 @@ extension AuditCommand {
                     handle = FileHandle.standardOutput
                 }
                 var buffer = Data()
-                let count = try await trail.export(format.value, matching: query) { line in
-                    buffer.append(contentsOf: line.utf8)
-                    if buffer.count > 1 << 20 {
-                        handle.write(buffer)
-                        buffer.removeAll(keepingCapacity: true)
+                let count: Int64
+                do {
+                    count = try await trail.export(format.value, matching: query) { line in
+                        buffer.append(contentsOf: line.utf8)
+                        if buffer.count > 1 << 20 {
+                            handle.write(buffer)
+                            buffer.removeAll(keepingCapacity: true)
+                        }
                     }
+                } catch {
+                    // A partial export must not pass for a whole one: remove the file this command created.
+                    if let file {
+                        try? handle.close()
+                        try? FileManager.default.removeItem(atPath: file)
+                    }
+                    throw error
                 }
                 handle.write(buffer)
                 if let file {

@@ -164,6 +164,46 @@ struct SQLiteAuditTrailTests {
         #expect(report.problem?.message.contains("actor is not a string") == true)
     }
 
+    @Test("a member that is not valid UTF-8 is malformed, and queries and exports refuse it instead of repairing it", arguments: [
+        ("actor", "616C69C3"),          // a lead byte with no continuation
+        ("target", "ED A080"),          // an encoded surrogate (U+D800)
+        ("parameters", "C0AF"),         // an overlong '/'
+        ("error", "F4908080"),          // above U+10FFFF
+        ("session", "80"),              // a lone continuation byte
+    ])
+    func invalidUTF8(member: String, hex: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 2)
+        let bytes = hex.replacingOccurrences(of: " ", with: "")
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET \(member) = CAST(X'\(bytes)' AS TEXT) WHERE seq = 4") == nil)
+        #expect(RawSQL.scalar(path, "SELECT typeof(\(member)) FROM audit_entries WHERE seq = 4") == "text")
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .malformed, "\(String(describing: report.problem))")
+        #expect(report.problem?.sequence == 4)
+        #expect(report.problem?.message == "\(member) is not valid UTF-8")
+        let error = await #expect(throws: RecoveryError.self) { _ = try await trail.entries(matching: AuditQuery(limit: 10)) }
+        #expect(error?.code == .auditTampered)
+        #expect(error?.message.contains("entry 4: \(member) is not valid UTF-8") == true, "\(error?.message ?? "")")
+        var lines: [String] = []
+        await #expect(throws: RecoveryError.self) { try await trail.export(.jsonl) { lines.append($0) } }
+        #expect(lines.count <= 3, "entries after the bad one were exported")
+    }
+
+    @Test("valid multi-byte UTF-8 is in the domain: the same edit with well-formed bytes is only a hash mismatch")
+    func validUTF8IsNotMalformed() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 2)
+        // "alicé€😀": two-, three- and four-byte sequences at their boundaries.
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET actor = CAST(X'616C6963C3A9E282ACF09F9880' AS TEXT) WHERE seq = 4") == nil)
+        let report = try await trail.verify()
+        #expect(report.problem?.kind == .hashMismatch, "\(String(describing: report.problem))")
+        #expect(try await trail.entries(matching: AuditQuery(limit: 10)).entries[3].actor == "alicé€😀")
+    }
+
     /// Recomputes one row's hash with `docs/audit-trail.md`'s rules (Python's json.dumps with
     /// sorted keys and no spaces), whatever its values: an attacker's tool.
     static let rehash = """

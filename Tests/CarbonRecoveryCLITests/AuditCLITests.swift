@@ -181,6 +181,28 @@ struct AuditCLITests {
         #expect(rows.count == 1 + 8)
     }
 
+    @Test("export of a trail with a stored member that is not valid UTF-8 fails, names the entry, and leaves no file")
+    func exportRefusesInvalidUTF8() async throws {
+        let edit = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = CAST(X'6261636bC0AF' AS TEXT) WHERE seq = 41;")
+            db.commit()
+            """
+        let edited = try await run("/usr/bin/env", ["python3", "-c", edit, database])
+        #expect(edited.status == 0, "\(edited.standardError)")
+        for format in ["jsonl", "csv"] {
+            let file = directory.file("export.\(format)")
+            let result = try await carbon(["audit", "export", "--audit-db", database, "--format", format, "--file", file])
+            #expect(result.status == 1)
+            #expect(result.standardError.contains("entry 41: target is not valid UTF-8"), "\(result.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: file))
+        }
+        let verify = try await carbon(["audit", "verify", "--audit-db", database])
+        #expect(verify.status == 1)
+        #expect(verify.standardOutput.contains("41") && verify.standardOutput.contains("target is not valid UTF-8"), "\(verify.standardOutput)")
+    }
+
     @Test("stats counts by operation and outcome")
     func stats() async throws {
         let result = try await carbon(["audit", "stats", "--audit-db", database, "--output", "json"])
