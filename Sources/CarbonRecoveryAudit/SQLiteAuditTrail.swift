@@ -340,6 +340,44 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
+    /// The stored checkpoints larger than `size`, smallest first: what a caller that copies
+    /// checkpoints elsewhere (`carbon-recovery run`'s export) has not seen yet.
+    ///
+    /// - Parameters:
+    ///   - size: The largest checkpoint already seen; 0 for all.
+    ///   - limit: At most this many.
+    public func checkpoints(after size: Int64, limit: Int = 1000) async throws -> [AuditCheckpoint] {
+        try await database.run { [self] database in
+            do {
+                let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
+                defer { statement.reset() }
+                statement.bind(1, size)
+                statement.bind(2, Int64(max(0, limit)))
+                var found: [AuditCheckpoint] = []
+                while try statement.step() {
+                    found.append(AuditCheckpoint(origin: checkpointOrigin, size: statement.int64(0), headHash: statement.text(1) ?? "", note: statement.text(2) ?? ""))
+                }
+                return found
+            } catch let error as SQLiteError {
+                throw Self.wrap(error, "cannot read the audit trail's checkpoints", path: path)
+            }
+        }
+    }
+
+    /// The number of entries in the trail (its head's sequence number).
+    public func size() async throws -> Int64 {
+        try await database.run { [self] database in
+            do {
+                let statement = try database.prepare("SELECT coalesce(max(seq), 0) FROM audit_entries")
+                defer { statement.reset() }
+                _ = try statement.step()
+                return statement.int64(0)
+            } catch let error as SQLiteError {
+                throw Self.wrap(error, "cannot read the audit trail", path: path)
+            }
+        }
+    }
+
     /// The checkpoints' origin line for this trail.
     public var checkpointOrigin: String { "carbon-recovery.audit/\(trailID)" }
 }

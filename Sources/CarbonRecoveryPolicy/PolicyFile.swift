@@ -216,7 +216,7 @@ struct Reader {
     // MARK: The document
 
     mutating func policy(_ root: Node) throws -> RecoveryPolicy {
-        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation"], required: ["storage"])
+        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation", "audit"], required: ["storage"])
         let storage = try self.storage(top["storage"]!)
         var schedules: [ScheduledBackup] = []
         for (index, node) in (top["schedules"]?.sequence.map(Array.init) ?? []).enumerated() {
@@ -294,9 +294,30 @@ struct Reader {
             if let value = try cadence("rpoCheck") { automation.rpoCheck = value }
             if let value = try cadence("cleanup") { automation.cleanup = value }
         }
+        var audit = AuditPolicy()
+        if let node = top["audit"] {
+            note(node, "audit")
+            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport"])
+            func absolutePath(_ key: String) throws -> String? {
+                guard let value = fields[key] else { return nil }
+                note(value, "audit.\(key)")
+                let path = try string(value, "audit.\(key)")
+                guard path.hasPrefix("/") else { throw fail(value, "audit.\(key)", "write an absolute path, not '\(path)': the commands that read the policy run from any folder") }
+                return path
+            }
+            audit.signingKey = try absolutePath("signingKey")
+            audit.checkpointExport = try absolutePath("checkpointExport")
+            if let value = fields["checkpointInterval"] {
+                note(value, "audit.checkpointInterval")
+                guard let interval = try int(value, "audit.checkpointInterval"), interval >= 1 else {
+                    throw fail(value, "audit.checkpointInterval", "write a whole number of entries, 1 or more")
+                }
+                audit.checkpointInterval = Int64(interval)
+            }
+        }
         return RecoveryPolicy(
             storage: storage, schedules: schedules, manualBackupTTL: manualTTL, objectives: objectives, drills: drills, alerts: alerts, notifiers: notifiers,
-            automation: automation)
+            automation: automation, audit: audit)
     }
 
     static func anyKey(_ node: Node) -> [String] { node.mapping?.keys.compactMap { $0.scalar?.string } ?? [] }

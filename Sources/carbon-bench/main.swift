@@ -192,7 +192,9 @@ final class RawDatabase {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             try? FileManager.default.removeItem(atPath: path + "-sessions")
         }
-        _ = try await SQLiteAuditTrail(path: path)
+        // Closed before reading: a handle dropped without close() finishes closing on its own
+        // thread, and a reader that opens the file meanwhile can find it half checkpointed.
+        await (try await SQLiteAuditTrail(path: path)).close()
         var handle: OpaquePointer?
         sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil)
         defer { sqlite3_close_v2(handle) }

@@ -8,8 +8,8 @@ import Foundation
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Query, verify, export and checkpoint the audit trail.",
-        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self]
+        abstract: "Query, verify, export and checkpoint the audit trail; create its signing key.",
+        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Keygen.self]
     )
 }
 
@@ -78,14 +78,19 @@ struct AuditFilterOptions: ParsableArguments {
     }
 }
 
+/// Opens the trail. For writing, with the signing key (``GlobalOptions/loadSigningKey(policy:)``)
+/// when there is one, so that every command that appends signs a checkpoint at each multiple of
+/// the policy's `audit.checkpointInterval` (default 10,000) entries.
 func openTrail(
-    _ options: GlobalOptions, readOnly: Bool, signingKey: AuditSigningKey? = nil, verifierKey: AuditVerifierKey? = nil,
-    previousVerifierKeys: [AuditVerifierKey] = []
+    _ options: GlobalOptions, readOnly: Bool, policy: RecoveryPolicy? = nil, signingKey: AuditSigningKey? = nil,
+    verifierKey: AuditVerifierKey? = nil, previousVerifierKeys: [AuditVerifierKey] = []
 ) async throws -> SQLiteAuditTrail {
-    try await SQLiteAuditTrail(
+    let key = readOnly ? nil : try signingKey ?? options.loadSigningKey(policy: policy)
+    return try await SQLiteAuditTrail(
         path: options.auditDatabasePath,
         configuration: .init(
-            readOnly: readOnly, checkpointInterval: nil, signingKey: signingKey, verifierKey: verifierKey, previousVerifierKeys: previousVerifierKeys))
+            readOnly: readOnly, checkpointInterval: policy?.audit.checkpointInterval ?? AuditPolicy.defaultCheckpointInterval,
+            signingKey: key, verifierKey: verifierKey, previousVerifierKeys: previousVerifierKeys))
 }
 
 extension AuditCommand {
@@ -323,15 +328,13 @@ extension AuditCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign a checkpoint of the trail as it is now, and optionally write it to a file.",
             discussion: """
-                The signing key is read from --signing-key (default: <state dir>/audit-signing.key) and created there \
-                (mode 0600) with its public half beside it (.pub) when missing. Keep the checkpoint file and the \
-                public key where the trail's writers cannot change them: that is what detects a rewritten trail.
+                The signing key is found as for every command (--signing-key, $CARBON_RECOVERY_AUDIT_SIGNING_KEY, \
+                default ~/.config/carbon-recovery/audit-signing.key) and created there (mode 0600, public half beside \
+                it as .pub; never in the trail's folder) when missing. Keep the checkpoint file and the public key where the \
+                trail's writers cannot change them: that is what detects a rewritten trail.
                 """)
 
         @OptionGroup var global: GlobalOptions
-
-        @Option(name: .customLong("signing-key"), help: ArgumentHelp("The private signing key file.", valueName: "file"))
-        var signingKey: String?
 
         @Option(name: .customLong("file"), help: ArgumentHelp("Also write the signed checkpoint note to this file.", valueName: "path"))
         var file: String?
@@ -347,14 +350,12 @@ extension AuditCommand {
                         .notFound, "there is no audit trail at \(global.auditDatabasePath); pass --audit-db with the right path",
                         target: global.auditDatabasePath)
                 }
-                let keyPath = signingKey ?? (GlobalOptions.stateDirectory() + "/audit-signing.key")
+                let keyPath = global.signingKeyLocation(policy: nil).path
                 let key: AuditSigningKey
                 if FileManager.default.fileExists(atPath: keyPath) {
                     key = try AuditSigningKey(contentsOf: URL(fileURLWithPath: keyPath))
                 } else {
-                    key = AuditSigningKey.generate()
-                    try key.write(to: URL(fileURLWithPath: keyPath))
-                    try Data((key.verifierKey.text + "\n").utf8).write(to: URL(fileURLWithPath: keyPath + ".pub"))
+                    key = try Keygen.create(at: keyPath, name: AuditSigningKey.defaultName, trailPath: global.auditDatabasePath)
                     Terminal.printError("created signing key \(keyPath) (public key: \(keyPath).pub)")
                 }
                 let trail = try await openTrail(global, readOnly: false, signingKey: key)

@@ -15,6 +15,8 @@ struct OperationContext {
     let storage: MinIOStorageBackend
     let engine: VeleroBackupEngine
     let coordinator: RecoveryCoordinator
+    /// The audit trail every operation is recorded in.
+    let trail: SQLiteAuditTrail
     /// The policy's notifiers behind the outbox, when a policy with notifiers was given (its
     /// `alerts.slowBackup` is then the slow-backup threshold too).
     let notifications: NotificationContext?
@@ -23,9 +25,10 @@ struct OperationContext {
         cluster = try connection.clusterClient()
         storage = try connection.storageBackend()
         engine = VeleroBackupEngine(cluster: cluster, storage: storage, configuration: .init(namespace: connection.veleroNamespace))
-        let trail = try await openTrail(global, readOnly: false)
         var policy = policy
         if policy == nil, let path = notify?.path { policy = try PolicyFile.load(path: path).policy }
+        let trail = try await openTrail(global, readOnly: false, policy: policy)
+        self.trail = trail
         if let policy {
             notifications = try await NotificationContext.open(policy: policy, global: global, audit: { trail })
         } else {

@@ -36,6 +36,19 @@ struct GlobalOptions: ParsableArguments {
     var output: OutputFormat = .table
 
     @Option(
+        name: .customLong("signing-key"),
+        help: ArgumentHelp(
+            "The private key that signs the audit trail's checkpoints.",
+            discussion: """
+                Default: $CARBON_RECOVERY_AUDIT_SIGNING_KEY, else the policy's audit.signingKey, else \
+                $XDG_CONFIG_HOME/carbon-recovery/audit-signing.key (~/.config/carbon-recovery/audit-signing.key) — \
+                never the trail's own folder. Commands that write to the trail sign a checkpoint every \
+                audit.checkpointInterval entries with it when it exists; one named explicitly must exist.
+                """,
+            valueName: "file"))
+    var signingKey: String?
+
+    @Option(
         name: .customLong("notifier-plugin-dir"),
         help: ArgumentHelp(
             "The folder where `type: process` notifiers named by `plugin: NAME` are found (as carbon-recovery-notifier-NAME).",
@@ -56,6 +69,47 @@ struct GlobalOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["CARBON_RECOVERY_AUDIT_DB"], !path.isEmpty { return path }
         return Self.stateDirectory() + "/audit.db"
+    }
+
+    /// Where the checkpoint signing key is: `--signing-key`, `$CARBON_RECOVERY_AUDIT_SIGNING_KEY`,
+    /// the policy's `audit.signingKey`, else the default in the config folder; `named` when one
+    /// of the first three said so (then the file must exist).
+    func signingKeyLocation(policy: RecoveryPolicy?) -> (path: String, named: Bool) {
+        if let signingKey { return (signingKey, true) }
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["CARBON_RECOVERY_AUDIT_SIGNING_KEY"], !path.isEmpty { return (path, true) }
+        if let path = policy?.audit.signingKey { return (path, true) }
+        let standard = Self.configDirectory() + "/audit-signing.key"
+        // Versions before 0.2 kept the key in the state folder, beside the default trail; keep
+        // signing with it (doctor says to move it) rather than start a second key silently.
+        let legacy = Self.stateDirectory() + "/audit-signing.key"
+        if !FileManager.default.fileExists(atPath: standard) && FileManager.default.fileExists(atPath: legacy) { return (legacy, false) }
+        return (standard, false)
+    }
+
+    /// The signing key, if there is one where ``signingKeyLocation(policy:)`` says.
+    ///
+    /// - Throws: `notFound` when a key named explicitly does not exist; what reading it throws.
+    func loadSigningKey(policy: RecoveryPolicy?) throws -> AuditSigningKey? {
+        let (path, named) = signingKeyLocation(policy: policy)
+        guard FileManager.default.fileExists(atPath: path) else {
+            guard !named else {
+                throw RecoveryError(
+                    .notFound, "the audit signing key \(path) does not exist; create it with `carbon-recovery audit keygen --signing-key \(path)`",
+                    target: path)
+            }
+            return nil
+        }
+        return try AuditSigningKey(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    /// `$XDG_CONFIG_HOME/carbon-recovery`, or `~/.config/carbon-recovery`: where the signing key
+    /// lives by default, away from the trail in the state folder.
+    static func configDirectory() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let config = environment["XDG_CONFIG_HOME"], config.hasPrefix("/") { return config + "/carbon-recovery" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.config/carbon-recovery"
     }
 
     /// `$XDG_STATE_HOME/carbon-recovery`, or `~/.local/state/carbon-recovery`.

@@ -55,7 +55,7 @@ struct DeployCommand: AsyncParsableCommand {
                 if dryRun { print("Dry run: nothing changed."); return }
             }
             let audited = OperationAudit(
-                audit: try await openTrail(global, readOnly: false), cluster: cluster,
+                audit: try await openTrail(global, readOnly: false, policy: document.policy), cluster: cluster,
                 logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
             let summary: JSONValue = .object(Dictionary(grouping: plan, by: \.action.rawValue).mapValues { .integer(Int64($0.count)) })
             _ = try await audited.perform("deploy.apply", target: "velero/\(connection.veleroNamespace)", parameters: ["config": .string(config), "plan": summary]) { _, _ in

@@ -1,7 +1,9 @@
 import ArgumentParser
 import CarbonRecovery
+import CarbonRecoveryAudit
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
+import CarbonRecoveryPolicy
 import CarbonRecoveryVelero
 import Foundation
 
@@ -68,20 +70,26 @@ struct DoctorCommand: AsyncParsableCommand {
         discussion: """
             The backup guide's troubleshooting steps as one read-only command: the API server is reachable and \
             who we are; Velero's namespace, CRDs, deployment and backup storage locations; MinIO reachable with \
-            these credentials; the bucket present; the clocks in agreement. Exit status 1 when a check fails.
+            these credentials; the bucket present; the clocks in agreement; the audit trail's signing key present, \
+            outside the trail's folder and readable by its owner only (a warning otherwise). Exit status 1 when a check fails.
             """)
 
+    @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("output"), help: "Output format: table or json.")
-    var output: OutputFormat = .table
+    @Option(name: .customLong("config"), help: ArgumentHelp("The policy file, for its audit.signingKey.", valueName: "file"))
+    var config: String?
 
     func run() async throws {
         try await runReportingErrors {
+            let policy = try config.map { try PolicyFile.load(path: $0).policy }
             let cluster = try connection.clusterClient()
             let velero = VeleroBackupEngine(cluster: cluster, configuration: .init(namespace: connection.veleroNamespace))
             let doctor = RecoveryDoctor(cluster: cluster, storage: try connection.storageBackend(), providers: [velero])
-            let checks = await doctor.run()
-            switch output {
+            var checks = await doctor.run()
+            // Local: checked whether or not the cluster answers.
+            checks.append(AuditSigningKeyPlacement.doctorCheck(
+                keyPath: global.signingKeyLocation(policy: policy).path, trailPath: global.auditDatabasePath))
+            switch global.output {
             case .json:
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -130,7 +130,7 @@ struct NotifyCommand: AsyncParsableCommand {
             try await runReportingErrors {
                 guard all != !ids.isEmpty else { throw RecoveryError.invalidInput("name the ids to replay, or --all (not both)") }
                 let policy = try PolicyFile.load(path: config).policy
-                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false) }) else {
+                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false, policy: policy) }) else {
                     throw RecoveryError.invalidInput("\(config) names no notifiers to deliver to")
                 }
                 let moved = try await context.outbox.retry(ids: all ? nil : ids)
@@ -155,7 +155,7 @@ struct NotifyCommand: AsyncParsableCommand {
             try await runReportingErrors {
                 guard timeout > 0 else { throw RecoveryError.invalidInput("--timeout must be at least 1 second") }
                 let policy = try PolicyFile.load(path: config).policy
-                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false) }) else {
+                guard let context = try await NotificationContext.open(policy: policy, global: global, outboxPath: outbox.path(global), audit: { try await openTrail(global, readOnly: false, policy: policy) }) else {
                     throw RecoveryError.invalidInput("\(config) names no notifiers to deliver to")
                 }
                 // SIGTERM: finish and record the deliveries in flight, then stop (what is left stays queued).

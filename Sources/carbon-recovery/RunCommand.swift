@@ -1,5 +1,6 @@
 import ArgumentParser
 import CarbonRecovery
+import CarbonRecoveryAudit
 import CarbonRecoveryMetrics
 import CarbonRecoveryPolicy
 import CarbonRecoveryScheduler
@@ -19,7 +20,9 @@ struct RunCommand: AsyncParsableCommand {
             and each task runs once for them, not once per missed fire. SIGTERM or SIGINT stops it cleanly: sleeps end at \
             once, a run in progress is recorded as abandoned, and the exit status is 0. Velero's own Schedules are deployed \
             with `deploy`, not run here. The policy's notifiers are delivered to from the durable outbox while it runs, and \
-            --metrics-port serves the metrics of docs/metrics.md on 127.0.0.1.
+            --metrics-port serves the metrics of docs/metrics.md on 127.0.0.1. With the audit signing key \
+            (--signing-key), the trail signs a checkpoint every audit.checkpointInterval entries and one more when run stops; \
+            --checkpoint-dir (or audit.checkpointExport) copies each to a folder outside the trail's.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
@@ -28,6 +31,12 @@ struct RunCommand: AsyncParsableCommand {
         name: .customLong("metrics-port"),
         help: ArgumentHelp("Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port, printed at start).", valueName: "port"))
     var metricsPort: Int?
+    @Option(
+        name: .customLong("checkpoint-dir"),
+        help: ArgumentHelp(
+            "Copy each new signed audit checkpoint to this folder, outside the trail's (default: the policy's audit.checkpointExport).",
+            valueName: "path"))
+    var checkpointDir: String?
 
     func run() async throws {
         try await runReportingErrors {
@@ -46,12 +55,27 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             metrics?.bootstrap()
+            let exportFolder = checkpointDir ?? policy.audit.checkpointExport
+            if let exportFolder { try CheckpointExporter.validateLocation(directory: exportFolder, trailPath: global.auditDatabasePath) }
             let context = try await OperationContext(global: global, connection: connection, policy: policy)
+            if let exportFolder { try CheckpointExporter.prepare(directory: exportFolder, trail: context.trail) }
+            let canSign = try global.loadSigningKey(policy: policy) != nil
+            if !canSign {
+                let path = global.signingKeyLocation(policy: policy).path
+                Self.emit(json ? #"{"event":"warning","message":"no audit signing key: checkpoints are not signed"}"# : "warning: no audit signing key at \(path): the trail's checkpoints are not signed (create one with `carbon-recovery audit keygen`)")
+            }
             let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: scheduler)]
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let exportFolder {
+                // First in the list, so stopped last: its final checkpoint covers the scheduler's last entries.
+                services.append(.init(service: CheckpointExporter(trail: context.trail, directory: exportFolder, canSign: canSign) { result in
+                    Self.showExport(result, json: json)
+                }))
+            }
+            services.append(.init(service: scheduler))
             if let outbox = context.notifications?.outbox { services.append(.init(service: outbox)) }
             if let metrics { services.append(.init(service: metrics)) }
             var configuration = ServiceGroupConfiguration(
@@ -59,6 +83,21 @@ struct RunCommand: AsyncParsableCommand {
                 logger: Logger(label: "carbon-recovery.service", factory: { _ in SwiftLogNoOpLogHandler() }))
             configuration.maximumGracefulShutdownDuration = .seconds(300)
             try await ServiceGroup(configuration: configuration).run()
+        }
+    }
+
+    static func emit(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    static func showExport(_ result: Result<AuditCheckpoint, RecoveryError>, json: Bool) {
+        switch result {
+        case .success(let checkpoint):
+            let line: JSONValue = ["event": "checkpoint", "size": .integer(checkpoint.size), "headHash": .string(checkpoint.headHash)]
+            emit(json ? line.canonicalString : "exported audit checkpoint at \(checkpoint.size) entries (head \(checkpoint.headHash.prefix(16))…)")
+        case .failure(let error):
+            let line: JSONValue = ["event": "checkpoint", "error": .string(error.message)]
+            emit(json ? line.canonicalString : "FAILED audit checkpoint export: \(error.message)")
         }
     }
 

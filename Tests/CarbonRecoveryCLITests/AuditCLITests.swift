@@ -203,6 +203,74 @@ struct AuditCLITests {
         #expect(verify.standardOutput.contains("41") && verify.standardOutput.contains("target is not valid UTF-8"), "\(verify.standardOutput)")
     }
 
+    @Test("keygen writes a 0600 key and its public half where every command looks, never over one, never beside the trail")
+    func keygen() async throws {
+        // The default place is the config folder, not the state folder that holds the default trail.
+        let environment = ["HOME": directory.path, "XDG_STATE_HOME": directory.file("state"), "XDG_CONFIG_HOME": directory.file("config")]
+        let created = try await run(cli, ["audit", "keygen", "--output", "json"], environment: environment)
+        #expect(created.status == 0, "\(created.standardError)")
+        let key = directory.file("config") + "/carbon-recovery/audit-signing.key"
+        #expect(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int == 0o600)
+        let output = try JSONValue(parsing: Array(created.standardOutput.utf8))
+        #expect(output["signingKey"]?.stringValue == key)
+        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(output["publicKey"]?.stringValue == publicKey)
+        #expect(try AuditSigningKey(contentsOf: URL(fileURLWithPath: key)).verifierKey.text == publicKey)
+        // `audit checkpoint` signs with that key (found, not created anew) …
+        let checkpoint = try await run(cli, ["audit", "checkpoint", "--audit-db", database, "--output", "json"], environment: environment)
+        #expect(checkpoint.status == 0, "\(checkpoint.standardError)")
+        #expect(try JSONValue(parsing: Array(checkpoint.standardOutput.utf8))["publicKey"]?.stringValue == publicKey)
+        // … and a second keygen changes nothing.
+        let before = try Data(contentsOf: URL(fileURLWithPath: key))
+        let again = try await run(cli, ["audit", "keygen"], environment: environment)
+        #expect(again.status == 1 && again.standardError.contains("exists already"), "\(again.standardError)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == before)
+        // Beside the trail, or with a name a signature line cannot carry: refused, nothing written.
+        let beside = try await run(cli, ["audit", "keygen", "--audit-db", database, "--signing-key", directory.file("audit.key")], environment: environment)
+        #expect(beside.status == 1 && beside.standardError.contains("in the audit trail's folder"), "\(beside.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("audit.key")))
+        let keys = try TemporaryDirectory()
+        let badName = try await run(cli, ["audit", "keygen", "--signing-key", keys.file("k"), "--name", "two words"], environment: environment)
+        #expect(badName.status == 1, "\(badName.standardError)")
+        #expect(badName.standardError.contains("name"), "\(badName.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: keys.file("k")))
+        // A key named explicitly must exist: a writing command does not run unsigned by mistake,
+        // and records nothing.
+        let untouched = try snapshot()
+        let missing = try await run(
+            cli, ["backup", "create", "unsigned", "--audit-db", database, "--signing-key", directory.file("nope.key"), "--s3-endpoint", "http://127.0.0.1:9"],
+            environment: environment.merging(["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"]) { $1 })
+        #expect(missing.status == 1 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
+        #expect(try snapshot() == untouched)
+    }
+
+    @Test("doctor warns when the signing key is missing, beside the trail or readable by others, and passes a key kept right", arguments: [
+        ("missing", "warn", "no signing key"), ("beside", "warn", "in the audit trail's folder"), ("readable", "warn", "has mode 640"), ("right", "pass", "mode 0600"),
+    ])
+    func doctorSigningKey(situation: String, status: String, detail: String) async throws {
+        let keys = try TemporaryDirectory()
+        let key = situation == "beside" ? directory.file("audit-signing.key") : keys.file("audit-signing.key")
+        if situation != "missing" { try AuditSigningKey.generate().write(to: URL(fileURLWithPath: key)) }
+        if situation == "readable" { chmod(key, 0o640) }
+        // No cluster and no storage here (both on a closed port): their checks fail, the local one is still made.
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+            users: [{name: none, user: {}}]
+            contexts: [{name: none, context: {cluster: none, user: none}}]
+            current-context: none
+            """.write(toFile: directory.file("no-kubeconfig"), atomically: true, encoding: .utf8)
+        let result = try await run(
+            cli, ["doctor", "--output", "json", "--audit-db", database, "--signing-key", key, "--kubeconfig", directory.file("no-kubeconfig"), "--s3-endpoint", "http://127.0.0.1:9"],
+            environment: ["HOME": directory.path, "XDG_STATE_HOME": directory.file("state"), "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        let checks = try JSONValue(parsing: Array(result.standardOutput.utf8)).arrayValue ?? []
+        let check = checks.first { $0["id"] == "audit-signing-key" }
+        #expect(check?["status"]?.stringValue == status, "\(result.standardOutput)\(result.standardError)")
+        #expect(check?["detail"]?.stringValue?.contains(detail) == true, "\(String(describing: check))")
+        #expect(!result.standardOutput.contains("PRIVATE+KEY"), "the key itself is never printed")
+    }
+
     @Test("stats counts by operation and outcome")
     func stats() async throws {
         let result = try await carbon(["audit", "stats", "--audit-db", database, "--output", "json"])
@@ -215,7 +283,8 @@ struct AuditCLITests {
 
     @Test("checkpoint, then verify against it; a cut-off tail is caught")
     func checkpoints() async throws {
-        let key = directory.file("keys/audit-signing.key")
+        let keys = try TemporaryDirectory()  // never in the trail's folder
+        let key = keys.file("audit-signing.key")
         let note = directory.file("checkpoint.note")
         let publicKey = directory.file("audit.pub")
         let made = try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", key, "--file", note, "--public-key-file", publicKey])
@@ -246,8 +315,9 @@ struct AuditCLITests {
 
     @Test("after a key rotation, verify --public-key fails on the old key's checkpoint until --previous-public-key names it")
     func keyRotation() async throws {
-        let oldKey = directory.file("keys/old.key")
-        let newKey = directory.file("keys/new.key")
+        let keys = try TemporaryDirectory()  // never in the trail's folder
+        let oldKey = keys.file("old.key")
+        let newKey = keys.file("new.key")
         let oldPublic = directory.file("old.pub")
         let newPublic = directory.file("new.pub")
         for (key, publicKey) in [(oldKey, oldPublic), (newKey, newPublic)] {

@@ -9,21 +9,27 @@ struct DoctorCLITests {
     @Test("every check passes on the sandbox, whose Velero deployment is the stand-in")
     func onSandbox() async throws {
         _ = try Sandbox.current()
-        let result = try await run(try executable("carbon-recovery"), ["doctor"])
+        // A signing key kept right (its own folder, 0600), so that this check passes too.
+        let keys = try TemporaryDirectory()
+        let key = keys.file("audit-signing.key")
+        #expect(try await run(try executable("carbon-recovery"), ["audit", "keygen", "--signing-key", key]).status == 0)
+        let trail = try TemporaryDirectory().file("audit.db")
+        let result = try await run(try executable("carbon-recovery"), ["doctor", "--signing-key", key, "--audit-db", trail])
         #expect(result.status == 0, "\(result.standardOutput)\(result.standardError)")
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
         for title in [
             "Kubernetes API server reachable", "Namespace velero exists", "Velero CRDs installed", "Velero deployment present",
             "Backup storage locations", "Storage endpoint reachable", "Credentials and bucket", "Clock agrees with the storage server",
+            "Audit checkpoint signing key",
         ] {
             #expect(lines.contains { $0.hasPrefix("PASS") && $0.contains(title) }, "\(title): \(result.standardOutput)")
         }
         #expect(lines.contains { $0.contains("Velero deployment present") && $0.contains("stand-in") && $0.contains("not Velero") })
         #expect(lines.contains { $0.contains("Backup storage locations") && $0.contains("default → 254carbon-backups: Available") })
 
-        let json = try await run(try executable("carbon-recovery"), ["doctor", "--output", "json"])
+        let json = try await run(try executable("carbon-recovery"), ["doctor", "--output", "json", "--signing-key", key, "--audit-db", trail])
         let checks = try JSONValue(parsing: Array(json.standardOutput.utf8)).arrayValue ?? []
-        #expect(checks.count == 8)
+        #expect(checks.count == 9)
         #expect(checks.allSatisfy { $0["status"] == "pass" }, "\(json.standardOutput)")
     }
 

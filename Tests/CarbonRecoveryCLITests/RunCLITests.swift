@@ -34,8 +34,17 @@ struct RunCLITests {
               validate: "@every 4s"
               rpoCheck: "@every 4s"
               cleanup: "off"
+            audit:
+              checkpointInterval: 8
+              checkpointExport: \(directory.file("worm/checkpoints"))
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let environment = ["XDG_STATE_HOME": directory.file("state"), "CARBON_RECOVERY_AUDIT_DB": ""]
+        let signingKey = directory.file("keys/audit.key")
+        let environment = [
+            "XDG_STATE_HOME": directory.file("state"), "XDG_CONFIG_HOME": directory.file("config"), "CARBON_RECOVERY_AUDIT_DB": "",
+            "CARBON_RECOVERY_AUDIT_SIGNING_KEY": signingKey,
+        ]
+        let keygen = try await run(try executable("carbon-recovery"), ["audit", "keygen"], environment: environment)
+        #expect(keygen.status == 0, "\(keygen.standardError)")
         let arguments = ["--config", file, "--velero-namespace", namespace]
 
         let first = try CLIProcess(["run"] + arguments, environment: environment)
@@ -68,7 +77,13 @@ struct RunCLITests {
         // drill's restore test has taken 35 s, so allow well over that.
         let status = try await first.terminate(timeout: .seconds(240))
         #expect(status == 0, "SIGTERM stops it cleanly: \(first.output)")
-        #expect(first.lines.last?.hasPrefix("scheduler stopped after") == true, "\(first.output)")
+        // The scheduler stops first; the checkpoint exporter last, with a checkpoint of the trail as it ended.
+        let stopped = first.lines.lastIndex { $0.hasPrefix("scheduler stopped after") }
+        #expect(stopped != nil, "\(first.output)")
+        if let stopped {
+            let after = Array(first.lines[(stopped + 1)...])
+            #expect(!after.isEmpty && after.allSatisfy { $0.hasPrefix("exported audit checkpoint at ") }, "\(first.output)")
+        }
 
         // Down for a while, then up again: each task's missed fires are reported once, and it runs once.
         try await Task.sleep(for: .seconds(9))
@@ -99,11 +114,25 @@ struct RunCLITests {
         #expect(!catchUps.isEmpty && catchUps.allSatisfy { (parameters($0)?["missedRuns"]?.integerValue ?? 0) >= 1 })
         let verify = try await run(try executable("carbon-recovery"), ["audit", "verify"], environment: environment)
         #expect(verify.status == 0, "\(verify.standardOutput)\(verify.standardError)")
+
+        // Checkpoints were signed every 8 entries and one more at each stop, and each was copied
+        // out of the trail's folder; the last copy is of the trail as it ended, and verifies.
+        let exported = try FileManager.default.contentsOfDirectory(atPath: directory.file("worm/checkpoints")).filter { $0.hasPrefix("checkpoint-") }
+        #expect(exported.count >= 3, "\(exported)")
+        #expect(first.lines.contains { $0.hasPrefix("exported audit checkpoint at ") } && !first.output.contains("FAILED audit checkpoint"), "\(first.output)")
+        let latest = try String(contentsOfFile: directory.file("worm/checkpoints/latest.note"), encoding: .utf8)
+        let size = latest.split(separator: "\n")[1]
+        #expect(verify.standardOutput.hasPrefix("OK: \(size) entries"), "latest.note (\(size)) is the trail as the second run left it: \(verify.standardOutput)")
+        let against = try await run(
+            try executable("carbon-recovery"),
+            ["audit", "verify", "--public-key", signingKey + ".pub", "--checkpoint", directory.file("worm/checkpoints/latest.note")], environment: environment)
+        #expect(against.status == 0, "\(against.standardOutput)\(against.standardError)")
+        #expect(against.standardOutput.contains("checkpoints matched"), "\(against.standardOutput)")
         _ = try await run(try executable("carbon-recovery"), ["backup", "delete", backup, "--velero-namespace", namespace], environment: environment)
         _ = try await run("/usr/bin/env", ["kubectl", "delete", "namespace", namespace, "--wait=false"])
     }
 
-    @Test("a policy that asks for no scheduled work, or a missing file, is a clear error and records nothing")
+    @Test("a policy that asks for no scheduled work, a checkpoint export folder inside the trail's or not absolute, or a missing file, is a clear error and records nothing")
     func badInput() async throws {
         let directory = try TemporaryDirectory()
         let file = directory.file("empty.yaml")
@@ -117,6 +146,18 @@ struct RunCLITests {
         let environment = ["XDG_STATE_HOME": directory.file("state"), "CARBON_RECOVERY_AUDIT_DB": "", "CARBON_RECOVERY_S3_ENDPOINT": "http://127.0.0.1:9"]
         let empty = try await run(try executable("carbon-recovery"), ["run", "--config", file], environment: environment)
         #expect(empty.status == 1 && empty.standardError.contains("asks for no scheduled work"), "\(empty.standardError)")
+        try """
+            storage:
+              endpoint: http://127.0.0.1:9
+              bucket: b
+              credentials: {environment: {accessKeyID: A, secretAccessKey: B}}
+            audit: {checkpointExport: \(directory.file("state"))/carbon-recovery/checkpoints}
+            """.write(toFile: directory.file("inside.yaml"), atomically: true, encoding: .utf8)
+        let inside = try await run(try executable("carbon-recovery"), ["run", "--config", directory.file("inside.yaml")], environment: environment)
+        #expect(inside.status == 1 && inside.standardError.contains("is inside the audit trail's folder"), "\(inside.standardError)")
+        let relative = try await run(
+            try executable("carbon-recovery"), ["run", "--config", directory.file("inside.yaml"), "--checkpoint-dir", "checkpoints"], environment: environment)
+        #expect(relative.status == 1 && relative.standardError.contains("is not an absolute path"), "\(relative.standardError)")
         let missing = try await run(try executable("carbon-recovery"), ["run", "--config", directory.file("nope.yaml")], environment: environment)
         #expect(missing.status == 1 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("state") + "/carbon-recovery/audit.db"), "refused before the trail is opened")

@@ -186,12 +186,31 @@ struct PolicyFileTests {
         (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h}]}"), "schedules[0].hooks[0]: backup hook 'h' has no pre or post command"),
         (policyText("schedules:\n  - {name: a, cron: '0 3 * * *', hooks: [{name: h, pre: [{command: [dump], timeout: 0s}]}]}"), "has timeout 0s"),
         (policyText("automation: {validate: 'every day'}"), "automation.validate: cron schedule 'every day' is invalid"),
+        (policyText("audit: {signingKey: keys/audit.key}"), "audit.signingKey: write an absolute path"),
+        (policyText("audit: {checkpointExport: ./checkpoints}"), "audit.checkpointExport: write an absolute path"),
+        (policyText("audit: {checkpointInterval: 0}"), "audit.checkpointInterval: write a whole number of entries, 1 or more"),
+        (policyText("audit: {checkpointInterval: often}"), "audit.checkpointInterval: expected a whole number"),
+        (policyText("audit: {signingKeyText: 'PRIVATE+KEY+x'}"), "audit.signingKeyText: unknown field"),
     ])
     func badFile(text: String, message: String) throws {
         let error = #expect(throws: RecoveryError.self) { try PolicyFile.parse(text) }
         #expect(error?.code == .invalidInput)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("s3cr3t") == false && error?.message.contains("wJal") == false && error?.message.contains(":p@") == false, "no secret in the message")
+    }
+
+    @Test("the audit section names the signing key, the checkpoint interval and the export folder; without it, the defaults")
+    func auditSection() throws {
+        let policy = try PolicyFile.parse(policyText("""
+            audit:
+              signingKey: /etc/carbon-recovery/audit-signing.key
+              checkpointInterval: 500
+              checkpointExport: /mnt/worm/checkpoints
+            """)).policy
+        #expect(policy.audit == AuditPolicy(signingKey: "/etc/carbon-recovery/audit-signing.key", checkpointInterval: 500, checkpointExport: "/mnt/worm/checkpoints"))
+        let defaults = try PolicyFile.parse(policyText("")).policy
+        #expect(defaults.audit == AuditPolicy())
+        #expect(defaults.audit.checkpointInterval == 10_000 && defaults.audit.signingKey == nil && defaults.audit.checkpointExport == nil)
     }
 
     @Test("a missing file is not-found, naming it")

@@ -27,13 +27,16 @@ public struct RecoveryPolicy: Sendable, Hashable {
     public var notifiers: [NotifierPolicy]
     /// When the in-process scheduler (`carbon-recovery run`) validates, checks RPOs and cleans up.
     public var automation: AutomationPolicy
+    /// How the audit trail's checkpoints are signed and exported.
+    public var audit: AuditPolicy
 
     /// Creates a policy.
     public init(
         storage: StoragePolicy, schedules: [ScheduledBackup] = [], manualBackupTTL: GoDuration? = nil, objectives: [RecoveryObjective] = [],
         drills: [DrillPolicy] = [], alerts: AlertPolicy = AlertPolicy(), notifiers: [NotifierPolicy] = [],
-        automation: AutomationPolicy = AutomationPolicy()
+        automation: AutomationPolicy = AutomationPolicy(), audit: AuditPolicy = AuditPolicy()
     ) {
+        self.audit = audit
         self.storage = storage
         self.schedules = schedules
         self.manualBackupTTL = manualBackupTTL

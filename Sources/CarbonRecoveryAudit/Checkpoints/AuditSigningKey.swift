@@ -21,8 +21,11 @@ public struct AuditSigningKey: Sendable {
     /// The 32-byte Ed25519 seed. Kept as bytes: swift-crypto's key types are not `Sendable`.
     private let seed: [UInt8]
 
+    /// The name a key gets when none is given.
+    public static let defaultName = "carbon-recovery-audit"
+
     /// A new random key.
-    public static func generate(name: String = "carbon-recovery-audit") -> AuditSigningKey {
+    public static func generate(name: String = AuditSigningKey.defaultName) -> AuditSigningKey {
         AuditSigningKey(name: name, privateKey: Curve25519.Signing.PrivateKey())
     }
 
