@@ -9,7 +9,7 @@ import Synchronization
 /// Appending: one transaction per group of waiting appends, linking each entry to the head; crash
 /// recovery of attempts whose process died.
 extension SQLiteAuditTrail {
-    func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String) throws -> AuditEntry {
+    func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String, periodicCheckpoint: Bool = true) throws -> AuditEntry {
         guard let insertStatement = writer.insertStatement else {
             throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
         }
@@ -53,7 +53,7 @@ extension SQLiteAuditTrail {
         case .attempt: writer.openAttempts.insert(entry.correlationID)
         case .outcome: writer.openAttempts.remove(entry.correlationID)
         }
-        if let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
+        if periodicCheckpoint, let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
             entry.sequence % interval == 0
         {
             _ = try checkpointInTransaction(database)
@@ -74,11 +74,11 @@ extension SQLiteAuditTrail {
         return head
     }
 
-    func checkpointInTransaction(_ database: SQLiteConnection) throws -> AuditCheckpoint? {
+    func checkpointInTransaction(_ database: SQLiteConnection, alsoSignedBy extraKey: AuditSigningKey? = nil) throws -> AuditCheckpoint? {
         guard let key = configuration.signingKey else { return nil }
         let (size, hash) = try head()
         guard size > 0 else { return nil }
-        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, key: key)
+        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, keys: [key] + (extraKey.map { [$0] } ?? []))
         let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
         statement.bind(1, size)
         statement.bind(2, hash)

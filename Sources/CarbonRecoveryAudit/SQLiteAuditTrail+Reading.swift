@@ -13,22 +13,39 @@ extension SQLiteAuditTrail {
             do {
                 return try database.readTransaction {
                     var checkpoints: [Int64: String] = [:]
+                    var plan: CheckpointKeyPlan?
+                    if let key = configuration.verifierKey {
+                        switch try checkpointKeyPlan(database, trusting: [key] + configuration.previousVerifierKeys) {
+                        case .plan(let keys): plan = keys
+                        case .problem(let problem): return Self.failedBeforeScanning(problem)
+                        }
+                    }
                     let stored = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size")
                     while try stored.step() {
                         let size = stored.int64(0)
                         let hash = stored.text(1) ?? ""
-                        if let key = configuration.verifierKey,
-                            let why = AuditCheckpoint.inconsistency(
-                                storedNote: stored.text(2) ?? "", keys: [key] + configuration.previousVerifierKeys, size: size, headHash: hash,
-                                origin: checkpointOrigin)
-                        {
-                            stored.reset()
-                            return Self.failedBeforeScanning(AuditProblem(
-                                kind: .badSignature, sequence: size, message: "the stored checkpoint at size \(size) is not vouched for: \(why)"))
+                        if let plan {
+                            let (accepted, alsoRequired) = plan.keys(at: size)
+                            let note = stored.text(2) ?? ""
+                            let why = AuditCheckpoint.inconsistency(storedNote: note, keys: accepted, size: size, headHash: hash, origin: checkpointOrigin)
+                                ?? alsoRequired.flatMap {
+                                    AuditCheckpoint.inconsistency(storedNote: note, keys: [$0], size: size, headHash: hash, origin: checkpointOrigin)
+                                        .map { "the key rotation's checkpoint must carry both keys' signatures, and \($0)" }
+                                }
+                            if let why {
+                                stored.reset()
+                                return Self.failedBeforeScanning(AuditProblem(
+                                    kind: .badSignature, sequence: size, message: "the stored checkpoint at size \(size) is not vouched for: \(why)"))
+                            }
                         }
                         checkpoints[size] = hash
                     }
                     stored.reset()
+                    if let rotation = plan?.rotations.first(where: { checkpoints[$0.size] == nil }) {
+                        return Self.failedBeforeScanning(AuditProblem(
+                            kind: .badSignature, sequence: rotation.size,
+                            message: "the key rotation at entry \(rotation.size) has no checkpoint signed by both keys, so nothing vouches for it"))
+                    }
                     if let externalCheckpoint {
                         guard externalCheckpoint.origin == checkpointOrigin else {
                             return Self.failedBeforeScanning(AuditProblem(

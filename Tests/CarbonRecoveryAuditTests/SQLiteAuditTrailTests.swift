@@ -366,6 +366,96 @@ struct SQLiteAuditTrailTests {
         #expect(try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true)).verify().isValid, "without a key, signatures are not checked")
     }
 
+    @Test("a key rotation recorded in the trail and signed by both keys carries trust across it, in both directions, and nothing else")
+    func keyRotation() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let old = AuditSigningKey.generate(name: "old-key")
+        let new = AuditSigningKey.generate(name: "new-key")
+        let before = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: 4, signingKey: old))
+        try await fill(before, pairs: 5)  // checkpoints at 4 and 8, by the old key
+        let rotation = try await before.rotateSigningKey(to: new, actor: AuditActor(user: "alice"))
+        #expect(rotation.size == 12)
+        #expect(rotation.note.components(separatedBy: "\n— ").count == 3, "two signature lines: \(rotation.note)")
+        await before.close()
+        let after = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: 4, signingKey: new))
+        try await fill(after, pairs: 4, tag: "later")  // checkpoints at 16 and 20, by the new key
+        let rotated = try await after.entries(matching: AuditQuery(operation: SQLiteAuditTrail.keyRotationOperation, limit: 10)).entries
+        #expect(rotated.map(\.kind) == [.attempt, .outcome])
+        #expect(rotated[1].parameters == JSONValue.object(["from": .string(old.verifierKey.text), "to": .string(new.verifierKey.text)]).canonicalString)
+        await after.close()
+
+        func verify(_ key: AuditSigningKey, previous: [AuditSigningKey] = []) async throws -> AuditVerificationReport {
+            let reader = try await SQLiteAuditTrail(
+                path: path, configuration: .init(readOnly: true, verifierKey: key.verifierKey, previousVerifierKeys: previous.map(\.verifierKey)))
+            defer { Task { await reader.close() } }
+            return try await reader.verify()
+        }
+        // Either key vouches for the whole trail: 4, 8 (old), 12 (both), 16, 20 (new).
+        for key in [new, old] {
+            let report = try await verify(key)
+            #expect(report.isValid, "\(key.name): \(String(describing: report.problem))")
+            #expect(report.checkpointsChecked == 5)
+        }
+        // A key no rotation names vouches for nothing.
+        let stranger = try await verify(AuditSigningKey.generate(name: "stranger"))
+        #expect(stranger.problem?.kind == .badSignature && stranger.problem?.sequence == 4)
+
+        // The old key, stolen after the rotation, signs a checkpoint past it: refused.
+        let head = try #require(RawSQL.scalar(path, "SELECT hash FROM audit_entries WHERE seq = 18"))
+        let forged = try AuditCheckpoint.sign(origin: "carbon-recovery.audit/\(before.trailID)", size: 18, headHash: head, key: old)
+        #expect(RawSQL.exec(path, "INSERT INTO audit_checkpoints (size, head_hash, time, note) VALUES (18, '\(head)', '2026-12-03T00:00:00.000Z', '\(forged.note)')") == nil)
+        let stolen = try await verify(new)
+        #expect(stolen.problem?.kind == .badSignature, "\(String(describing: stolen.problem))")
+        #expect(stolen.problem?.sequence == 18)
+        #expect(stolen.problem?.message.contains("no signature by key 'new-key'") == true, "\(stolen.problem?.message ?? "")")
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_checkpoints WHERE size = 18") == nil)
+        #expect(try await verify(new).isValid)
+
+        // The rotation rewritten to name the attacker's key (re-hashed, so the chain alone holds up
+        // to there): its checkpoint lacks that key's signature, found before any entry is read.
+        let attacker = AuditSigningKey.generate(name: "new-key")
+        let edited = JSONValue.object(["from": .string(old.verifierKey.text), "to": .string(attacker.verifierKey.text)]).canonicalString
+        #expect(RawSQL.exec(path, "UPDATE audit_entries SET parameters = '\(edited)' WHERE seq = 12") == nil)
+        #expect(try await run(try python3(), ["-c", Self.rehash, path, "12"]).status == 0)
+        let rewritten = try await verify(attacker)
+        #expect(rewritten.problem?.kind == .badSignature && rewritten.problem?.sequence == 12, "\(String(describing: rewritten.problem))")
+        #expect(rewritten.problem?.message.contains("must carry both keys' signatures") == true, "\(rewritten.problem?.message ?? "")")
+        // … and for the honest new key the chain of rotations no longer leads to it: strict rule, fails at the first old checkpoint.
+        #expect(try await verify(new).problem?.kind == .badSignature)
+    }
+
+    @Test("a key rotation whose checkpoint is gone, or that does not start from the key in force, vouches for nothing")
+    func keyRotationBroken() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let (first, second, third) = (AuditSigningKey.generate(name: "k1"), AuditSigningKey.generate(name: "k2"), AuditSigningKey.generate(name: "k3"))
+        let trail = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: nil, signingKey: first))
+        try await fill(trail, pairs: 2)
+        _ = try await trail.rotateSigningKey(to: second, actor: AuditActor(user: "alice"))  // entries 5, 6
+        // A second rotation from k1 again (k1 is no longer in force): written with k1's handle.
+        _ = try await trail.rotateSigningKey(to: third, actor: AuditActor(user: "alice"))  // entries 7, 8
+        await trail.close()
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true, verifierKey: second.verifierKey))
+        let report = try await reader.verify()
+        #expect(report.problem?.kind == .badSignature && report.problem?.sequence == 8, "\(String(describing: report.problem))")
+        #expect(report.problem?.message.contains("but the key in force was 'k2'") == true, "\(report.problem?.message ?? "")")
+
+        let other = directory.file("other.db")
+        let honest = try await SQLiteAuditTrail(path: other, configuration: .init(checkpointInterval: nil, signingKey: first))
+        try await fill(honest, pairs: 2)
+        _ = try await honest.rotateSigningKey(to: second, actor: AuditActor(user: "alice"))
+        await honest.close()
+        #expect(RawSQL.exec(other, RawSQL.dropTriggers + "DELETE FROM audit_checkpoints WHERE size = 6") == nil)
+        let gone = try await SQLiteAuditTrail(path: other, configuration: .init(readOnly: true, verifierKey: second.verifierKey)).verify()
+        #expect(gone.problem?.kind == .badSignature && gone.problem?.sequence == 6, "\(String(describing: gone.problem))")
+        #expect(gone.problem?.message.contains("has no checkpoint signed by both keys") == true)
+        // Rotating to the key in use is refused, and writes nothing.
+        let again = try await SQLiteAuditTrail(path: other, configuration: .init(checkpointInterval: nil, signingKey: second))
+        await #expect(throws: RecoveryError.self) { _ = try await again.rotateSigningKey(to: second, actor: AuditActor(user: "alice")) }
+        #expect(RawSQL.scalar(other, "SELECT count(*) FROM audit_entries") == "6")
+    }
+
     @Test("checkpoints are signed every N entries and follow the C2SP note format")
     func automaticCheckpoints() async throws {
         let directory = try TemporaryDirectory()

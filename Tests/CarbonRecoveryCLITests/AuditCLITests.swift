@@ -338,6 +338,36 @@ struct AuditCLITests {
         #expect(alone.standardError.contains("--previous-public-key needs --public-key"))
     }
 
+    @Test("rotate-key records the rotation signed by both keys: verify with either public key accepts both keys' checkpoints")
+    func rotateKey() async throws {
+        let keys = try TemporaryDirectory()
+        let (old, new) = (keys.file("old.key"), keys.file("new.key"))
+        #expect(try await carbon(["audit", "keygen", "--signing-key", old, "--name", "old-key"]).status == 0)
+        #expect(try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", old]).status == 0)  // at 60, by old
+        // Bad input first: a missing new key, or the key in use; nothing is written.
+        let untouched = try snapshot()
+        let missing = try await carbon(["audit", "rotate-key", "--audit-db", database, "--signing-key", old, "--new-signing-key", new])
+        #expect(missing.status == 1 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
+        let same = try await carbon(["audit", "rotate-key", "--audit-db", database, "--signing-key", old, "--new-signing-key", old])
+        #expect(same.status == 1 && same.standardError.contains("is the key in use"), "\(same.standardError)")
+        #expect(try snapshot() == untouched)
+
+        #expect(try await carbon(["audit", "keygen", "--signing-key", new, "--name", "new-key"]).status == 0)
+        let rotated = try await carbon(["audit", "rotate-key", "--audit-db", database, "--signing-key", old, "--new-signing-key", new, "--output", "json"])
+        #expect(rotated.status == 0, "\(rotated.standardError)")
+        let rotation = try JSONValue(parsing: Array(rotated.standardOutput.utf8))
+        #expect(rotation["size"] == 62)
+        #expect(rotation["note"]?.stringValue?.contains("— old-key ") == true && rotation["note"]?.stringValue?.contains("— new-key ") == true)
+        #expect(try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", new]).status == 0)  // at 62 exists; refreshed head
+        for publicKey in [new + ".pub", old + ".pub"] {
+            let verified = try await carbon(["audit", "verify", "--audit-db", database, "--public-key", publicKey])
+            #expect(verified.status == 0, "\(publicKey): \(verified.standardOutput)\(verified.standardError)")
+            #expect(verified.standardOutput.contains("2 checkpoints matched"), "\(verified.standardOutput)")
+        }
+        let entries = try await carbon(["audit", "query", "--audit-db", database, "--operation", "audit.rotate-key", "--output", "json"])
+        #expect(try JSONValue(parsing: Array(entries.standardOutput.utf8))["entries"]?.arrayValue?.count == 2)
+    }
+
     @Test("a trail left by the benchmark verifies and answers queries")
     func benchmarkTrail() async throws {
         let bench = try executable("carbon-bench")

@@ -191,11 +191,20 @@ public struct AuditCheckpoint: Sendable, Hashable {
     }
 
     /// Signs a checkpoint.
-    static func sign(origin: String, size: Int64, headHash: String, key: AuditSigningKey) throws -> AuditCheckpoint {
+    package static func sign(origin: String, size: Int64, headHash: String, key: AuditSigningKey) throws -> AuditCheckpoint {
+        try sign(origin: origin, size: size, headHash: headHash, keys: [key])
+    }
+
+    /// Signs a checkpoint with several keys: one signature line each, in order (a key rotation's
+    /// checkpoint carries the old key's line and the new key's).
+    package static func sign(origin: String, size: Int64, headHash: String, keys: [AuditSigningKey]) throws -> AuditCheckpoint {
         let body = body(origin: origin, size: size, headHash: headHash)
-        let signature = try key.signature(for: Array(body.utf8))
-        let line = "— \(key.name) " + Data(key.verifierKey.keyHash + signature).base64EncodedString() + "\n"
-        return AuditCheckpoint(origin: origin, size: size, headHash: headHash, note: body + "\n" + line)
+        var lines = ""
+        for key in keys {
+            let signature = try key.signature(for: Array(body.utf8))
+            lines += "— \(key.name) " + Data(key.verifierKey.keyHash + signature).base64EncodedString() + "\n"
+        }
+        return AuditCheckpoint(origin: origin, size: size, headHash: headHash, note: body + "\n" + lines)
     }
 
     /// Parses a note and checks its signature with `key`.
