@@ -378,6 +378,13 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
+    /// The first line of this trail's JSON Lines export (pass it as `export(_:matching:header:write:)`'s
+    /// `header`): `{"origin":"carbon-recovery.audit/<trail_id>","trail_id":"<trail_id>","type":"carbon-recovery.audit-export","v":1}`.
+    /// It names the trail, so that a reviewer picks the checkpoints whose origin it is.
+    public var exportHeader: JSONValue {
+        ["origin": .string(checkpointOrigin), "trail_id": .string(trailID), "type": "carbon-recovery.audit-export", "v": 1]
+    }
+
     /// The checkpoints' origin line for this trail.
     public var checkpointOrigin: String { "carbon-recovery.audit/\(trailID)" }
 }

@@ -192,7 +192,7 @@ extension AuditCommand {
                     var object: [String: JSONValue] = [
                         "valid": .bool(report.isValid), "entriesChecked": .integer(report.entriesChecked),
                         "headSequence": .integer(report.headSequence), "headHash": .string(report.headHash),
-                        "checkpointsChecked": .integer(Int64(report.checkpointsChecked)),
+                        "checkpointsChecked": .integer(Int64(report.checkpointsChecked)), "origin": .string(trail.checkpointOrigin),
                     ]
                     if let problem = report.problem {
                         object["problem"] = .object([
@@ -236,7 +236,12 @@ extension AuditCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Export entries as JSON Lines (with hashes, re-verifiable elsewhere) or CSV.")
+            abstract: "Export entries as JSON Lines (with hashes, re-verifiable elsewhere) or CSV.",
+            discussion: """
+                JSON Lines: a first line naming the trail ({"origin":…,"trail_id":…,"type":"carbon-recovery.audit-export","v":1}), \
+                then one entry per line in its canonical encoding with its hash (docs/audit-trail.md). CSV: a header row, then \
+                one row per entry, CRLF line ends; null is an empty field and the empty string "". A failed export removes the file.
+                """)
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var filters: AuditFilterOptions
@@ -266,7 +271,7 @@ extension AuditCommand {
                 var buffer = Data()
                 let count: Int64
                 do {
-                    count = try await trail.export(format.value, matching: query) { line in
+                    count = try await trail.export(format.value, matching: query, header: trail.exportHeader) { line in
                         buffer.append(contentsOf: line.utf8)
                         if buffer.count > 1 << 20 {
                             handle.write(buffer)

@@ -157,7 +157,12 @@ struct AuditCLITests {
         let script = """
             import hashlib, json, sys
             prev = "0" * 64
-            for line in open(sys.argv[1], encoding="utf-8"):
+            lines = open(sys.argv[1], encoding="utf-8").readlines()
+            header = json.loads(lines[0])
+            assert "seq" not in header and header["type"] == "carbon-recovery.audit-export" and header["v"] == 1
+            assert header["origin"] == "carbon-recovery.audit/" + header["trail_id"]
+            print(header["origin"])
+            for line in lines[1:]:
                 e = json.loads(line); h = e.pop("hash")
                 assert e["prev_hash"] == prev
                 assert hashlib.sha256(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest() == h
@@ -173,7 +178,7 @@ struct AuditCLITests {
         let head = try await carbon(["audit", "verify", "--audit-db", database, "--output", "json"])
         let report = try JSONValue(parsing: Array(head.standardOutput.utf8))
         #expect(verified.status == 0, "\(verified.standardError)")
-        #expect(verified.standardOutput == (report["headHash"]?.stringValue ?? "?") + "\n")
+        #expect(verified.standardOutput == (report["origin"]?.stringValue ?? "?") + "\n" + (report["headHash"]?.stringValue ?? "?") + "\n")
 
         let csv = try await carbon(["audit", "export", "--audit-db", database, "--format", "csv", "--outcome", "failure"])
         let rows = csv.standardOutput.split(separator: "\r\n")

@@ -72,6 +72,7 @@ struct JSONAndRedactionTests {
     @Test("CSV fields are quoted and formula-looking cells neutralised")
     func csvQuoting() {
         #expect(AuditCSV.quote("plain") == "plain")
+        #expect(AuditCSV.quote("") == "\"\"", "the empty string is quoted; an unquoted empty field is null")
         #expect(AuditCSV.quote("a,b") == "\"a,b\"")
         #expect(AuditCSV.quote("say \"hi\"") == "\"say \"\"hi\"\"\"")
         #expect(AuditCSV.quote("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"")
