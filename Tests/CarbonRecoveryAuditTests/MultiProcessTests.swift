@@ -139,22 +139,6 @@ struct MultiProcessTests {
 @Suite("Independent verification of an export")
 struct ExportVerificationTests {
     /// The reviewer's script from docs/audit-trail.md, run by a real Python.
-    static let pythonVerifier = """
-        import hashlib, json, sys
-        prev = "0" * 64
-        expected = 1
-        for line in open(sys.argv[1], encoding="utf-8"):
-            entry = json.loads(line)
-            digest = entry.pop("hash")
-            assert entry["seq"] == expected, f"entry {entry['seq']}: expected sequence {expected}"
-            assert entry["prev_hash"] == prev, f"entry {entry['seq']}: broken link"
-            canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            assert hashlib.sha256(canonical.encode("utf-8")).hexdigest() == digest, f"entry {entry['seq']}: hash mismatch"
-            prev = digest
-            expected += 1
-        print(f"verified {expected - 1} entries, head {prev}")
-        """
-
     @Test("Python re-verifies a JSON Lines export byte for byte, including awkward text")
     func pythonVerifiesExport() async throws {
         let directory = try TemporaryDirectory()
@@ -171,7 +155,7 @@ struct ExportVerificationTests {
         let exportPath = directory.file("export.jsonl")
         try text.write(toFile: exportPath, atomically: true, encoding: .utf8)
         let scriptPath = directory.file("verify.py")
-        try Self.pythonVerifier.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        try documentedExportVerifier().write(toFile: scriptPath, atomically: true, encoding: .utf8)
         let report = try await trail.verify()
         let result = try await run("/usr/bin/env", ["python3", scriptPath, exportPath])
         #expect(result.status == 0, "\(result.standardError)")

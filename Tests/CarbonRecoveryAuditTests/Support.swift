@@ -34,6 +34,72 @@ enum RawSQL {
         return String(cString: text)
     }
 
+    /// A value bound to a `?N` parameter.
+    enum Value {
+        case text(String)
+        case integer(Int64)
+    }
+
+    /// Runs every statement of `sql` in order, binding `bindings` to the parameters of each
+    /// statement that has any (text with its exact bytes, NUL included); SQLite's error, or nil.
+    @discardableResult
+    static func exec(_ path: String, _ sql: String, _ bindings: [Value]) -> String? {
+        guard !bindings.isEmpty else { return exec(path, sql) }
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { return "cannot open" }
+        defer { sqlite3_close_v2(handle) }
+        sqlite3_busy_timeout(handle, 10_000)
+        let transient = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
+        var remaining = sql
+        while !remaining.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            var statement: OpaquePointer?
+            var consumed = 0
+            let status = remaining.withCString { start -> Int32 in
+                var tail: UnsafePointer<CChar>?
+                let status = sqlite3_prepare_v2(handle, start, -1, &statement, &tail)
+                consumed = tail.map { $0 - start } ?? 0
+                return status
+            }
+            guard status == SQLITE_OK else { return String(cString: sqlite3_errmsg(handle)) }
+            remaining = String(decoding: Array(remaining.utf8).dropFirst(consumed), as: UTF8.self)
+            guard let statement else { continue }
+            defer { sqlite3_finalize(statement) }
+            if sqlite3_bind_parameter_count(statement) > 0 {
+                for (index, value) in bindings.enumerated() {
+                    switch value {
+                    case .text(let text):
+                        let bytes = Array(text.utf8) + [0]  // never empty, so there is always a base address
+                        bytes.withUnsafeBufferPointer { buffer in
+                            _ = sqlite3_bind_text(
+                                statement, Int32(index + 1), UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(buffer.count - 1), transient)
+                        }
+                    case .integer(let number): sqlite3_bind_int64(statement, Int32(index + 1), number)
+                    }
+                }
+            }
+            let step = sqlite3_step(statement)
+            guard step == SQLITE_DONE || step == SQLITE_ROW else { return String(cString: sqlite3_errmsg(handle)) }
+        }
+        return nil
+    }
+
+    /// The first column of every row, as text.
+    static func column(_ path: String, _ sql: String) -> [String] {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else { return [] }
+        defer { sqlite3_close_v2(handle) }
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else { return [] }
+        defer { sqlite3_finalize(statement) }
+        var values: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            if let text = sqlite3_column_text(statement, 0) {
+                values.append(String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, 0))), as: UTF8.self))
+            }
+        }
+        return values
+    }
+
     static let dropTriggers = """
         DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_entries_no_delete;
         DROP TRIGGER audit_checkpoints_no_update; DROP TRIGGER audit_checkpoints_no_delete;
@@ -53,3 +119,16 @@ func fill(_ trail: SQLiteAuditTrail, pairs: Int, tag: String = "b") async throws
     _ = try await trail.record(contentsOf: records)
 }
 
+
+/// The export verifier of `docs/audit-trail.md` ("Verifying an export with Python"), taken from
+/// the document itself so that the tests run exactly what reviewers are told to run.
+func documentedExportVerifier() throws -> String {
+    let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("docs/audit-trail.md")
+    let text = try String(contentsOf: docs, encoding: .utf8)
+    guard let section = text.range(of: "## Verifying an export with Python"),
+        let open = text.range(of: "```python\n", range: section.upperBound..<text.endIndex),
+        let close = text.range(of: "\n```", range: open.upperBound..<text.endIndex)
+    else { throw RecoveryError.invalidInput("docs/audit-trail.md has no Python export verifier") }
+    return String(text[open.upperBound..<close.lowerBound]) + "\n"
+}
