@@ -7,7 +7,7 @@ import Foundation
 import Synchronization
 
 /// Recomputes the hash chain straight from SQLite's column bytes (no per-row `String`s), over
-/// up to two ranges of sequence numbers in parallel, each on its own read connection.
+/// up to four ranges of sequence numbers in parallel, each on its own read connection.
 struct AuditChainVerifier {
     /// Hash at each checkpointed size, to compare while scanning.
     var checkpoints: [Int64: String]
@@ -28,9 +28,12 @@ struct AuditChainVerifier {
     ///   - lastSequence: The head when verification started; later appends are not checked.
     func verify(path: String, lastSequence: Int64) throws -> AuditVerificationReport {
         guard lastSequence > 0 else { return finish(checked: 0, head: Array(AuditCanonicalEncoding.genesisHash.utf8), checkpointsChecked: 0) }
-        let workers = lastSequence >= 100_000 ? 2 : 1
-        let split = lastSequence / Int64(workers)
-        let ranges: [ClosedRange<Int64>] = workers == 1 ? [1...max(1, lastSequence)] : [1...split, (split + 1)...lastSequence]
+        // Past 100 k entries, four ranges: the pool runs as many at once as there are cores, and a
+        // core that finishes its range early takes the next one.
+        let parts: Int64 = lastSequence >= 100_000 ? 4 : 1
+        let ranges: [ClosedRange<Int64>] = (0..<parts).map { part in
+            (lastSequence * part / parts + 1)...(lastSequence * (part + 1) / parts)
+        }
         let results = Results(count: ranges.count)
         DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
             results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
@@ -135,7 +138,7 @@ struct AuditChainVerifier {
                 return result
             }
             buffer.count = 0
-            Self.encode(row, plan: plan, into: &buffer)
+            Self.encode(row, plan: plan, linked: result.checked > 0 || isFirst, into: &buffer)
             HexEncoding.write(SHA256.hash(data: buffer.bytes), into: &computed)
             guard let storedHash = row.text(15), Self.equal(storedHash, computed) else {
                 result.problem = AuditProblem(
@@ -143,16 +146,18 @@ struct AuditChainVerifier {
                     message: "the stored hash is not the SHA-256 of the entry's fields: a field of entry \(sequence) was changed")
                 return result
             }
-            result.lastHash = computed
+            // Swapped, not assigned: assigning would share one buffer, and the next row's write
+            // into `computed` would then copy it (an allocation per row).
+            swap(&result.lastHash, &computed)
             result.checked += 1
             expected += 1
             if sequence == nextCheckpoint?.size, let checkpointHash = nextCheckpoint?.hash {
                 pendingCheckpoints.removeLast()
                 result.checkpointsChecked += 1
-                guard Self.equal(checkpointHash, computed) else {
+                guard Self.equal(checkpointHash, result.lastHash) else {
                     result.problem = AuditProblem(
                         kind: .checkpointMismatch, sequence: sequence,
-                        message: "a signed checkpoint says entry \(sequence) had hash \(String(decoding: checkpointHash, as: UTF8.self)), but it has \(String(decoding: computed, as: UTF8.self)): the trail was rewritten at or before entry \(sequence)")
+                        message: "a signed checkpoint says entry \(sequence) had hash \(String(decoding: checkpointHash, as: UTF8.self)), but it has \(String(decoding: result.lastHash, as: UTF8.self)): the trail was rewritten at or before entry \(sequence)")
                     return result
                 }
             }
@@ -193,7 +198,9 @@ struct AuditChainVerifier {
 
     /// How to write one member: where its `"name":` prefix lies in ``prefixBytes``, its column, and its type.
     struct Step {
-        enum Kind { case text, nullableText, integer, nullableInteger }
+        /// `verbatim`: a string whose domain check (or link check) has already shown it holds no
+        /// byte that needs escaping (digits, ASCII letters, hex), so it is copied without scanning.
+        enum Kind { case text, nullableText, integer, nullableInteger, verbatim, nullableVerbatim, previousHash }
         var prefixStart: Int
         var prefixCount: Int
         var column: Int32
@@ -213,19 +220,19 @@ struct AuditChainVerifier {
                 switch field {
                 case .sequence: (0, .integer)
                 case .version: (1, .integer)
-                case .time: (2, .text)
-                case .kind: (3, .text)
+                case .time: (2, .verbatim)
+                case .kind: (3, .verbatim)
                 case .actor: (4, .text)
                 case .cluster: (5, .nullableText)
                 case .operation: (6, .text)
                 case .target: (7, .text)
                 case .parameters: (8, .text)
-                case .outcome: (9, .nullableText)
+                case .outcome: (9, .nullableVerbatim)
                 case .error: (10, .nullableText)
                 case .durationMilliseconds: (11, .nullableInteger)
                 case .correlationID: (12, .text)
                 case .session: (13, .text)
-                case .previousHash: (14, .text)
+                case .previousHash: (14, .previousHash)
                 case .hash: (15, .text)
                 }
             steps.append(Step(prefixStart: offset, prefixCount: count, column: column, kind: kind))
@@ -236,7 +243,10 @@ struct AuditChainVerifier {
 
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
     @inline(__always)
-    static func encode(_ row: borrowing AuditRowColumns, plan: [Step], into buffer: inout ByteBuffer) {
+    ///
+    /// `linked` says that `prev_hash` was found equal to the previous entry's hash (so it is hex);
+    /// the first entry of a later range is linked only afterwards, and is escaped like any text.
+    static func encode(_ row: borrowing AuditRowColumns, plan: [Step], linked: Bool, into buffer: inout ByteBuffer) {
         prefixBytes.withUnsafeBufferPointer { prefixes in
             plan.withUnsafeBufferPointer { steps in
                 for step in steps {
@@ -249,6 +259,14 @@ struct AuditChainVerifier {
                     case .text, .nullableText:
                         // The domain check ran first: a text member is TEXT here, or NULL where null is allowed.
                         if let bytes = row.text(Int(step.column)) { buffer.appendString(bytes) } else { buffer.appendNull() }
+                    case .verbatim, .nullableVerbatim:
+                        if let bytes = row.text(Int(step.column)) { buffer.appendQuoted(bytes) } else { buffer.appendNull() }
+                    case .previousHash:
+                        if let bytes = row.text(Int(step.column)) {
+                            if linked { buffer.appendQuoted(bytes) } else { buffer.appendString(bytes) }
+                        } else {
+                            buffer.appendNull()
+                        }
                     }
                 }
             }
@@ -372,6 +390,16 @@ struct ByteBuffer: ~Copyable {
     mutating func appendString(_ utf8: UnsafeBufferPointer<UInt8>) {
         reserve(CanonicalJSON.maximumStringLength(utf8.count))
         count += CanonicalJSON.writeString(utf8, to: base + count)
+    }
+
+    /// A string that needs no escaping, between quotes.
+    @inline(__always)
+    mutating func appendQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        reserve(utf8.count + 2)
+        (base + count).initialize(to: UInt8(ascii: "\""))
+        if let source = utf8.baseAddress { (base + count + 1).update(from: source, count: utf8.count) }
+        (base + count + 1 + utf8.count).initialize(to: UInt8(ascii: "\""))
+        count += utf8.count + 2
     }
 
     mutating func appendInteger(_ value: Int64) {

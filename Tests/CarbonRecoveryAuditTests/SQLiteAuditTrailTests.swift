@@ -216,13 +216,14 @@ struct SQLiteAuditTrailTests {
         db.execute("UPDATE audit_entries SET hash = ? WHERE seq = ?", (digest, seq)); db.commit()
         """
 
-    @Test("a gap is named the same way whether or not the trail is large enough to be checked in two halves")
+    @Test("a gap is named the same way whether or not the trail is large enough to be checked in several ranges")
     func gapNamingIndependentOfSize() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: nil, durability: .normal))
         let actor = AuditActor(user: "alice")
-        // 100,002 entries: past the size where verification splits the trail (at entry 50,001).
+        // 100,002 entries: past the size where verification splits the trail (four ranges, at
+        // entries 25,000, 50,001 and 75,001).
         for batch in 0..<10 {
             let records = (0..<10_000).map { index in
                 AuditRecord.attempt(operation: "backup.create", target: "backup/\(batch)-\(index)", parameters: [:], actor: actor, correlationID: "\(batch)-\(index)")
@@ -233,12 +234,18 @@ struct SQLiteAuditTrailTests {
             .attempt(operation: "backup.create", target: "backup/last", parameters: [:], actor: actor, correlationID: "last-1"),
             .attempt(operation: "backup.create", target: "backup/last", parameters: [:], actor: actor, correlationID: "last-2"),
         ])
-        // The last entries of the first half: a small trail names the entry after the gap.
-        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq IN (50000, 50001)") == nil)
-        let report = try await trail.verify()
-        #expect(report.problem?.kind == .sequenceGap)
-        #expect(report.problem?.sequence == 50_002)
-        #expect(report.problem?.message == "expected entry 50000 next but found 50002: entries 50000…50001 are missing")
+        await trail.close()
+        // Two entries removed at the end of a range, across a boundary, at the start of one: a
+        // small trail names the entry after the gap, and so must every split.
+        for (first, second) in [(25_000, 25_001), (50_000, 50_001), (75_001, 75_002), (99_999, 100_000)] as [(Int64, Int64)] {
+            let copy = directory.file("gap-\(first).db")
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            #expect(RawSQL.exec(copy, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq IN (\(first), \(second))") == nil)
+            let report = try await SQLiteAuditTrail(path: copy, configuration: .init(readOnly: true)).verify()
+            #expect(report.problem?.kind == .sequenceGap)
+            #expect(report.problem?.sequence == second + 1)
+            #expect(report.problem?.message == "expected entry \(first) next but found \(second + 1): entries \(first)…\(second) are missing")
+        }
     }
 
     @Test("two swapped rows are detected at the first of them")

@@ -325,6 +325,12 @@ package enum CanonicalJSON {
                 index += 8
                 continue
             }
+            // Fewer than eight bytes left: when the last eight (overlapping what was checked) are
+            // clean, so is the rest.
+            if index + 8 > count, count >= 8, !wordNeedsEscape(UnsafeRawPointer(base + count - 8).loadUnaligned(as: UInt64.self)) {
+                index = count
+                break
+            }
             let byte = base[index]
             if byteNeedsEscape(byte) {
                 flush(upTo: index)
