@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", "CarbonRecoveryVelero", .product(name: "Yams", package: "Yams"),
+                "CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", "CarbonRecoveryVelero", "TestSupport", .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Policies")]
         ),

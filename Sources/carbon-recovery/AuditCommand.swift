@@ -349,12 +349,7 @@ extension AuditCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                // Checkpointing opens the trail for writing; it must not create a trail that is not there.
-                guard FileManager.default.fileExists(atPath: global.auditDatabasePath) else {
-                    throw RecoveryError(
-                        .notFound, "there is no audit trail at \(global.auditDatabasePath); pass --audit-db with the right path",
-                        target: global.auditDatabasePath)
-                }
+                try global.requireExistingTrail()
                 let keyPath = global.signingKeyLocation(policy: nil).path
                 let key: AuditSigningKey
                 if FileManager.default.fileExists(atPath: keyPath) {

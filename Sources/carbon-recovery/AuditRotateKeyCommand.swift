@@ -24,11 +24,7 @@ extension AuditCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                guard FileManager.default.fileExists(atPath: global.auditDatabasePath) else {
-                    throw RecoveryError(
-                        .notFound, "there is no audit trail at \(global.auditDatabasePath); pass --audit-db with the right path",
-                        target: global.auditDatabasePath)
-                }
+                try global.requireExistingTrail()
                 let oldPath = global.signingKeyLocation(policy: nil).path
                 guard let oldKey = try global.loadSigningKey(policy: nil) else {
                     throw RecoveryError(.notFound, "there is no signing key at \(oldPath) to rotate from; name it with --signing-key", target: oldPath)

@@ -71,6 +71,15 @@ struct GlobalOptions: ParsableArguments {
         return Self.stateDirectory() + "/audit.db"
     }
 
+    /// For a command that opens the trail for writing but must not create one (`audit
+    /// checkpoint`, `audit rotate-key`): `notFound` when there is no trail at the path.
+    func requireExistingTrail() throws {
+        guard FileManager.default.fileExists(atPath: auditDatabasePath) else {
+            throw RecoveryError(
+                .notFound, "there is no audit trail at \(auditDatabasePath); pass --audit-db with the right path", target: auditDatabasePath)
+        }
+    }
+
     /// Where the checkpoint signing key is: `--signing-key`, `$CARBON_RECOVERY_AUDIT_SIGNING_KEY`,
     /// the policy's `audit.signingKey`, else the default in the config folder; `named` when one
     /// of the first three said so (then the file must exist).

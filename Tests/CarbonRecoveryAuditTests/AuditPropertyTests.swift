@@ -45,7 +45,7 @@ struct AuditPropertyTests {
 
     @Test("40 random honest trails verify (with their key, and their export with the documented script); 200 random forgeries of the database fail, each naming the entry the spec names")
     func databaseForgeries() async throws {
-        var random = SplitMix64(seed: Self.seed)
+        var random = SplitMix(state: Self.seed)
         let directory = try TemporaryDirectory()
         let verifier = directory.file("verify.py")
         try documentedExportVerifier().write(toFile: verifier, atomically: true, encoding: .utf8)
@@ -85,7 +85,7 @@ struct AuditPropertyTests {
 
     @Test("random forgeries of a JSON Lines export fail the documented script, naming the entry; a checkpoint of another trail or past the export's end fails too")
     func exportForgeries() async throws {
-        var random = SplitMix64(seed: Self.seed ^ 0x5EED)
+        var random = SplitMix(state: Self.seed ^ 0x5EED)
         let directory = try TemporaryDirectory()
         let verifier = directory.file("verify.py")
         try documentedExportVerifier().write(toFile: verifier, atomically: true, encoding: .utf8)
@@ -102,25 +102,25 @@ struct AuditPropertyTests {
                 let n = Int(honest.count)
                 switch attempt {
                 case 0:  // a field of entry i edited
-                    let i = Int.random(in: 1...n, using: &random.generator)
+                    let i = Int.random(in: 1...n, using: &random)
                     var entry = honest.entries[i - 1]
                     entry.session += "x"
                     forged[i] = entry.jsonLine
                     expectedMessage = "entry \(i): hash mismatch"
                 case 1:  // entry i edited and re-hashed: the next one no longer links
-                    let i = Int.random(in: 1..<n, using: &random.generator)
+                    let i = Int.random(in: 1..<n, using: &random)
                     var entry = honest.entries[i - 1]
                     entry.target += " (edited)"
                     entry.hash = Self.hash(entry)
                     forged[i] = entry.jsonLine
                     expectedMessage = "entry \(i + 1): broken link"
                 case 2:  // entry i removed
-                    let i = Int.random(in: 1..<n, using: &random.generator)
+                    let i = Int.random(in: 1..<n, using: &random)
                     forged.remove(at: i)
                     expectedMessage = "entry \(i + 1): expected sequence \(i)"
                 case 3:  // entries i and j swapped
-                    let i = Int.random(in: 1..<n, using: &random.generator)
-                    let j = Int.random(in: (i + 1)...n, using: &random.generator)
+                    let i = Int.random(in: 1..<n, using: &random)
+                    let j = Int.random(in: (i + 1)...n, using: &random)
                     forged.swapAt(i, j)
                     expectedMessage = "entry \(j): expected sequence \(i)"
                 case 4:  // the export of another trail offered with this trail's checkpoint
@@ -152,37 +152,37 @@ struct AuditPropertyTests {
         ",\u{301}", "\"\u{308}", "ключ", "鍵", "😀", "👩‍👩‍👧", "\u{2028}", "\u{202E}", "\u{FEFF}", "=", "@", "{", "}", ":", "null",
     ]
 
-    static func text(_ random: inout SplitMix64, maximum: Int = 6) -> String {
-        (0..<Int.random(in: 0...maximum, using: &random.generator)).map { _ in pieces.randomElement(using: &random.generator)! }.joined()
+    static func text(_ random: inout SplitMix, maximum: Int = 6) -> String {
+        (0..<Int.random(in: 0...maximum, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
     }
 
-    static func honestTrail(in folder: String, random: inout SplitMix64) async throws -> Honest {
+    static func honestTrail(in folder: String, random: inout SplitMix) async throws -> Honest {
         let path = folder + "/audit.db"
         let key = AuditSigningKey.generate(name: "prop-key")
         let trail = try await SQLiteAuditTrail(
-            path: path, configuration: .init(checkpointInterval: Int64.random(in: 3...7, using: &random.generator), signingKey: key))
-        let pairs = Int.random(in: 4...15, using: &random.generator)
+            path: path, configuration: .init(checkpointInterval: Int64.random(in: 3...7, using: &random), signingKey: key))
+        let pairs = Int.random(in: 4...15, using: &random)
         var pending: [AuditRecord] = []
         for index in 0..<pairs {
-            let actor = AuditActor(user: "u" + text(&random), cluster: Bool.random(using: &random.generator) ? text(&random) : nil)
+            let actor = AuditActor(user: "u" + text(&random), cluster: Bool.random(using: &random) ? text(&random) : nil)
             let operation = "op." + text(&random)
             let target = text(&random)
             let id = "c\(index)" + text(&random, maximum: 2)
             pending.append(.attempt(
                 operation: operation, target: target, parameters: ["note": .string(text(&random)), "n": .integer(Int64(index))], actor: actor,
                 correlationID: id))
-            let outcome = [AuditOutcome.success, .failure, .abandoned].randomElement(using: &random.generator)!
+            let outcome = [AuditOutcome.success, .failure, .abandoned].randomElement(using: &random)!
             pending.append(.outcome(
                 outcome, operation: operation, target: target, error: outcome == .success ? nil : text(&random),
-                durationMilliseconds: Bool.random(using: &random.generator) ? Int64.random(in: 0...1_000_000, using: &random.generator) : nil,
+                durationMilliseconds: Bool.random(using: &random) ? Int64.random(in: 0...1_000_000, using: &random) : nil,
                 actor: actor, correlationID: id))
             // Appends in random batches: one transaction or several.
-            if Bool.random(using: &random.generator) || index == pairs - 1 {
+            if Bool.random(using: &random) || index == pairs - 1 {
                 _ = try await trail.record(contentsOf: pending)
                 pending = []
             }
         }
-        if Bool.random(using: &random.generator) { _ = try await trail.checkpoint() }
+        if Bool.random(using: &random) { _ = try await trail.checkpoint() }
         let entries = try await trail.entries(matching: AuditQuery(limit: 1000)).entries
         let origin = trail.checkpointOrigin
         await trail.close()
@@ -217,10 +217,10 @@ struct AuditPropertyTests {
     // MARK: - Forgeries of the database, and what the spec says of each
 
     /// Applies one random forgery to the trail file at `path`; returns its name and the verdict the spec gives.
-    static func forge(_ path: String, from honest: Honest, random: inout SplitMix64) throws -> Forgery {
+    static func forge(_ path: String, from honest: Honest, random: inout SplitMix) throws -> Forgery {
         let n = honest.count
         let drop = RawSQL.dropTriggers.replacingOccurrences(of: "DROP TRIGGER ", with: "DROP TRIGGER IF EXISTS ")
-        func pick(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &random.generator) }
+        func pick(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &random) }
         func exec(_ sql: String, _ bindings: [RawSQL.Value] = []) throws {
             if let error = RawSQL.exec(path, sql, bindings) { throw RecoveryError.invalidInput("forgery SQL failed: \(error): \(sql)") }
         }
@@ -237,7 +237,7 @@ struct AuditPropertyTests {
             }
         }
         let columns = ["actor", "target", "parameters", "correlation_id", "session", "operation"]
-        switch Int.random(in: 0...12, using: &random.generator) {
+        switch Int.random(in: 0...12, using: &random) {
         case 12:
             // An entry appended by hand: a copy of the last one at the next seq, re-hashed, but
             // linked to what the copied entry linked to.
@@ -249,7 +249,7 @@ struct AuditPropertyTests {
             return Forgery("an entry appended at \(n + 1)", .problem(.brokenLink, n + 1))
         case 0:
             let i = pick(1...n)
-            let column = columns.randomElement(using: &random.generator)!
+            let column = columns.randomElement(using: &random)!
             try exec(drop + "UPDATE audit_entries SET \(column) = \(column) || ?1 WHERE seq = ?2", [.text("✎" + text(&random)), .integer(i)])
             return Forgery("edit \(column) of \(i)", .problem(.hashMismatch, i))
         case 1:
@@ -300,11 +300,11 @@ struct AuditPropertyTests {
                 "actor = CAST(X'C3' AS TEXT)", "target = CAST(X'EDA080' AS TEXT)", "error = CAST(X'FF' AS TEXT)", "parameters = CAST('{}' AS BLOB)",
                 "cluster = X'00'", isAttempt ? "outcome = 'success'" : "outcome = 'maybe'", isAttempt ? "kind = 'outcome'" : "outcome = NULL",
             ]
-            let change = changes.randomElement(using: &random.generator)!
+            let change = changes.randomElement(using: &random)!
             try exec(drop + "UPDATE audit_entries SET \(change) WHERE seq = ?1", [.integer(i)])
             return Forgery("\(change) at \(i)", .problem(.malformed, i))
         case 8, 9:
-            guard let c = honest.checkpoints.randomElement(using: &random.generator) else { return try forge(path, from: honest, random: &random) }
+            guard let c = honest.checkpoints.randomElement(using: &random) else { return try forge(path, from: honest, random: &random) }
             let body = AuditCheckpointBody(origin: honest.origin, size: c, headHash: honest.entries[Int(c) - 1].hash)
             let attacker = AuditSigningKey.generate(name: honest.key.name)  // same name, other key
             let notes = [
@@ -312,8 +312,8 @@ struct AuditPropertyTests {
                 body.text + "\n",  // unsigned
                 "not a note",
             ]
-            if Bool.random(using: &random.generator) {
-                try exec(drop + "UPDATE audit_checkpoints SET note = ?1 WHERE size = ?2", [.text(notes.randomElement(using: &random.generator)!), .integer(c)])
+            if Bool.random(using: &random) {
+                try exec(drop + "UPDATE audit_checkpoints SET note = ?1 WHERE size = ?2", [.text(notes.randomElement(using: &random)!), .integer(c)])
                 return Forgery("checkpoint \(c)'s note replaced", .problem(.badSignature, c))
             }
             // The column beside an honest note changed: the two must agree.
@@ -368,20 +368,4 @@ struct AuditCheckpointBody {
         }
         return "\(origin)\n\(size)\n\(Data(bytes).base64EncodedString())\n"
     }
-}
-
-/// A seeded generator (SplitMix64), so that a failing run can be replayed.
-struct SplitMix64 {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-    var generator: Generator
-    init(seed: UInt64) { generator = Generator(state: seed) }
 }

@@ -33,6 +33,14 @@ struct AuditCLITests {
         try await run(cli, arguments, environment: ["HOME": directory.path, "XDG_STATE_HOME": directory.file("state")])
     }
 
+    /// Runs SQL on the trail file the way someone with access to it would (Python's sqlite3, not
+    /// our code): the triggers are dropped by the statements themselves where needed.
+    func tamper(_ statements: String) async throws {
+        let script = "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\ndb.executescript(sys.argv[2])\ndb.commit()\n"
+        let edited = try await run("/usr/bin/env", ["python3", "-c", script, database, statements])
+        #expect(edited.status == 0, "\(edited.standardError)")
+    }
+
     /// Bytes of the database and its WAL, to prove a command changed nothing.
     func snapshot() throws -> [Data] {
         try ["", "-wal"].map { suffix in
@@ -49,14 +57,7 @@ struct AuditCLITests {
 
     @Test("verify fails a trail edited with raw SQL (triggers dropped) and names the first bad entry")
     func verifyTampered() async throws {
-        let edit = """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET actor = 'mallory' WHERE seq = 17;")
-            db.commit()
-            """
-        let edited = try await run("/usr/bin/env", ["python3", "-c", edit, database])
-        #expect(edited.status == 0, "\(edited.standardError)")
+        try await tamper("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET actor = 'mallory' WHERE seq = 17;")
         let result = try await carbon(["audit", "verify", "--audit-db", database])
         #expect(result.status == 1)
         #expect(result.standardOutput.hasPrefix("FAILED: entry 17: hash-mismatch:"))
@@ -71,13 +72,7 @@ struct AuditCLITests {
 
     @Test("verify --config tells the policy's notifiers once that the trail failed verification")
     func verifyTamperedNotifies() async throws {
-        let edit = """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = 'backup/forged' WHERE seq = 5;")
-            db.commit()
-            """
-        #expect(try await run("/usr/bin/env", ["python3", "-c", edit, database]).status == 0)
+        try await tamper("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = 'backup/forged' WHERE seq = 5;")
         let directory = try TemporaryDirectory()
         let secret = "hmac-\(UUID().uuidString)"
         let receiver = try await WebhookReceiver(directory: directory, secret: secret)
@@ -188,14 +183,7 @@ struct AuditCLITests {
 
     @Test("export of a trail with a stored member that is not valid UTF-8 fails, names the entry, and leaves no file")
     func exportRefusesInvalidUTF8() async throws {
-        let edit = """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.executescript("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = CAST(X'6261636bC0AF' AS TEXT) WHERE seq = 41;")
-            db.commit()
-            """
-        let edited = try await run("/usr/bin/env", ["python3", "-c", edit, database])
-        #expect(edited.status == 0, "\(edited.standardError)")
+        try await tamper("DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET target = CAST(X'6261636bC0AF' AS TEXT) WHERE seq = 41;")
         for format in ["jsonl", "csv"] {
             let file = directory.file("export.\(format)")
             let result = try await carbon(["audit", "export", "--audit-db", database, "--format", format, "--file", file])
@@ -300,13 +288,7 @@ struct AuditCLITests {
         let good = try await carbon(["audit", "verify", "--audit-db", database, "--checkpoint", note, "--public-key", publicKey])
         #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
 
-        let cut = """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.executescript("DROP TRIGGER audit_entries_no_delete; DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_entries WHERE seq > 50; DELETE FROM audit_checkpoints;")
-            db.commit()
-            """
-        #expect(try await run("/usr/bin/env", ["python3", "-c", cut, database]).status == 0)
+        try await tamper("DROP TRIGGER audit_entries_no_delete; DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_entries WHERE seq > 50; DELETE FROM audit_checkpoints;")
         let chainOnly = try await carbon(["audit", "verify", "--audit-db", database])
         #expect(chainOnly.status == 0)   // the chain alone cannot see a cut tail…
         let bad = try await carbon(["audit", "verify", "--audit-db", database, "--checkpoint", note, "--public-key", publicKey])

@@ -3,19 +3,8 @@
 // backup of each namespace is never deleted.
 import CarbonRecovery
 import Foundation
+import TestSupport
 import Testing
-
-/// A deterministic generator (SplitMix64), so a failing run can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The reference: bucket by formatted dates, newest N buckets, newest backup per bucket.
 func referenceDeletions(_ candidates: [RetentionCandidate], _ policy: RetentionPolicy, validated: Set<String>) -> Set<String> {
