@@ -36,6 +36,10 @@ public protocol ClusterClient: Sendable {
     func list(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> [KubernetesObject]
     /// Deletes an object.
     func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws
+    /// The API server's version and every resource it serves (API discovery), as a backup
+    /// that walks every listable resource and a restore preflight on a new cluster need.
+    /// The default throws ``RecoveryError/Code/unsupported``, so clients written before it keep compiling.
+    func discover() async throws -> ClusterDiscovery
     /// Current objects as `added`, then every change, until cancelled.
     func watch(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) -> AsyncThrowingStream<WatchEvent, any Error>
     /// One object: its current state as `added` (nothing while it does not exist), then every
@@ -56,6 +60,10 @@ public protocol ClusterClient: Sendable {
 }
 
 extension ClusterClient {
+    public func discover() async throws -> ClusterDiscovery {
+        throw RecoveryError(.unsupported, "\(type(of: self)) does not implement API discovery (ClusterClient.discover())", operation: "discover")
+    }
+
     /// Reads the object, throws ``RecoveryError/Code/conflict`` when it exists, else applies it.
     public func create(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject {
         guard let kind = object.kind, let apiVersion = object.apiVersion, let name = object.name else {

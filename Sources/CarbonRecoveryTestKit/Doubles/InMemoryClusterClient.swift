@@ -16,6 +16,8 @@ public actor InMemoryClusterClient: ClusterClient {
     private var version = 0
     private var watchers: [UUID: (kind: ResourceKind, namespace: String?, selector: LabelSelector?, continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation)] = [:]
     private let clusterIdentity: ClusterIdentity
+    private var servedKinds: [ResourceKind] = ResourceKind.builtIn
+    private var serverVersion = KubernetesVersion(gitVersion: "v1.20.15", major: 1, minor: 20)
 
     /// Creates an empty cluster.
     public init(identity: ClusterIdentity = ClusterIdentity(context: "in-memory", user: "test-admin", server: "memory://")) {
@@ -34,6 +36,7 @@ public actor InMemoryClusterClient: ClusterClient {
         metadata["managedFields"] = [["manager": .string(fieldManager), "operation": "Apply"]]
         stored.json["metadata"] = .object(metadata)
         objects[key] = stored
+        if !servedKinds.contains(reference.kind) { servedKinds.append(reference.kind) }
         publish(existing == nil ? .added : .modified, stored, kind: reference.kind)
         return stored
     }
@@ -69,6 +72,27 @@ public actor InMemoryClusterClient: ClusterClient {
     }
 
     public func identity() async throws -> ClusterIdentity { clusterIdentity }
+
+    /// The version set with ``setVersion(_:)`` (default v1.20.15) and every kind this cluster
+    /// serves: namespaces, config maps, secrets and deployments, every kind applied so far, and
+    /// those given to ``serve(_:)`` — each in its only (so preferred) version, with all verbs.
+    public func discover() async throws -> ClusterDiscovery {
+        var preferred: [String: String] = [:]
+        let resources = servedKinds.map { kind -> ClusterDiscovery.ServedResource in
+            let served = ClusterDiscovery.ServedResource(kind: kind, verbs: ["create", "delete", "get", "list", "patch", "update", "watch"])
+            preferred[served.group] = kind.apiVersion.split(separator: "/").last.map(String.init)
+            return served
+        }
+        return ClusterDiscovery(version: serverVersion, resources: resources, preferredVersions: preferred)
+    }
+
+    /// Adds kinds to what ``discover()`` reports (a CRD's kind, say).
+    public func serve(_ kinds: [ResourceKind]) {
+        for kind in kinds where !servedKinds.contains(kind) { servedKinds.append(kind) }
+    }
+
+    /// Sets the version ``discover()`` reports.
+    public func setVersion(_ version: KubernetesVersion) { serverVersion = version }
 
     /// Writes an object's `status`, as a controller would, and notifies watchers.
     public func setStatus(_ reference: ObjectReference, _ status: JSONValue) throws {
