@@ -22,6 +22,19 @@ public struct S3Credentials: Sendable, Hashable, CustomStringConvertible, Custom
     public var debugDescription: String { description }
 
     /// The first four characters of an access key id and its length: enough to tell keys apart.
+    /// Reads the AWS/Velero credentials file format (`[default]` with `aws_access_key_id` and
+    /// `aws_secret_access_key`) from text already in memory — a Velero credentials secret's value.
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - profile: The section to read.
+    ///   - source: Where the text came from, for error messages (`velero/cloud-credentials`).
+    /// - Throws: `RecoveryError` naming `source` (never a key) when the text is malformed or the
+    ///   profile lacks either key.
+    public init(credentialsFile text: String, profile: String = "default", source: String) throws {
+        self = try CredentialsFile.parse(text, profile: profile, path: source)
+    }
+
     static func shortened(_ keyID: String) -> String { "\(keyID.prefix(4))…(\(keyID.count) chars)" }
 }
 

@@ -2,10 +2,13 @@
 //
 // It watches the velero.io/v1 objects in the cluster and does what Velero's server would do
 // with them (see VeleroStandIn), reading and writing the same bucket layout. It reaches the
-// cluster and the bucket the way the CLI does: CARBON_RECOVERY_KUBECONFIG (or KUBECONFIG),
-// CARBON_RECOVERY_S3_ENDPOINT / _BUCKET / _REGION and AWS credentials — what
-// `scripts/sandbox env` exports. On start it records itself as the `velero` Deployment (an
-// object only: the sandbox runs no pods) so that `carbon-recovery doctor` finds it.
+// cluster the way the CLI does (CARBON_RECOVERY_KUBECONFIG, else KUBECONFIG) and its storage
+// the way Velero does: from each BackupStorageLocation — `config.s3Url`, `config.region`,
+// `config.profile`, bucket and prefix — with the AWS-format credentials in the location's
+// secret (`spec.credential`, else `cloud-credentials`/`cloud`), read again for every
+// operation. Nothing about storage comes from its environment. On start it records itself as
+// the `velero` Deployment (an object only: the sandbox runs no containers) so that
+// `carbon-recovery doctor` finds it.
 //
 //   velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2]
 //                   [--gc-interval-seconds 5] [--sync-interval-seconds 5]      (0 switches a controller off)
@@ -53,7 +56,19 @@ let logger = Logger(label: "velero-stand-in")
 
 do {
     let cluster = try KubectlClusterClient(configuration: .fromEnvironment())
-    let storage = try MinIOStorageBackend(configuration: try .fromEnvironment())
+    // Velero's AWS object store plugin, for S3-compatible storage: endpoint, region and
+    // profile from the location's config, keys from its secret.
+    let storage: VeleroStandIn.StorageResolver = { location in
+        guard let endpoint = location.config["s3Url"], !endpoint.isEmpty else {
+            throw RecoveryError(.invalidInput, "storage location \(location.name) has no config.s3Url (the stand-in speaks to S3-compatible storage only)", target: location.name)
+        }
+        guard let credential = location.credential, let text = String(bytes: credential, encoding: .utf8) else {
+            throw RecoveryError(.unauthorized, "storage location \(location.name) has no credentials: name a secret in spec.credential or create velero/cloud-credentials", target: location.name)
+        }
+        let credentials = try S3Credentials(credentialsFile: text, profile: location.config["profile"] ?? "default", source: location.credentialSource ?? location.name)
+        return try MinIOStorageBackend(configuration: .init(
+            endpoint: endpoint, bucket: location.bucket, region: location.config["region"] ?? "us-east-1", credentials: .fixed(credentials)))
+    }
     var deployment = KubernetesObject(
         kind: .deployment, namespace: namespace, name: "velero",
         labels: ["component": "velero", "app.kubernetes.io/name": "velero-stand-in"],
@@ -72,8 +87,9 @@ do {
         "carbon-recovery.dev/stand-in-pid": .string(String(ProcessInfo.processInfo.processIdentifier)),
     ]
     _ = try await cluster.apply(deployment, fieldManager: "velero-stand-in")
-    logger.info("velero-stand-in watching", metadata: ["namespace": "\(namespace)", "bucket": "\(storage.configuration.bucket)"])
-    let standIn = VeleroStandIn(cluster: cluster, storage: storage, namespace: namespace, logger: logger)
+    let server = try await cluster.identity().server ?? "?"
+    logger.info("velero-stand-in watching", metadata: ["namespace": "\(namespace)", "server": "\(server)"])
+    let standIn = VeleroStandIn(cluster: cluster, namespace: namespace, storage: storage, logger: logger)
     // SIGTERM and SIGINT cancel the run, so every kubectl watch it started is stopped too
     // (they run in process groups of their own and would otherwise outlive us).
     let run = Task { try await standIn.run(intervals: intervals) }
