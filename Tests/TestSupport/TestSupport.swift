@@ -483,3 +483,56 @@ public struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// A sandbox of a test's own, in a run folder of its own, for tests that destroy a cluster
+/// (full-cluster loss) and so cannot use the shared one. `stop()` (or the test's end, through
+/// `deinit`) runs `scripts/sandbox down`, which stops every process by PID.
+public final class PrivateSandbox: Sendable {
+    /// The run folder.
+    public let directory: String
+    let repositoryRoot: String
+
+    /// Starts `scripts/sandbox up` in a new folder (about 10 s).
+    public init() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        repositoryRoot = root
+        directory = NSTemporaryDirectory() + "carbon-recovery-sandbox-" + UUID().uuidString.prefix(8).lowercased()
+        _ = try await script("up", timeout: .seconds(180))
+    }
+
+    deinit {
+        // Best effort if the test did not stop it: synchronous, by PID, as `down` always is.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: repositoryRoot + "/scripts/sandbox")
+        process.arguments = ["down"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["CARBON_RECOVERY_SANDBOX_DIR": directory]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+        process.waitUntilExit()
+    }
+
+    /// Runs `scripts/sandbox ARGS…` for this sandbox and returns its standard output.
+    @discardableResult
+    public func script(_ arguments: String..., timeout: Duration = .seconds(120)) async throws -> String {
+        let result = try await run(repositoryRoot + "/scripts/sandbox", arguments, environment: ["CARBON_RECOVERY_SANDBOX_DIR": directory], timeout: timeout)
+        guard result.status == 0 else {
+            throw RecoveryError(.internalError, "scripts/sandbox \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.standardError.suffix(2_000))")
+        }
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The variables `scripts/sandbox env [--recovery-cluster]` exports, as a dictionary.
+    public func environment(recoveryCluster: Bool = false) async throws -> [String: String] {
+        let text = recoveryCluster ? try await script("env", "--recovery-cluster") : try await script("env")
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("export ") {
+            let assignment = line.dropFirst("export ".count)
+            guard let equals = assignment.firstIndex(of: "=") else { continue }
+            var value = String(assignment[assignment.index(after: equals)...])
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            values[String(assignment[..<equals])] = value
+        }
+        return values
+    }
+}
