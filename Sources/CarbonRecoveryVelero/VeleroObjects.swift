@@ -181,7 +181,19 @@ public enum VeleroObjects {
             completionTimestamp: status?["completionTimestamp"]?.stringValue.flatMap(RFC3339.parse),
             expiration: status?["expiration"]?.stringValue.flatMap(RFC3339.parse),
             scheduleName: object.labels[scheduleNameLabel],
-            namespaces: fullNamespaces(object.spec))
+            namespaces: fullNamespaces(object.spec),
+            sourceClusterVersion: VeleroRestoreRules.sourceClusterVersion(of: object),
+            includesClusterResources: includesClusterResources(object.spec),
+            storageLocation: object.spec?["storageLocation"]?.stringValue ?? object.labels["velero.io/storage-location"])
+    }
+
+    /// Velero's rule for cluster-scoped resources in a backup: `includeClusterResources: true`,
+    /// or unset with every namespace included; never with `false` or a cluster-scoped resource excluded by `*`.
+    static func includesClusterResources(_ spec: JSONValue?) -> Bool {
+        if let explicit = spec?["includeClusterResources"]?.boolValue { return explicit }
+        let included = spec?["includedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let excluded = spec?["excludedNamespaces"]?.arrayValue ?? []
+        return (included.isEmpty || included == ["*"]) && excluded.isEmpty
     }
 
     /// A backup spec's included namespaces that are names, when nothing filters their objects.

@@ -485,8 +485,8 @@ public struct SplitMix: RandomNumberGenerator {
 }
 
 /// A sandbox of a test's own, in a run folder of its own, for tests that destroy a cluster
-/// (full-cluster loss) and so cannot use the shared one. `stop()` (or the test's end, through
-/// `deinit`) runs `scripts/sandbox down`, which stops every process by PID.
+/// (full-cluster loss) and so cannot use the shared one. `script("down")`, or `deinit` when the
+/// test ends without it, stops every process by PID.
 public final class PrivateSandbox: Sendable {
     /// The run folder.
     public let directory: String

@@ -206,13 +206,25 @@ public struct BackupStatus: Sendable, Hashable {
     /// The namespaces the backup holds in full: its included namespaces that are names, not globs;
     /// empty when a label selector or resource filter makes it partial, or when it is not known.
     public var namespaces: [String]
+    /// The Kubernetes version of the cluster the backup was taken on, when the engine
+    /// recorded it (Velero: the `velero.io/source-cluster-k8s-*` annotations).
+    public var sourceClusterVersion: KubernetesVersion?
+    /// Whether the backup holds cluster-scoped resources beyond namespaces: Velero's
+    /// `includeClusterResources: true`, or unset in a backup of every namespace.
+    public var includesClusterResources: Bool
+    /// The storage location the backup was written to, when known.
+    public var storageLocation: String?
 
     /// Creates a status.
     public init(
         name: String, phase: BackupPhase, progress: OperationProgress? = nil, errors: Int = 0, warnings: Int = 0,
         validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,
-        completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil, namespaces: [String] = []
+        completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil, namespaces: [String] = [],
+        sourceClusterVersion: KubernetesVersion? = nil, includesClusterResources: Bool = false, storageLocation: String? = nil
     ) {
+        self.sourceClusterVersion = sourceClusterVersion
+        self.includesClusterResources = includesClusterResources
+        self.storageLocation = storageLocation
         self.name = name
         self.phase = phase
         self.progress = progress

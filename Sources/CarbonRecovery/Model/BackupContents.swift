@@ -53,6 +53,26 @@ public struct BackupItem: Sendable, Hashable, Comparable, CustomStringConvertibl
     static let irregularPlurals = ["Endpoints": "endpoints"]
 }
 
+/// One object as a backup stored it (``BackupEngine/backupObjects(named:in:)``): the whole
+/// object, and the resource it was stored under.
+public struct BackedUpObject: Sendable, Hashable {
+    /// The resource, as the backup names it: `configmaps`, `deployments.apps`, `pipelines.platform.example.com`.
+    public var resource: String
+    /// The object as it was backed up (metadata, spec and status).
+    public var object: KubernetesObject
+
+    /// Creates a backed-up object.
+    public init(resource: String, object: KubernetesObject) {
+        self.resource = resource
+        self.object = object
+    }
+
+    /// Its place in the backup's resource list.
+    public var item: BackupItem {
+        BackupItem(apiVersion: object.apiVersion ?? "", kind: object.kind ?? "", namespace: object.namespace, name: object.name ?? "")
+    }
+}
+
 /// What an engine found when it opened a backup's stored artifacts.
 ///
 /// Returned by ``BackupEngine/inspectBackup(named:in:)``; ``RecoveryCoordinator/validateBackup(named:)``

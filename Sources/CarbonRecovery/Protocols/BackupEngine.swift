@@ -48,6 +48,10 @@ public protocol BackupEngine: Sendable {
     func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection
     /// The objects the backup holds, from its stored resource list.
     func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem]
+    /// Every object a backup holds, whole, as stored — what a preflight on a new cluster
+    /// checks (API versions, storage classes, namespaces) and what a recovery's verification
+    /// compares the cluster against. The default throws ``RecoveryError/Code/unsupported``.
+    func backupObjects(named name: String, in storage: any StorageBackend) async throws -> [BackedUpObject]
     /// Where an operator reads more about the subject (for Velero:
     /// `kubectl -n velero describe backup daily-1`), or `nil` (the default) for no hint.
     func troubleshootingHint(for subject: BackupEngineSubject) -> String?
@@ -77,6 +81,9 @@ extension BackupEngine {
     /// Throws ``RecoveryError/Code/unsupported``: this engine cannot list a backup's contents.
     public func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem] {
         throw RecoveryError(.unsupported, "this backup engine cannot list what a backup holds", target: "backup/\(name)")
+    }
+    public func backupObjects(named name: String, in storage: any StorageBackend) async throws -> [BackedUpObject] {
+        throw RecoveryError(.unsupported, "this backup engine cannot read the objects a backup holds", target: "backup/\(name)")
     }
 
     /// No hint.
