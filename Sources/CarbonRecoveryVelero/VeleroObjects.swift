@@ -184,7 +184,19 @@ public enum VeleroObjects {
             namespaces: fullNamespaces(object.spec),
             sourceClusterVersion: VeleroRestoreRules.sourceClusterVersion(of: object),
             includesClusterResources: includesClusterResources(object.spec),
-            storageLocation: object.spec?["storageLocation"]?.stringValue ?? object.labels["velero.io/storage-location"])
+            storageLocation: object.spec?["storageLocation"]?.stringValue ?? object.labels["velero.io/storage-location"],
+            includesEveryNamespace: includesEveryNamespace(object.spec),
+            excludedNamespaces: object.spec?["excludedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    }
+
+    /// No included namespaces (or `*`), and nothing filtering objects.
+    static func includesEveryNamespace(_ spec: JSONValue?) -> Bool {
+        guard spec?["labelSelector"] == nil, spec?["orLabelSelectors"] == nil,
+            (spec?["includedResources"]?.arrayValue ?? []).allSatisfy({ $0.stringValue == "*" }),
+            (spec?["excludedResources"]?.arrayValue ?? []).isEmpty
+        else { return false }
+        let included = spec?["includedNamespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        return included.isEmpty || included == ["*"]
     }
 
     /// Velero's rule for cluster-scoped resources in a backup: `includeClusterResources: true`,

@@ -12,7 +12,12 @@ final class StandInProcess: @unchecked Sendable {
     let process = Process()
     let log: String
 
-    init(namespace: String, directory: TemporaryDirectory) async throws {
+    /// Starts a stand-in for `namespace`. With `installLocation`, first does what installing
+    /// Velero there would: the `cloud-credentials` secret (the sandbox's S3 keys) and a
+    /// `default` location on the sandbox's bucket — the stand-in, like Velero, finds its storage
+    /// only through a `BackupStorageLocation`.
+    init(namespace: String, directory: TemporaryDirectory, installLocation: Bool = false) async throws {
+        if installLocation { try await Self.installLocation(namespace: namespace) }
         log = directory.file("stand-in.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: try executable("velero-stand-in"))
@@ -31,6 +36,20 @@ final class StandInProcess: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    static func installLocation(namespace: String) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let credentials = try #require(environment["AWS_SHARED_CREDENTIALS_FILE"]), endpoint = try #require(environment["CARBON_RECOVERY_S3_ENDPOINT"])
+        let secret = try await run("/usr/bin/env", ["kubectl", "-n", namespace, "create", "secret", "generic", "cloud-credentials", "--from-file=cloud=\(credentials)"])
+        guard secret.status == 0 else { throw RecoveryError(.internalError, "creating the credentials secret failed: \(secret.standardError)") }
+        let location = """
+            {"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"default","namespace":"\(namespace)"},
+             "spec":{"provider":"aws","default":true,"accessMode":"ReadWrite","objectStorage":{"bucket":"254carbon-backups"},
+                     "credential":{"name":"cloud-credentials","key":"cloud"},"config":{"region":"us-east-1","s3ForcePathStyle":"true","s3Url":"\(endpoint)"}}}
+            """
+        let applied = try await run("/usr/bin/env", ["kubectl", "apply", "-f", "-"], input: Array(location.utf8))
+        guard applied.status == 0 else { throw RecoveryError(.internalError, "creating the storage location failed: \(applied.standardError)") }
     }
 
     func stop() {

@@ -21,7 +21,7 @@ struct NotifyCLITests {
         let namespace = "velero-nt-\(UUID().uuidString.prefix(6).lowercased())"
         let created = try await run("/usr/bin/env", ["kubectl", "create", "namespace", namespace])
         #expect(created.status == 0, "\(created.standardError)")
-        let standIn = try await StandInProcess(namespace: namespace, directory: directory)
+        let standIn = try await StandInProcess(namespace: namespace, directory: directory, installLocation: true)
         defer { standIn.stop() }
         let secret = "hmac-\(UUID().uuidString)"
         let receiver = try await WebhookReceiver(directory: directory, secret: secret)

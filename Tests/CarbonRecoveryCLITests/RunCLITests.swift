@@ -15,7 +15,7 @@ struct RunCLITests {
         let namespace = "velero-run-\(UUID().uuidString.prefix(6).lowercased())"
         let created = try await run("/usr/bin/env", ["kubectl", "create", "namespace", namespace])
         #expect(created.status == 0, "\(created.standardError)")
-        let standIn = try await StandInProcess(namespace: namespace, directory: directory)
+        let standIn = try await StandInProcess(namespace: namespace, directory: directory, installLocation: true)
         defer { standIn.stop() }
         let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
         let file = directory.file("carbon-recovery.yaml")

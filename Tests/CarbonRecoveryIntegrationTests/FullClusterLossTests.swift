@@ -100,6 +100,10 @@ struct FullClusterLossTests {
         let before = try await export(source)
         #expect(before.keys.contains("pipelines.platform.254carbon.dev|data-platform/weather-feeds"))
 
+        // One that expires a minute from now, just before the loss: the new cluster must not collect it.
+        try await create(source, .veleroBackup, "short-lived", spec: ["includedNamespaces": ["registry"], "ttl": "1m0s"])
+        _ = try await phase(source, .veleroBackup, "short-lived", in: ["Completed"])
+
         // The first cluster is lost; its storage is kept.
         try await sandbox.script("down", "--keep-storage")
         await #expect(throws: RecoveryError.self) { _ = try await source.list(.namespace, namespace: nil, labelSelector: nil) }
@@ -128,6 +132,15 @@ struct FullClusterLossTests {
         #expect(deletion.status?["errors"]?.arrayValue?.first?.stringValue?.contains("read-only mode") == true)
         #expect(try await storage.usage(prefix: "backups/").objects == storedKeys, "nothing written or deleted under backups/")
         #expect(try await target.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: "platform-full")) != nil)
+        // Expired, on a read-only location: labelled instead of collected, its data kept.
+        let expired = try await eventually(within: .seconds(150), "the expired backup labelled velero.io/gc-failure") {
+            let backup = try await target.get(try ObjectReference(kind: .veleroBackup, namespace: "velero", name: "short-lived"))
+            return backup?.labels["velero.io/gc-failure"] == "BSLReadOnly" ? backup : nil
+        }
+        #expect(expired.status?["phase"]?.stringValue == "Completed")
+        #expect(try await target.list(.veleroDeleteBackupRequest, namespace: "velero", labelSelector: nil).allSatisfy { $0.spec?["backupName"]?.stringValue != "short-lived" })
+        #expect(try await storage.head("backups/short-lived/velero-backup.json") != nil)
+        #expect(try await storage.usage(prefix: "backups/").objects == storedKeys)
 
         // The restore: everything, in Velero's order, CRDs first.
         try await create(target, .veleroRestore, "rebuild", spec: ["backupName": "platform-full"])

@@ -214,14 +214,22 @@ public struct BackupStatus: Sendable, Hashable {
     public var includesClusterResources: Bool
     /// The storage location the backup was written to, when known.
     public var storageLocation: String?
+    /// Whether the backup holds every namespace but ``excludedNamespaces`` in full (no
+    /// included namespaces, or `*`, and no label selector or resource filter).
+    public var includesEveryNamespace: Bool
+    /// The namespaces an every-namespace backup leaves out (exact names; globs are not expanded).
+    public var excludedNamespaces: [String]
 
     /// Creates a status.
     public init(
         name: String, phase: BackupPhase, progress: OperationProgress? = nil, errors: Int = 0, warnings: Int = 0,
         validationErrors: [String] = [], failureReason: String? = nil, startTimestamp: Date? = nil,
         completionTimestamp: Date? = nil, expiration: Date? = nil, scheduleName: String? = nil, namespaces: [String] = [],
-        sourceClusterVersion: KubernetesVersion? = nil, includesClusterResources: Bool = false, storageLocation: String? = nil
+        sourceClusterVersion: KubernetesVersion? = nil, includesClusterResources: Bool = false, storageLocation: String? = nil,
+        includesEveryNamespace: Bool = false, excludedNamespaces: [String] = []
     ) {
+        self.includesEveryNamespace = includesEveryNamespace
+        self.excludedNamespaces = excludedNamespaces
         self.sourceClusterVersion = sourceClusterVersion
         self.includesClusterResources = includesClusterResources
         self.storageLocation = storageLocation
@@ -237,6 +245,12 @@ public struct BackupStatus: Sendable, Hashable {
         self.expiration = expiration
         self.scheduleName = scheduleName
         self.namespaces = namespaces
+    }
+
+    /// Whether the backup holds `namespace` in full: named in ``namespaces``, or an
+    /// every-namespace backup that does not exclude it.
+    public func holds(namespace: String) -> Bool {
+        namespaces.contains(namespace) || (includesEveryNamespace && !excludedNamespaces.contains(namespace))
     }
 
     /// Seconds from start to completion, when both are known.
