@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -79,6 +80,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // Already built for AsyncHTTPClient; named for a private CA's trust roots.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -196,6 +199,7 @@ let package = Package(
                 "CarbonRecoveryKubectl",
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
+                "CarbonRecoveryVeleroStandIn",
                 "CarbonRecoveryNotifiers",
                 .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
@@ -206,7 +210,7 @@ let package = Package(
         .executableTarget(
             name: "embed-sdk",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero",
+                "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryKubectl", "CarbonRecoveryScheduler", "CarbonRecoveryMinIO", "CarbonRecoveryVelero",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/embed-sdk"
@@ -270,7 +274,7 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryIntegrationTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryKubectl", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryVeleroStandIn",
+                "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryKubectl", "CarbonRecoveryScheduler", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryVeleroStandIn",
                 "CarbonRecoveryTestKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

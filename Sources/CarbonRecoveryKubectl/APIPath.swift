@@ -52,7 +52,7 @@ enum APIPath {
         return String(plural)
     }
 
-    private static func validateAPIVersion(_ apiVersion: String) throws {
+    static func validateAPIVersion(_ apiVersion: String) throws {
         let parts = apiVersion.split(separator: "/", omittingEmptySubsequences: false)
         let valid = (1...2).contains(parts.count) && parts.allSatisfy { part in
             !part.isEmpty && part.utf8.allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }

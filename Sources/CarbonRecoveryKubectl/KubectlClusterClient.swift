@@ -50,6 +50,10 @@ public struct KubectlClusterClient: ClusterClient {
         public var watchRetryMaximum: Duration
         /// The first reconnect delay of a watch.
         public var watchRetryMinimum: Duration
+        /// How long a discovery result is reused while the server's version, group versions and
+        /// custom resource definitions read the same (see ``KubectlClusterClient/discover()``);
+        /// zero reads everything every time. Default five minutes, Velero's own refresh period.
+        public var discoveryCacheLifetime: Duration
 
         /// Creates a configuration.
         public init(
@@ -61,7 +65,8 @@ public struct KubectlClusterClient: ClusterClient {
             maximumOutputBytes: Int = 1 << 30,
             errorTailBytes: Int = 2_048,
             watchRetryMinimum: Duration = .milliseconds(200),
-            watchRetryMaximum: Duration = .seconds(5)
+            watchRetryMaximum: Duration = .seconds(5),
+            discoveryCacheLifetime: Duration = .seconds(300)
         ) {
             self.kubectl = kubectl
             self.kubeconfig = kubeconfig
@@ -72,6 +77,7 @@ public struct KubectlClusterClient: ClusterClient {
             self.errorTailBytes = errorTailBytes
             self.watchRetryMinimum = watchRetryMinimum
             self.watchRetryMaximum = watchRetryMaximum
+            self.discoveryCacheLifetime = discoveryCacheLifetime
         }
 
         /// A configuration from the environment: `CARBON_RECOVERY_KUBECTL` (the executable),
@@ -91,6 +97,8 @@ public struct KubectlClusterClient: ClusterClient {
     public let configuration: Configuration
     let runner: KubectlRunner
     let logger: Logger
+    /// Shared by copies of this client: what ``discover()`` found last.
+    let discoveryCache = DiscoveryCache()
 
     /// Creates a client.
     ///
@@ -181,6 +189,43 @@ public struct KubectlClusterClient: ClusterClient {
         return (objects, json[path: ["metadata", "resourceVersion"]]?.stringValue)
     }
 
+    /// One `kubectl get <plural>.<version>.<group>,… --output=json` for all the kinds: one
+    /// process instead of one per kind, as a backup of every resource needs.
+    public func list(_ kinds: [ResourceKind], namespace: String?, labelSelector: LabelSelector?) async throws -> [ResourceKind: [KubernetesObject]] {
+        var byType: [String: ResourceKind] = [:]
+        var names: [String] = []
+        for kind in kinds {
+            let plural = try APIPath.pluralName(kind)
+            try APIPath.validateAPIVersion(kind.apiVersion)
+            let parts = kind.apiVersion.split(separator: "/", omittingEmptySubsequences: false)
+            let (group, version) = parts.count == 2 ? (String(parts[0]), String(parts[1])) : ("", kind.apiVersion)
+            guard byType["\(kind.apiVersion) \(kind.kind)"] == nil else { continue }
+            byType["\(kind.apiVersion) \(kind.kind)"] = kind
+            names.append("\(plural).\(version).\(group)")
+        }
+        var lists: [ResourceKind: [KubernetesObject]] = [:]
+        for kind in byType.values { lists[kind] = [] }
+        guard !names.isEmpty else { return lists }
+        if let namespace { try KubernetesName.validateLabel(namespace, what: "namespace") }
+        var arguments = ["get", names.joined(separator: ","), "--output=json"]
+        arguments.append(namespace.map { "--namespace=\($0)" } ?? "--all-namespaces")
+        if let labelSelector, !labelSelector.isEmpty { arguments.append("--selector=\(labelSelector.description)") }
+        let target = "\(namespace.map { "\($0)/" } ?? "")\(names.count) resources"
+        let output = try await runner.run(arguments, operation: "list", target: target)
+        let json = try KubectlRunner.parse(output, operation: "list", target: target)
+        guard case .array(let items)? = json["items"] else {
+            throw RecoveryError(.invalidObject, "kubectl's list of \(names.count) resources has no items", operation: "list", target: target)
+        }
+        for item in items {
+            let object = KubernetesObject(item)
+            guard let kind = byType["\(object.apiVersion ?? "") \(object.kind ?? "")"] else {
+                throw RecoveryError(.invalidObject, "kubectl listed a \(object.apiVersion ?? "?") \(object.kind ?? "?") that was not asked for", operation: "list", target: target)
+            }
+            lists[kind, default: []].append(object)
+        }
+        return lists
+    }
+
     public func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws {
         var arguments = ["delete", reference.kind.resource, reference.name, "--wait=false"]
         if let namespace = reference.namespace { arguments.append("--namespace=\(namespace)") }
@@ -201,6 +246,14 @@ public struct KubectlClusterClient: ClusterClient {
     /// from its resource version, no list first.
     public func watch(_ reference: ObjectReference, after object: KubernetesObject) -> AsyncThrowingStream<WatchEvent, any Error> {
         KubectlWatch(client: self, kind: reference.kind, namespace: reference.namespace, labelSelector: nil, name: reference.name, initial: object).start()
+    }
+
+    /// `kubectl create` of a `SubjectAccessReview`: one process; the answer is its status.
+    public func reviewAccess(_ review: AccessReview) async throws -> AccessDecision {
+        var bytes: [UInt8] = []
+        CanonicalJSON.append(review.object, to: &bytes)
+        let output = try await runner.run(["create", "--output=json", "--filename=-"], input: bytes, operation: "access-review", target: review.description)
+        return AccessDecision(status: try KubectlRunner.parse(output, operation: "access-review", target: review.description)["status"])
     }
 
     public func identity() async throws -> ClusterIdentity {

@@ -124,6 +124,7 @@ enum KubectlErrorMapper {
     /// `Error from server (Reason): …`; client-side failures have their own wording.
     static let rules: [(String, RecoveryError.Code)] = [
         ("(NotFound)", .notFound),
+        ("the server doesn't have a resource type", .notFound),
         ("(AlreadyExists)", .conflict),
         ("(Conflict)", .conflict),
         ("Apply failed with", .conflict),

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The default `StorageBackend`: MinIO — or any S3 API server — over AsyncHTTPClient, with
 /// requests signed by AWS Signature Version 4 and path-style addressing
@@ -20,17 +21,22 @@ import NIOHTTP1
 ///
 /// - Every request is signed afresh (a retried request gets a new date), with the payload's
 ///   SHA-256 in `x-amz-content-sha256`.
-/// - Failures are retried with exponential backoff and full jitter, at most
-///   ``Configuration/maximumAttempts`` times: HTTP 500, 502, 503 (including `SlowDown`), 504,
-///   408 and 429, and connection failures (refused, reset, closed, timed out). No other 4xx is
-///   retried: a wrong key or a missing bucket does not get better by asking again.
+/// - Failures are retried with exponential backoff (each wait drawn from the upper half of its
+///   ceiling), at most ``Configuration/maximumAttempts`` times: HTTP 500, 502, 503 (including
+///   `SlowDown`), 504, 408 and 429, and connection failures (refused, reset, closed, timed
+///   out). No other 4xx is retried: a wrong key or a missing bucket does not get better by
+///   asking again.
 /// - Objects of ``Configuration/multipartThreshold`` bytes or more go up in parts
 ///   (``upload(_:from:)`` streams any size with bounded memory); a failed multipart upload is
 ///   aborted so it leaves no parts behind.
 /// - Credentials come from ``Configuration/credentials`` at every request and never appear in
 ///   an error, a log line or a description.
-/// - TLS certificates are verified (the HTTP client's trust roots; pass your own `HTTPClient`
-///   for a private CA).
+/// - TLS certificates are verified against the system's trust roots and, when
+///   ``Configuration/caCertificates`` holds a private CA (a location's `caCert`), that CA too.
+/// - ``Configuration/encryption`` asks the server to encrypt what is written: SSE-S3 and
+///   SSE-KMS headers on every upload, an SSE-C key on every upload, part, download and `head`
+///   (and never in an error, a log line or a description). ``head(_:)`` reports what the
+///   server says it did (``CarbonRecovery/StorageObject/serverSideEncryption``).
 public struct MinIOStorageBackend: StorageBackend {
     /// Where and how to reach the S3 server.
     public struct Configuration: Sendable {
@@ -46,7 +52,7 @@ public struct MinIOStorageBackend: StorageBackend {
         public var requestTimeout: Duration
         /// Attempts per request, the first included.
         public var maximumAttempts: Int
-        /// The first retry waits up to this long (full jitter), doubling per attempt.
+        /// The first retry waits between half of this and this, the ceiling doubling per attempt.
         public var retryBaseDelay: Duration
         /// No retry waits longer than this.
         public var retryMaximumDelay: Duration
@@ -58,6 +64,11 @@ public struct MinIOStorageBackend: StorageBackend {
         public var multipartConcurrency: Int
         /// Keys per ListObjectsV2 page (S3's maximum is 1,000).
         public var listPageSize: Int
+        /// Server-side encryption asked for on every write (and, for SSE-C, every read).
+        public var encryption: StorageEncryption
+        /// PEM certificates of a private CA to trust besides the system's (a location's
+        /// `caCert`, decoded); `nil` trusts the system's roots only.
+        public var caCertificates: [UInt8]?
 
         /// Creates a configuration.
         public init(
@@ -72,7 +83,9 @@ public struct MinIOStorageBackend: StorageBackend {
             multipartThreshold: Int = 16 << 20,
             partSize: Int = 8 << 20,
             multipartConcurrency: Int = 4,
-            listPageSize: Int = 1_000
+            listPageSize: Int = 1_000,
+            encryption: StorageEncryption = .none,
+            caCertificates: [UInt8]? = nil
         ) {
             self.endpoint = endpoint
             self.bucket = bucket
@@ -86,21 +99,50 @@ public struct MinIOStorageBackend: StorageBackend {
             self.partSize = partSize
             self.multipartConcurrency = multipartConcurrency
             self.listPageSize = listPageSize
+            self.encryption = encryption
+            self.caCertificates = caCertificates
         }
 
         /// From the environment: `CARBON_RECOVERY_S3_ENDPOINT` (required),
         /// `CARBON_RECOVERY_S3_BUCKET` (default `254carbon-backups`), `CARBON_RECOVERY_S3_REGION`
-        /// (default `us-east-1`), credentials as ``S3CredentialsSource/standard(_:)`` finds them.
+        /// (default `us-east-1`), credentials as ``S3CredentialsSource/standard(_:)`` finds them;
+        /// `CARBON_RECOVERY_S3_CA_FILE` (a PEM file of a private CA to trust) and
+        /// `CARBON_RECOVERY_S3_SSE` — `SSE-S3`, `SSE-KMS` with `CARBON_RECOVERY_S3_SSE_KMS_KEY_ID`,
+        /// or `SSE-C` with `CARBON_RECOVERY_S3_SSE_C_KEY_FILE` (the file of the 32-byte key).
         ///
-        /// - Throws: `RecoveryError.Code.invalidInput` when the endpoint is not set.
+        /// - Throws: `RecoveryError.Code.invalidInput` when the endpoint is not set, the CA or
+        ///   key file cannot be read, or the encryption settings are incomplete.
         public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
             func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
             guard let endpoint = value("CARBON_RECOVERY_S3_ENDPOINT") else {
                 throw RecoveryError.invalidInput("CARBON_RECOVERY_S3_ENDPOINT is not set (for the sandbox: eval \"$(scripts/sandbox env)\")")
             }
-            return Configuration(
+            var configuration = Configuration(
                 endpoint: endpoint, bucket: value("CARBON_RECOVERY_S3_BUCKET") ?? "254carbon-backups",
                 region: value("CARBON_RECOVERY_S3_REGION") ?? "us-east-1", credentials: .standard(environment))
+            if let caFile = value("CARBON_RECOVERY_S3_CA_FILE") {
+                guard let bundle = FileManager.default.contents(atPath: caFile) else {
+                    throw RecoveryError.invalidInput("CARBON_RECOVERY_S3_CA_FILE: \(caFile) does not exist or cannot be read", target: caFile)
+                }
+                configuration.caCertificates = Array(bundle)
+            }
+            switch value("CARBON_RECOVERY_S3_SSE") {
+            case nil, "none": break
+            case "SSE-S3": configuration.encryption = .s3Managed
+            case "SSE-KMS":
+                guard let keyID = value("CARBON_RECOVERY_S3_SSE_KMS_KEY_ID") else {
+                    throw RecoveryError.invalidInput("CARBON_RECOVERY_S3_SSE=SSE-KMS needs CARBON_RECOVERY_S3_SSE_KMS_KEY_ID (the key id, ARN or alias)")
+                }
+                configuration.encryption = .kms(keyID: keyID)
+            case "SSE-C":
+                guard let keyFile = value("CARBON_RECOVERY_S3_SSE_C_KEY_FILE") else {
+                    throw RecoveryError.invalidInput("CARBON_RECOVERY_S3_SSE=SSE-C needs CARBON_RECOVERY_S3_SSE_C_KEY_FILE (the file holding the 32-byte key)")
+                }
+                configuration.encryption = .customerKey(try StorageEncryption.CustomerKey(contentsOfFile: keyFile))
+            case let other?:
+                throw RecoveryError.invalidInput("CARBON_RECOVERY_S3_SSE \(String(reflecting: other)) is not one of none, SSE-S3, SSE-KMS, SSE-C")
+            }
+            return configuration
         }
     }
 
@@ -128,16 +170,18 @@ public struct MinIOStorageBackend: StorageBackend {
     /// Creates a backend; nothing is contacted until the first call.
     ///
     /// - Parameters:
-    ///   - configuration: Endpoint, bucket, credentials, limits.
-    ///   - httpClient: The client to send requests with; ``defaultHTTPClient`` unless you pass
-    ///     your own for a private CA or a proxy (and shut it down yourself). Set
+    ///   - configuration: Endpoint, bucket, credentials, limits, encryption, a private CA.
+    ///   - httpClient: The client to send requests with; ``defaultHTTPClient`` (or, with
+    ///     ``Configuration/caCertificates``, one like it that also trusts that CA, kept for the
+    ///     process) unless you pass your own for a proxy (and shut it down yourself). Set
     ///     `connectionPool.retryConnectionEstablishment = false` on it, or a refused connection
     ///     is retried until the request's deadline.
     ///   - logger: One debug line per request (method, bucket, key, status, attempt) and a
     ///     warning per retry; never a header or a credential. Default: discards everything.
     ///   - clock: The clock that dates signatures (tests inject a skewed one).
     /// - Throws: `RecoveryError.Code.invalidInput` for a malformed endpoint, bucket name,
-    ///   region or limit.
+    ///   region or limit, CA certificates that do not read as PEM certificates, a malformed
+    ///   KMS key id, or SSE-C over plain `http://` (S3 refuses a key sent in the clear).
     public init(
         configuration: Configuration,
         httpClient: HTTPClient = MinIOStorageBackend.defaultHTTPClient,
@@ -153,10 +197,45 @@ public struct MinIOStorageBackend: StorageBackend {
               configuration.multipartConcurrency >= 1, (1...1_000).contains(configuration.listPageSize) else {
             throw RecoveryError.invalidInput("attempts ≥ 1, part size ≥ 5 MiB, multipart threshold ≥ part size, concurrency ≥ 1 and page size 1…1000 are required")
         }
+        switch configuration.encryption {
+        case .kms(let keyID): try StorageEncryption.validateKMSKeyID(keyID)
+        case .customerKey where !configuration.endpoint.lowercased().hasPrefix("https://"):
+            throw RecoveryError.invalidInput("SSE-C sends the encryption key with every request: it needs an https:// endpoint (S3 refuses it over http), not \(configuration.endpoint)")
+        default: break
+        }
         self.configuration = configuration
-        self.httpClient = httpClient
+        if let pem = configuration.caCertificates, httpClient === MinIOStorageBackend.defaultHTTPClient {
+            self.httpClient = try PrivateCAClients.shared.client(trusting: pem)
+        } else {
+            if let pem = configuration.caCertificates { _ = try PrivateCAClients.certificates(pem) }
+            self.httpClient = httpClient
+        }
         self.logger = logger
         self.clock = clock
+    }
+
+    /// The headers that ask for ``Configuration/encryption`` on an upload (a PUT, or the start
+    /// of a multipart upload), on a part of one, or on a read (GET, HEAD) of an object.
+    func encryptionHeaders(_ use: EncryptionUse) -> [(String, String)] {
+        switch (configuration.encryption, use) {
+        case (.s3Managed, .upload): [("x-amz-server-side-encryption", "AES256")]
+        case (.kms(let keyID), .upload): [("x-amz-server-side-encryption", "aws:kms"), ("x-amz-server-side-encryption-aws-kms-key-id", keyID)]
+        case (.customerKey(let key), _):
+            [
+                ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                ("x-amz-server-side-encryption-customer-key", key.base64),
+                ("x-amz-server-side-encryption-customer-key-md5", Data(Insecure.MD5.hash(data: key.bytes)).base64EncodedString()),
+            ]
+        default: []
+        }
+    }
+
+    enum EncryptionUse { case upload, part, read }
+
+    /// What a response says about the object's encryption (``CarbonRecovery/StorageEncryption/reportedAs``).
+    static func reportedEncryption(_ headers: HTTPHeaders) -> String? {
+        if headers.first(name: "x-amz-server-side-encryption-customer-algorithm") != nil { return "SSE-C" }
+        return headers.first(name: "x-amz-server-side-encryption")
     }
 
     var target: String { "s3://\(configuration.bucket)" }
@@ -182,17 +261,18 @@ public struct MinIOStorageBackend: StorageBackend {
 
     public func head(_ key: String) async throws -> StorageObject? {
         try S3Names.validateKey(key)
-        let response = try await send(.HEAD, key: key, operation: "storage.head", accept: [200, 404])
+        let response = try await send(.HEAD, key: key, headers: encryptionHeaders(.read), operation: "storage.head", accept: [200, 404])
         if response.status == 404 { return nil }
         return StorageObject(
             key: key, size: Int64(response.headers.first(name: "content-length") ?? "") ?? 0,
             lastModified: response.headers.first(name: "last-modified").flatMap(HTTPDate.parse),
-            etag: response.headers.first(name: "etag").map(Self.unquote))
+            etag: response.headers.first(name: "etag").map(Self.unquote),
+            serverSideEncryption: Self.reportedEncryption(response.headers))
     }
 
     public func get(_ key: String) async throws -> [UInt8]? {
         try S3Names.validateKey(key)
-        let response = try await send(.GET, key: key, operation: "storage.get", accept: [200, 404])
+        let response = try await send(.GET, key: key, headers: encryptionHeaders(.read), operation: "storage.get", accept: [200, 404])
         if response.status == 404 {
             if response.errorCode == "NoSuchBucket" { throw bucketMissing(operation: "storage.get") }
             return nil
@@ -212,7 +292,7 @@ public struct MinIOStorageBackend: StorageBackend {
             }
             return
         }
-        _ = try await send(.PUT, key: key, body: data, operation: "storage.put", accept: [200])
+        _ = try await send(.PUT, key: key, headers: encryptionHeaders(.upload), body: data, operation: "storage.put", accept: [200])
     }
 
     public func delete(_ key: String) async throws {
@@ -237,7 +317,7 @@ public struct MinIOStorageBackend: StorageBackend {
         try S3Names.validateKey(key)
         // HeadObject carries the lock in headers on MinIO and AWS (and on servers without
         // GetObjectRetention, such as moto).
-        let response = try await send(.HEAD, key: key, operation: "storage.retention", accept: [200, 404])
+        let response = try await send(.HEAD, key: key, headers: encryptionHeaders(.read), operation: "storage.retention", accept: [200, 404])
         if response.status == 404 { throw RecoveryError(.notFound, "no object \(key) in \(target)", operation: "storage.retention", target: key) }
         guard let modeText = response.headers.first(name: "x-amz-object-lock-mode"),
               let untilText = response.headers.first(name: "x-amz-object-lock-retain-until-date") else { return nil }
@@ -307,11 +387,11 @@ public struct MinIOStorageBackend: StorageBackend {
             return part
         }
         guard let first = try await nextPart() else {
-            _ = try await send(.PUT, key: key, body: [], operation: "storage.put", accept: [200])
+            _ = try await send(.PUT, key: key, headers: encryptionHeaders(.upload), body: [], operation: "storage.put", accept: [200])
             return
         }
         if first.count < partSize {
-            _ = try await send(.PUT, key: key, body: first, operation: "storage.put", accept: [200])
+            _ = try await send(.PUT, key: key, headers: encryptionHeaders(.upload), body: first, operation: "storage.put", accept: [200])
             return
         }
         var pendingFirst: [UInt8]? = first

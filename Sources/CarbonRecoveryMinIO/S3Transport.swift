@@ -159,12 +159,14 @@ extension MinIOStorageBackend {
         }
     }
 
-    /// Waits before a retry: full jitter over an exponentially growing ceiling.
+    /// Waits before a retry: a wait drawn from the upper half of an exponentially growing
+    /// ceiling (as the notifiers' outbox does), so every retry waits at least half of it and a
+    /// server that restarts is given the time the attempts add up to.
     func backOff(attempt: Int, reason: String, key: String?) async throws {
         let base = Double(configuration.retryBaseDelay.components.seconds) + Double(configuration.retryBaseDelay.components.attoseconds) / 1e18
         let cap = Double(configuration.retryMaximumDelay.components.seconds) + Double(configuration.retryMaximumDelay.components.attoseconds) / 1e18
         let ceiling = min(cap, base * pow(2, Double(attempt - 1)))
-        let delay = Double.random(in: 0...ceiling)
+        let delay = Double.random(in: (ceiling / 2)...ceiling)
         logger.warning("s3 request retried", metadata: ["reason": "\(reason)", "attempt": "\(attempt)", "key": "\(key ?? "")", "delay_ms": "\(Int(delay * 1000))"])
         try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
     }
@@ -254,7 +256,7 @@ extension MinIOStorageBackend {
 
     /// CreateMultipartUpload, UploadPart (several at a time), CompleteMultipartUpload; aborts on failure.
     func multipartUpload(_ key: String, nextPart: () async throws -> [UInt8]?) async throws {
-        let created = try await send(.POST, key: key, query: [("uploads", "")], operation: "storage.put", accept: [200])
+        let created = try await send(.POST, key: key, query: [("uploads", "")], headers: encryptionHeaders(.upload), operation: "storage.put", accept: [200])
         guard let uploadID = try S3XMLElement.parse(created.body)["UploadId"], !uploadID.isEmpty else {
             throw RecoveryError(.storageFailure, "the S3 server started a multipart upload without an UploadId", operation: "storage.put", target: key)
         }
@@ -272,7 +274,7 @@ extension MinIOStorageBackend {
                     }
                     group.addTask {
                         let response = try await self.send(
-                            .PUT, key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: part,
+                            .PUT, key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], headers: self.encryptionHeaders(.part), body: part,
                             operation: "storage.put", accept: [200])
                         guard let etag = response.headers.first(name: "etag") else {
                             throw RecoveryError(.storageFailure, "part \(partNumber) was stored without an ETag", operation: "storage.put", target: key)

@@ -13,7 +13,9 @@ import Yams
 /// - `k8s/storage/velero-restore-app.yaml` — the first schedule with a label selector (the
 ///   guide's PostgreSQL backup), restored by that selector;
 /// - `k8s/storage/velero-restore-test.yaml` — the widest schedule's latest backup with every
-///   namespace mapped to `<namespace>-restore-test`, so production is never written.
+///   namespace mapped to `<namespace>-restore-test`, so production is never written;
+/// - `k8s/storage/velero-rbac.yaml` — when the policy has an `access` section: the service
+///   accounts, roles and bindings of `VeleroAccessRoles` (least privilege instead of the guide's cluster-admin).
 ///
 /// ```swift
 /// let files = try ManifestRenderer(policy: document.policy).render()
@@ -57,6 +59,9 @@ public struct ManifestRenderer: Sendable {
             location.credentialSecretName = name
             location.credentialSecretKey = key
         }
+        location.encryption = policy.storage.encryption
+        // The CA's secret itself is deploy's to write (from storage.caFile); the manifest names it.
+        if policy.storage.caCertificateFile != nil { location.caCertSecretName = VeleroDeployment.caSecretName }
         var config = [VeleroObjects.backupStorageLocation(location, namespace: namespace)]
         for entry in policy.schedules {
             var schedule = entry.schedule
@@ -90,6 +95,12 @@ public struct ManifestRenderer: Sendable {
         test.includedNamespaces = concrete(widest)
         test.namespaceMappings = Dictionary(uniqueKeysWithValues: concrete(widest).map { ($0, "\($0.prefix(50))-restore-test") })
         files.append(try file("k8s/storage/velero-restore-test.yaml", [VeleroObjects.restore(test, namespace: namespace)]))
+
+        if policy.access != nil {
+            var secret = VeleroStorageLocation(bucket: policy.storage.bucket, s3URL: policy.storage.endpoint).credentialSecretName
+            if case .secret(_, let name, _) = policy.storage.credentials { secret = name }
+            files.append(try file("k8s/storage/velero-rbac.yaml", VeleroAccessRoles(policy: policy, namespace: namespace, storageSecret: secret).objects()))
+        }
         return files
     }
 

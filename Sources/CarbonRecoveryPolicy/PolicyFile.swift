@@ -1,4 +1,5 @@
 import CarbonRecovery
+import CarbonRecoveryVelero
 import Foundation
 import Yams
 
@@ -216,7 +217,7 @@ struct Reader {
     // MARK: The document
 
     mutating func policy(_ root: Node) throws -> RecoveryPolicy {
-        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation", "audit"], required: ["storage"])
+        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation", "audit", "recovery", "access"], required: ["storage"])
         let storage = try self.storage(top["storage"]!)
         var schedules: [ScheduledBackup] = []
         for (index, node) in (top["schedules"]?.sequence.map(Array.init) ?? []).enumerated() {
@@ -247,14 +248,33 @@ struct Reader {
         for (index, node) in (try sequence(top["drills"], "drills")).enumerated() {
             let path = "drills[\(index)]"
             note(node, path)
-            let fields = try mapping(node, path, allowed: ["name", "cron", "kind", "schedule"], required: ["name", "cron", "kind", "schedule"])
+            let fields = try mapping(node, path, allowed: ["name", "cron", "kind", "schedule", "drCluster"], required: ["name", "cron", "kind", "schedule"])
             let kindText = try string(fields["kind"]!, "\(path).kind")
             guard let kind = DrillPolicy.Kind(rawValue: kindText) else {
                 throw fail(fields["kind"], "\(path).kind", "'\(kindText)' is not a drill kind; use \(DrillPolicy.Kind.allCases.map(\.rawValue).joined(separator: " or "))")
             }
             let name = try string(fields["name"]!, "\(path).name")
             try checked(fields["name"]!, "\(path).name") { try KubernetesName.validateLabel(name, what: "drill name") }
-            drills.append(DrillPolicy(name: name, cron: try cron(fields["cron"]!, "\(path).cron"), kind: kind, schedule: try string(fields["schedule"]!, "\(path).schedule")))
+            var drCluster: DrillPolicy.DRCluster?
+            if let node = fields["drCluster"] {
+                note(node, "\(path).drCluster")
+                let reference = try mapping(node, "\(path).drCluster", allowed: ["context", "kubeconfig"], required: ["context"])
+                let context = try string(reference["context"]!, "\(path).drCluster.context")
+                guard !context.isEmpty else { throw fail(reference["context"], "\(path).drCluster.context", "name the kubeconfig context of the DR cluster") }
+                var kubeconfig: String?
+                if let value = reference["kubeconfig"] {
+                    let file = try string(value, "\(path).drCluster.kubeconfig")
+                    guard file.hasPrefix("/") else { throw fail(value, "\(path).drCluster.kubeconfig", "write an absolute path, not '\(file)'") }
+                    kubeconfig = file
+                }
+                drCluster = DrillPolicy.DRCluster(context: context, kubeconfig: kubeconfig)
+            }
+            if kind == .annualExercise && drCluster == nil {
+                throw fail(node, "\(path).drCluster", "an annual exercise recovers every namespace into a DR cluster: name it with drCluster: {context: NAME}")
+            }
+            drills.append(DrillPolicy(
+                name: name, cron: try cron(fields["cron"]!, "\(path).cron"), kind: kind, schedule: try string(fields["schedule"]!, "\(path).schedule"),
+                drCluster: drCluster))
         }
         var alerts = AlertPolicy()
         if let node = top["alerts"] {
@@ -315,9 +335,79 @@ struct Reader {
                 audit.checkpointInterval = Int64(interval)
             }
         }
-        return RecoveryPolicy(
+        var recovery = ClusterRecoveryPolicy()
+        if let node = top["recovery"] {
+            note(node, "recovery")
+            let fields = try mapping(node, "recovery", allowed: ["clusterResourcesSchedule", "maximumDataLoss"])
+            if let value = fields["clusterResourcesSchedule"] {
+                note(value, "recovery.clusterResourcesSchedule")
+                let name = try string(value, "recovery.clusterResourcesSchedule")
+                try checked(value, "recovery.clusterResourcesSchedule") { try KubernetesName.validateSubdomain(name, what: "schedule name") }
+                recovery.clusterResourcesSchedule = name
+            }
+            if let value = fields["maximumDataLoss"] {
+                note(value, "recovery.maximumDataLoss")
+                let loss = try duration(value, "recovery.maximumDataLoss")
+                guard loss.nanoseconds > 0 else { throw fail(value, "recovery.maximumDataLoss", "write a positive duration, e.g. 24h") }
+                recovery.maximumDataLoss = loss
+            }
+        }
+        var policy = RecoveryPolicy(
             storage: storage, schedules: schedules, manualBackupTTL: manualTTL, objectives: objectives, drills: drills, alerts: alerts, notifiers: notifiers,
             automation: automation, audit: audit)
+        policy.recovery = recovery
+        if let node = top["access"] { policy.access = try access(node) }
+        return policy
+    }
+
+    /// The `access` section: groups of people, the two service accounts, custom resource groups.
+    mutating func access(_ node: Node) throws -> AccessPolicy {
+        note(node, "access")
+        let fields = try mapping(node, "access", allowed: ["operators", "viewers", "serviceAccount", "veleroServiceAccount", "customResourceGroups"])
+        var access = AccessPolicy()
+        for (key, keyPath) in [("operators", \AccessPolicy.operatorGroups), ("viewers", \AccessPolicy.viewerGroups)] {
+            guard let value = fields[key] else { continue }
+            note(value, "access.\(key)")
+            let groups = try strings(value, "access.\(key)")
+            for group in groups where !Self.isGroupName(group) {
+                throw fail(value, "access.\(key)", "'\(group)' is not a group name: 1 to 256 printable characters without spaces at either end")
+            }
+            guard Set(groups).count == groups.count else { throw fail(value, "access.\(key)", "a group is named twice") }
+            access[keyPath: keyPath] = groups
+        }
+        if let shared = Set(access.operatorGroups).intersection(access.viewerGroups).sorted().first, let value = fields["viewers"] {
+            throw fail(value, "access.viewers", "\(shared) is an operator group too; name each group once")
+        }
+        for (key, keyPath) in [("serviceAccount", \AccessPolicy.serviceAccount), ("veleroServiceAccount", \AccessPolicy.veleroServiceAccount)] {
+            guard let value = fields[key] else { continue }
+            note(value, "access.\(key)")
+            let name = try string(value, "access.\(key)")
+            try checked(value, "access.\(key)") { try KubernetesName.validateSubdomain(name, what: "service account name") }
+            access[keyPath: keyPath] = name
+        }
+        if access.serviceAccount == access.veleroServiceAccount, let value = fields["serviceAccount"] ?? fields["veleroServiceAccount"] {
+            throw fail(value, "access", "carbon-recovery and Velero need service accounts of their own (both are \(access.serviceAccount))")
+        }
+        if let value = fields["customResourceGroups"] {
+            note(value, "access.customResourceGroups")
+            let groups = try strings(value, "access.customResourceGroups")
+            for group in groups {
+                try checked(value, "access.customResourceGroups") { try KubernetesName.validateSubdomain(group, what: "API group") }
+                if VeleroAccessRoles.kubernetesGroups.contains(group) {
+                    throw fail(value, "access.customResourceGroups", "\(group) is one of Kubernetes' own groups, which are always covered; name custom resource groups only")
+                }
+                if group == "velero.io" { throw fail(value, "access.customResourceGroups", "velero.io is Velero's own group, covered by its own rules") }
+            }
+            access.customResourceGroups = groups
+        }
+        return access
+    }
+
+    /// A Kubernetes group name as an authenticator reports it: anything printable, but not
+    /// empty, not padded and not absurdly long.
+    static func isGroupName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 256 && name.trimmingCharacters(in: .whitespaces) == name
+            && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     static func anyKey(_ node: Node) -> [String] { node.mapping?.keys.compactMap { $0.scalar?.string } ?? [] }
@@ -326,48 +416,6 @@ struct Reader {
         guard let node else { return [] }
         guard let sequence = node.sequence else { throw fail(node, path, "expected a list") }
         return Array(sequence)
-    }
-
-    mutating func storage(_ node: Node) throws -> StoragePolicy {
-        let fields = try mapping(node, "storage", allowed: ["endpoint", "bucket", "prefix", "region", "credentials"], required: ["endpoint", "bucket", "credentials"])
-        let endpoint = try string(fields["endpoint"]!, "storage.endpoint")
-        guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.user == nil, url.password == nil else {
-            throw fail(fields["endpoint"], "storage.endpoint", "'\(AuditRedaction.redact(text: endpoint))' is not an http(s)://host:port URL without credentials")
-        }
-        let bucket = try string(fields["bucket"]!, "storage.bucket")
-        try checked(fields["bucket"]!, "storage.bucket") { try KubernetesName.validateSubdomain(bucket, what: "bucket") }
-        let credentialsNode = fields["credentials"]!
-        let credentials = try mapping(credentialsNode, "storage.credentials", allowed: ["environment", "file", "secret"])
-        guard credentials.count == 1, let (kind, value) = credentials.first else {
-            throw fail(credentialsNode, "storage.credentials", "give exactly one of environment, file or secret (never the keys themselves)")
-        }
-        let reference: CredentialsReference
-        switch kind {
-        case "environment":
-            let names = try mapping(value, "storage.credentials.environment", allowed: ["accessKeyID", "secretAccessKey"], required: ["accessKeyID", "secretAccessKey"])
-            let id = try string(names["accessKeyID"]!, "storage.credentials.environment.accessKeyID")
-            let secret = try string(names["secretAccessKey"]!, "storage.credentials.environment.secretAccessKey")
-            for (name, node, field) in [(id, names["accessKeyID"]!, "accessKeyID"), (secret, names["secretAccessKey"]!, "secretAccessKey")]
-            where name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
-                throw fail(node, "storage.credentials.environment.\(field)", "name the environment variable that holds the key (e.g. VELERO_S3_ACCESS_KEY), not the key itself")
-            }
-            reference = .environment(accessKeyID: id, secretAccessKey: secret)
-        case "file":
-            let fileFields = try mapping(value, "storage.credentials.file", allowed: ["path", "profile"], required: ["path"])
-            reference = .file(
-                path: try string(fileFields["path"]!, "storage.credentials.file.path"),
-                profile: try fileFields["profile"].map { try string($0, "storage.credentials.file.profile") } ?? "default")
-        default:
-            let secretFields = try mapping(value, "storage.credentials.secret", allowed: ["namespace", "name", "key"], required: ["name"])
-            let name = try string(secretFields["name"]!, "storage.credentials.secret.name")
-            try checked(secretFields["name"]!, "storage.credentials.secret.name") { try KubernetesName.validateSubdomain(name, what: "secret name") }
-            reference = .secret(
-                namespace: try secretFields["namespace"].map { try string($0, "storage.credentials.secret.namespace") } ?? "velero", name: name,
-                key: try secretFields["key"].map { try string($0, "storage.credentials.secret.key") } ?? "cloud")
-        }
-        return StoragePolicy(
-            endpoint: endpoint, bucket: bucket, prefix: try fields["prefix"].map { try string($0, "storage.prefix") } ?? "",
-            region: try fields["region"].map { try string($0, "storage.region") } ?? "us-east-1", credentials: reference)
     }
 
     mutating func schedule(_ node: Node, _ path: String) throws -> ScheduledBackup {

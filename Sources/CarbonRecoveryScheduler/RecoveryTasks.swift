@@ -11,7 +11,10 @@ import Synchronization
 ///   (availability each time, the bucket's usage at most every 15 minutes);
 /// - `cleanup` (`automation.cleanup`): expired and failed backups, and the schedules' retention,
 ///   through ``RecoveryCoordinator/cleanup(_:progress:)``;
-/// - `drill/<name>` for each drill on its cron: ``RecoveryCoordinator/runDrill(_:objectives:)``.
+/// - `drill/<name>` for each drill on its cron: a restore test (``RecoveryCoordinator/runDrill(_:objectives:)``),
+///   or, for a `full-recovery` or `annual-exercise` drill that names a DR cluster, a recovery
+///   drill there (``RecoveryCoordinator/runRecoveryDrill(_:objectives:recovery:production:)``)
+///   through the coordinator `drCoordinator` makes for it.
 ///
 /// A task's run fails (and its `task.run` outcome says why) when its work found a problem a
 /// person must see: a backup that could not be validated, a failed drill, a backup that could
@@ -46,10 +49,22 @@ public enum RecoveryTasks {
         selected(for: policy).map(\.name)
     }
 
+    /// Makes the coordinator of a drill's DR cluster: its cluster client and backup engine,
+    /// with the production coordinator's audit trail, storage and notifiers.
+    public typealias DRCoordinatorFactory = @Sendable (DrillPolicy.DRCluster) async throws -> RecoveryCoordinator
+
     /// The tasks for `policy`, in a stable order.
-    public static func standard(for policy: RecoveryPolicy, coordinator: RecoveryCoordinator)
-        -> [RecoveryTask]
-    {
+    ///
+    /// - Parameters:
+    ///   - policy: The policy.
+    ///   - coordinator: The production cluster's coordinator.
+    ///   - productionIdentity: The production cluster, which a recovery drill refuses as its DR cluster.
+    ///   - drCoordinator: Makes a DR cluster's coordinator; `nil` when recovery drills cannot run
+    ///     here (such a drill then fails, saying so).
+    public static func standard(
+        for policy: RecoveryPolicy, coordinator: RecoveryCoordinator, productionIdentity: ClusterIdentity? = nil,
+        drCoordinator: DRCoordinatorFactory? = nil
+    ) -> [RecoveryTask] {
         let usageClock = Throttle()
         return selected(for: policy).map { entry in
             RecoveryTask(name: entry.name, cron: entry.cron) { run in
@@ -95,6 +110,21 @@ public enum RecoveryTasks {
                                     separator: "; "))
                     }
                     return .object(["deleted": .array(result.deleted.map { .string($0) })])
+                case .drill(let drill) where drill.kind != .restoreTest && (drill.drCluster != nil || drill.kind == .annualExercise):
+                    guard let dr = drill.drCluster, let drCoordinator else {
+                        throw RecoveryError(.unsupported, "drill '\(drill.name)' recovers into a DR cluster, but \(drill.drCluster == nil ? "it names none" : "this scheduler cannot reach one")")
+                    }
+                    let report = try await drCoordinator(dr).runRecoveryDrill(
+                        drill, objectives: policy.objectives, recovery: policy.recovery, production: productionIdentity)
+                    guard report.passed, report.cleanup.map({ if case .failed = $0 { false } else { true } }) ?? true else {
+                        throw RecoveryError(.validationFailed, "drill '\(drill.name)' failed: " + report.problems.joined(separator: "; "))
+                    }
+                    return .object([
+                        "recovery": .string(report.name),
+                        "recoveryTimeSeconds": .string(RestoreTestReport.seconds(report.totalTime)),
+                        "achievedRPOSeconds": report.points.compactMap(\.dataLoss).max().map { .integer(Int64($0.rounded())) } ?? .null,
+                        "cleanup": .string(report.cleanup?.description ?? "-"),
+                    ])
                 case .drill(let drill):
                     let report = try await coordinator.runDrill(drill, objectives: policy.objectives)
                     guard report.passed else {

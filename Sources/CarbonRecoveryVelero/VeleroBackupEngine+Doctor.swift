@@ -16,6 +16,7 @@ extension VeleroBackupEngine: DoctorCheckProvider {
         [
             ("velero.namespace", "Namespace \(configuration.namespace) exists"), ("velero.crds", "Velero CRDs installed"),
             ("velero.deployment", "Velero deployment present"), ("velero.storage-locations", "Backup storage locations"),
+            ("velero.storage-encryption", "Backups encrypted in transit and at rest"),
         ]
     }
 
@@ -68,6 +69,40 @@ extension VeleroBackupEngine: DoctorCheckProvider {
             if unavailable.isEmpty { return (.pass, summary, nil) }
             return (.fail, summary, "Velero cannot reach \(unavailable.joined(separator: ", ")): check the credentials secret and the s3Url in the location's config; kubectl -n \(namespace) logs deployment/velero | grep -i backup-location")
         })
+        checks.append(await DoctorCheck.evaluating(id: titles[4].id, title: titles[4].title) {
+            let locations = try await cluster.list(.veleroBackupStorageLocation, namespace: namespace, labelSelector: nil)
+            return Self.encryptionFindings(locations)
+        })
         return checks
+    }
+
+    /// Each location's transport (`https://` or not, with or without a private CA) and
+    /// server-side encryption: a location Velero reaches over plain HTTP or writes unencrypted
+    /// warns; one whose encryption settings the AWS plugin would refuse fails.
+    static func encryptionFindings(_ locations: [KubernetesObject]) -> (DoctorCheck.Status, String, String?) {
+        guard !locations.isEmpty else { return (.warn, "no BackupStorageLocation to check", nil) }
+        var problems: [String] = [], invalid: [String] = [], summary: [String] = []
+        for location in locations {
+            let name = location.name ?? "?"
+            let config = location.spec?["config"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+            let url = config["s3Url"] ?? ""
+            let tls = url.lowercased().hasPrefix("https://")
+            let privateCA = location.spec?[path: ["objectStorage", "caCertRef"]] != nil || location.spec?[path: ["objectStorage", "caCert"]] != nil
+            do {
+                let encryption = try VeleroLocationEncryption.setting(config: config)
+                summary.append("\(name): \(tls ? "TLS\(privateCA ? " (private CA)" : "")" : "plain HTTP"), \(encryption)")
+                if !tls { problems.append("\(name) reaches \(url.isEmpty ? "its storage" : url) over plain HTTP") }
+                if config["insecureSkipTLSVerify"] == "true" { problems.append("\(name) skips certificate verification") }
+                if encryption == .none { problems.append("\(name) asks for no server-side encryption") }
+            } catch {
+                invalid.append("\(name): \((error as? RecoveryError)?.message ?? "\(error)")")
+            }
+        }
+        if !invalid.isEmpty {
+            return (.fail, invalid.joined(separator: "; "), "fix the location's config: serverSideEncryption AES256, or kmsKeyId, or customerKeyEncryptionFile — one of them (carbon-recovery deploy writes it from the policy's storage.encryption)")
+        }
+        if problems.isEmpty { return (.pass, summary.joined(separator: "; "), nil) }
+        return (.warn, problems.joined(separator: "; "),
+                "serve the storage over https with the CA in the location's caCertRef, and set storage.encryption in the policy (SSE-S3, SSE-KMS or SSE-C) so deploy writes it into the location; docs/security.md#encryption-in-transit-and-at-rest")
     }
 }

@@ -14,7 +14,10 @@ extension VeleroBackupEngine {
     /// - the tarball is a gzip'd ustar archive with `metadata/version`, holding every concrete
     ///   namespace the backup included;
     /// - the resource list parses and each item in it has a file in the tarball;
-    /// - the logs are not empty.
+    /// - the logs are not empty;
+    /// - when the backup's location asks for server-side encryption (its `config`, as
+    ///   ``VeleroLocationEncryption`` reads it), every artifact is reported stored that way
+    ///   (a `head` of each; what the storage *says* — see docs/security.md for what that proves).
     ///
     /// Each artifact is read whole into memory (the `StorageBackend` protocol has no ranged read).
     public func inspectBackup(named name: String, in storage: any StorageBackend) async throws -> BackupInspection {
@@ -112,7 +115,40 @@ extension VeleroBackupEngine {
         checks.append(.init(
             name: "logs", passed: (contents[logs]?.count ?? 0) > 0,
             detail: contents[logs] == nil ? "\(prefix)\(logs) is missing from storage" : (contents[logs]!.isEmpty ? "\(prefix)\(logs) is empty" : "\(prefix)\(logs) has \(contents[logs]!.count) bytes")))
+        checks.append(await encryptionCheck(backup: backup, keys: sizes.keys.sorted(), in: storage))
         return BackupInspection(checks: checks, digests: digests)
+    }
+
+    /// The `encryption` check: every artifact reported stored as the backup's location asks.
+    func encryptionCheck(backup: KubernetesObject?, keys: [String], in storage: any StorageBackend) async -> BackupValidationReport.Check {
+        let locationName = backup?.spec?["storageLocation"]?.stringValue ?? backup?.labels["velero.io/storage-location"] ?? "default"
+        let asked: StorageEncryptionSetting
+        do {
+            guard let location = try await cluster.get(try ObjectReference(kind: .veleroBackupStorageLocation, namespace: configuration.namespace, name: locationName)) else {
+                return .init(name: "encryption", passed: false, detail: "the backup's storage location \(locationName) does not exist, so what it asks for cannot be checked")
+            }
+            asked = try VeleroLocationEncryption.setting(config: location.spec?["config"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+        } catch {
+            return .init(name: "encryption", passed: false, detail: "location \(locationName): \(Self.describe(error))")
+        }
+        guard let expected = asked.reportedAs else {
+            return .init(name: "encryption", passed: true, detail: "location \(locationName) asks for no server-side encryption (doctor and policy lint flag that)")
+        }
+        var unencrypted: [String] = []
+        for key in keys {
+            do {
+                let reported = try await storage.head(key)?.serverSideEncryption
+                if reported != expected { unencrypted.append("\(key) (\(reported ?? "no encryption reported"))") }
+            } catch {
+                unencrypted.append("\(key) (head failed: \(Self.describe(error)))")
+            }
+        }
+        guard unencrypted.isEmpty else {
+            return .init(
+                name: "encryption", passed: false,
+                detail: "location \(locationName) asks for \(asked); \(unencrypted.count) of \(keys.count) artifacts are not reported stored so: \(unencrypted.prefix(5).joined(separator: ", "))\(unencrypted.count > 5 ? ", …" : "")")
+        }
+        return .init(name: "encryption", passed: true, detail: "all \(keys.count) artifacts reported stored with \(asked) (\(expected))")
     }
 
     /// The backup's resource list, read from `<backup>-resource-list.json.gz`.

@@ -2,8 +2,9 @@ import CarbonRecovery
 import Foundation
 
 /// What the guide's `deploy-velero-backup.sh` does, as an idempotent reconcile: Velero's
-/// namespace, the credentials secret, the MinIO `BackupStorageLocation` and the policy's
-/// `Schedule`s — planned first (create, update, unchanged, delete-orphaned), then applied.
+/// namespace, the credentials secret, the MinIO `BackupStorageLocation`, the policy's
+/// `Schedule`s and, when the policy has an `access` section, the service accounts, roles and
+/// bindings of ``VeleroAccessRoles`` — planned first (create, update, unchanged, delete-orphaned), then applied.
 /// Its schedules are the ones `VeleroScheduler` writes; use that alone to manage only schedules.
 ///
 /// ```swift
@@ -29,6 +30,9 @@ public struct VeleroDeployment: Sendable {
         public enum Action: String, Sendable, Hashable {
             case create, update, unchanged
             case deleteOrphaned = "delete-orphaned"
+            /// Not applied: the object's namespace does not exist yet (a backup hook's role on
+            /// a new cluster); the difference says so.
+            case skipped
         }
 
         /// What happens.
@@ -102,6 +106,15 @@ public struct VeleroDeployment: Sendable {
             location.credentialSecretName = name
             location.credentialSecretKey = key
         }
+        location.encryption = policy.storage.encryption
+        if let caFile = policy.storage.caCertificateFile {
+            guard let contents = FileManager.default.contents(atPath: caFile),
+                  String(decoding: contents, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+                throw RecoveryError.invalidInput("the storage CA file \(caFile) does not exist, cannot be read or holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            location.caCertSecretName = Self.caSecretName
+            desired.append(Self.secret(namespace: namespace, name: Self.caSecretName, key: location.caCertSecretKey, contents: String(decoding: contents, as: UTF8.self)))
+        }
         var bsl = VeleroObjects.backupStorageLocation(location, namespace: namespace)
         bsl.json["metadata"]?["labels"] = .object(managed.mapValues { .string($0) })
         desired.append(bsl)
@@ -110,9 +123,24 @@ public struct VeleroDeployment: Sendable {
             schedule.template.ttl = entry.effectiveTTL
             desired.append(VeleroScheduler.object(for: schedule, namespace: namespace))
         }
+        if policy.access != nil {
+            desired += VeleroAccessRoles(policy: policy, namespace: namespace, storageSecret: location.credentialSecretName).objects()
+        }
 
         var changes: [Change] = []
+        var namespaceExists: [String: Bool] = [namespace: true]
         for object in desired {
+            // A hook's role lives in the workload's namespace: not there yet (a new cluster
+            // before its restore), it waits — creating the namespace would occupy it.
+            if let objectNamespace = object.namespace {
+                if namespaceExists[objectNamespace] == nil {
+                    namespaceExists[objectNamespace] = try await cluster.get(try ObjectReference(kind: .namespace, namespace: nil, name: objectNamespace)) != nil
+                }
+                if namespaceExists[objectNamespace] == false {
+                    changes.append(Change(action: .skipped, object: object, differences: ["namespace \(objectNamespace) does not exist yet; deploy again once it does"]))
+                    continue
+                }
+            }
             let reference = try ObjectReference(kind: Self.kind(of: object), namespace: object.namespace, name: object.name ?? "")
             guard let live = try await cluster.get(reference) else {
                 changes.append(Change(action: .create, object: object, differences: []))
@@ -137,7 +165,7 @@ public struct VeleroDeployment: Sendable {
     /// it, as the CLI's `deploy` does.
     public func apply(_ change: Change) async throws {
         switch change.action {
-        case .unchanged:
+        case .unchanged, .skipped:
             return
         case .create, .update:
             _ = try await cluster.forceApply(change.object, fieldManager: fieldManager)
@@ -187,9 +215,17 @@ public struct VeleroDeployment: Sendable {
         case "Namespace": .namespace
         case "Secret": .secret
         case "BackupStorageLocation": .veleroBackupStorageLocation
+        case "ServiceAccount": .serviceAccount
+        case "Role": .role
+        case "RoleBinding": .roleBinding
+        case "ClusterRole": .clusterRole
+        case "ClusterRoleBinding": .clusterRoleBinding
         default: .veleroSchedule
         }
     }
+
+    /// The secret `deploy` writes the policy's `storage.caFile` into, named by the location's `caCertRef`.
+    public static let caSecretName = "carbon-recovery-storage-ca"
 
     static func credentialsSecret(namespace: String, name: String, key: String, id: String, secret: String) -> KubernetesObject {
         Self.secret(namespace: namespace, name: name, key: key, contents: "[default]\naws_access_key_id=\(id)\naws_secret_access_key=\(secret)\n")

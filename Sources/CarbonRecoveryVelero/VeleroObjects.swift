@@ -76,6 +76,7 @@ public enum VeleroObjects {
         if let selector = request.labelSelector { spec["labelSelector"] = labelSelector(selector) }
         spec["existingResourcePolicy"] = .string(request.existingResourcePolicy.rawValue)
         if let restorePVs = request.restorePVs { spec["restorePVs"] = .bool(restorePVs) }
+        if let include = request.includeClusterResources { spec["includeClusterResources"] = .bool(include) }
         var labels: [String: String] = [:]
         if case .backup(let name) = request.source, KubernetesName.isLabel(name) { labels[backupNameLabel] = name }
         return KubernetesObject(kind: .veleroRestore, namespace: namespace, name: request.name, labels: labels, body: ["spec": .object(spec)])
@@ -108,6 +109,8 @@ public enum VeleroObjects {
         if let prefix = location.prefix, !prefix.isEmpty { objectStorage["prefix"] = .string(prefix) }
         var config: [String: JSONValue] = ["region": .string(location.region), "s3ForcePathStyle": "true", "s3Url": .string(location.s3URL)]
         if location.insecureSkipTLSVerify { config["insecureSkipTLSVerify"] = "true" }
+        for (key, value) in VeleroLocationEncryption.config(location.encryption) { config[key] = .string(value) }
+        if let secret = location.caCertSecretName { objectStorage["caCertRef"] = ["name": .string(secret), "key": .string(location.caCertSecretKey)] }
         let spec: JSONValue = [
             "provider": "aws",
             "objectStorage": .object(objectStorage),
@@ -266,12 +269,19 @@ public struct VeleroStorageLocation: Sendable, Hashable {
     public var readOnly: Bool
     /// Skip TLS verification (only for a test MinIO with a self-signed certificate).
     public var insecureSkipTLSVerify: Bool
+    /// Server-side encryption, written into the location's `config` as Velero's AWS plugin reads it.
+    public var encryption: StorageEncryptionSetting
+    /// The secret (in Velero's namespace) and key holding the storage's CA bundle (PEM), written
+    /// as `spec.objectStorage.caCertRef` (Velero 1.18; `caCert` inline is deprecated).
+    public var caCertSecretName: String?
+    public var caCertSecretKey: String
 
     /// Creates a location; the credentials are the conventional `cloud-credentials`/`cloud`.
     public init(
         name: String = "default", bucket: String, prefix: String? = nil, region: String = "minio", s3URL: String,
         credentialSecretName: String = "cloud-credentials", credentialSecretKey: String = "cloud", isDefault: Bool = true,
-        readOnly: Bool = false, insecureSkipTLSVerify: Bool = false
+        readOnly: Bool = false, insecureSkipTLSVerify: Bool = false, encryption: StorageEncryptionSetting = .none,
+        caCertSecretName: String? = nil, caCertSecretKey: String = "ca.crt"
     ) {
         self.name = name
         self.bucket = bucket
@@ -283,5 +293,8 @@ public struct VeleroStorageLocation: Sendable, Hashable {
         self.isDefault = isDefault
         self.readOnly = readOnly
         self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.encryption = encryption
+        self.caCertSecretName = caCertSecretName
+        self.caCertSecretKey = caCertSecretKey
     }
 }

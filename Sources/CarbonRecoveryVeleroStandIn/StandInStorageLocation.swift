@@ -25,6 +25,9 @@ public struct StandInStorageLocation: Sendable, Hashable {
     public var credentialSource: String?
     /// `status.phase` as last written (`Available`, `Unavailable`), when any.
     public var phase: String?
+    /// The CA bundle (PEM) to trust for the storage's TLS: from the secret
+    /// `spec.objectStorage.caCertRef` names, else the deprecated `caCert`; `nil` when neither.
+    public var caCertificates: [UInt8]?
 
     /// Creates a location.
     public init(
@@ -53,5 +56,18 @@ public struct StandInStorageLocation: Sendable, Hashable {
             isReadOnly: object.spec?["accessMode"]?.stringValue == "ReadOnly",
             config: object.spec?["config"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
             phase: object.status?["phase"]?.stringValue)
+        if let encoded = object.spec?[path: ["objectStorage", "caCert"]]?.stringValue, !encoded.isEmpty {
+            guard let bundle = Data(base64Encoded: encoded) else {
+                throw RecoveryError(.invalidObject, "location \(name): spec.objectStorage.caCert is not base64", target: name)
+            }
+            caCertificates = Array(bundle)
+        }
+    }
+
+    /// The server-side encryption its `config` asks for (Velero's AWS plugin's keys).
+    ///
+    /// - Throws: `RecoveryError.Code.invalidInput` for settings the plugin would refuse.
+    public var encryption: StorageEncryptionSetting {
+        get throws { try VeleroLocationEncryption.setting(config: config) }
     }
 }

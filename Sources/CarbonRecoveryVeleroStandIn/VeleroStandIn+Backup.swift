@@ -32,8 +32,18 @@ extension VeleroStandIn {
         } catch let error as RecoveryError {
             validationErrors.append(error.message)
         }
-        // The source cluster's version, as Velero records it on every backup.
-        let discovery = try await cluster.discover()
+        // The source cluster's version, as Velero records it on every backup. Without discovery
+        // there is nothing to back up: the backup fails (terminal) instead of staying `New`.
+        let discovery: ClusterDiscovery
+        do {
+            discovery = try await cluster.discover()
+        } catch {
+            status["phase"] = "Failed"
+            status["failureReason"] = .string("API discovery failed: \(error)")
+            status["completionTimestamp"] = Self.timestamp()
+            try await setStatus(.veleroBackup, name, status)
+            return
+        }
         let annotations = VeleroRestoreRules.sourceClusterAnnotations(discovery.version)
         let locationName = location?.name
         try await update(.veleroBackup, name) { backup in
@@ -58,7 +68,8 @@ extension VeleroStandIn {
         let storage = try await resolveStorage(location)
 
         var log: [String] = ["time=\(RFC3339.format(started)) level=info msg=\"Starting backup\" backup=\(namespace)/\(name) storageLocation=\(location.name)"]
-        let items = try await collect(spec: spec, discovery: discovery, log: &log)
+        var listErrors: [String] = []
+        let items = try await collect(spec: spec, discovery: discovery, log: &log, errors: &listErrors)
         // Velero runs hooks in the pods it backs up; the stand-in runs no containers, so it
         // says so in the backup's log rather than pretend a hook ran.
         for hook in spec["hooks"]?["resources"]?.arrayValue ?? [] {
@@ -89,9 +100,10 @@ extension VeleroStandIn {
             entries.append(Tar.Entry(path: "resources/\(item.resource)/\(item.version)-preferredversion/\(scope)/\(fileName)", data: json))
             resourceList["\(item.apiVersion)/\(item.kind)", default: []].append(item.namespace.map { "\($0)/\(item.name)" } ?? item.name)
         }
-        let errors = fault == "partial" ? 1 : 0
+        if fault == "partial" { listErrors.append("injected by the stand-in's fault switch") }
+        let errors = listErrors.count
         var results: JSONValue = ["errors": .object([:]), "warnings": .object([:])]
-        if errors > 0 { results = ["errors": ["velero": ["injected by the stand-in's fault switch"]], "warnings": .object([:])] }
+        if errors > 0 { results = ["errors": ["velero": .array(listErrors.map { .string($0) })], "warnings": .object([:])] }
         log.append("time=\(RFC3339.format(Date())) level=info msg=\"Backed up a total of \(items.count) items\" backup=\(namespace)/\(name)")
         let prefix = Self.backupPrefix(name, in: location)
         try await storage.put("\(prefix)\(name).tar.gz", data: try Gzip.compress(try Tar.write(entries, modified: Int(started.timeIntervalSince1970))))
@@ -126,39 +138,24 @@ extension VeleroStandIn {
         var name: String
     }
 
-    /// The objects a Backup spec selects, from every listable resource the API server serves
-    /// in its preferred version, filtered as Velero filters them:
-    /// - namespaced resources: the selected namespaces, resources and labels;
-    /// - the `Namespace` objects of the selected namespaces;
-    /// - other cluster-scoped resources when `includeClusterResources` is true, or unset with
-    ///   every namespace included; never when it is false;
-    /// - otherwise, when CRDs are neither included nor excluded by name, the
-    ///   `CustomResourceDefinition` of each backed-up custom resource (Velero's `backupCRD`).
-    private func collect(spec: JSONValue, discovery: ClusterDiscovery, log: inout [String]) async throws -> [Item] {
-        let selection = try Selection(spec)
-        let namespaces = Set(try await cluster.list(.namespace, namespace: nil, labelSelector: nil).compactMap(\.name).filter(selection.selects(namespace:)))
-        let kinds = discovery.preferredListable.filter { kind in
-            guard selection.selects(resource: kind.resource) else { return false }
-            if kind.resource == "namespaces" { return false }   // below, by name
-            return kind.isNamespaced || selection.coversClusterResources
-        }
-        let labels = selection.labels
-        let everyNamespace = selection.includesEveryNamespace
-        // Lists, four at a time: across all namespaces when every one is included, else per namespace.
-        let lists = try await withThrowingTaskGroup(of: (ResourceKind, [KubernetesObject]).self) { group in
-            var jobs: [(ResourceKind, String?)] = []
-            for kind in kinds {
-                if !kind.isNamespaced || everyNamespace { jobs.append((kind, nil)) } else { jobs += namespaces.sorted().map { (kind, $0) } }
-            }
-            var pending = jobs[...]
-            var results: [(ResourceKind, [KubernetesObject])] = []
+    /// Lists each kind on its own, four at a time: a kind gone since discovery is empty, a
+    /// forbidden one is empty with the error Velero would count.
+    private func listEach(_ kinds: [ResourceKind], namespace: String?, labelSelector: LabelSelector?) async throws -> [(ResourceKind, [KubernetesObject], String?)] {
+        try await withThrowingTaskGroup(of: (ResourceKind, [KubernetesObject], String?).self) { group in
+            var pending = kinds[...]
+            var results: [(ResourceKind, [KubernetesObject], String?)] = []
             func startNext() {
-                guard let (kind, namespace) = pending.popFirst() else { return }
+                guard let kind = pending.popFirst() else { return }
+                let scoped = kind.isNamespaced ? namespace : nil
                 group.addTask {
                     do {
-                        return (kind, try await self.cluster.list(kind, namespace: namespace, labelSelector: labels))
-                    } catch let error as RecoveryError where error.code == .notFound || error.code == .forbidden {
-                        return (kind, [])   // gone since discovery, or not ours to read
+                        return (kind, try await self.cluster.list(kind, namespace: scoped, labelSelector: labelSelector), nil)
+                    } catch let error as RecoveryError where error.code == .notFound {
+                        return (kind, [], nil)   // gone since discovery
+                    } catch let error as RecoveryError where error.code == .forbidden {
+                        // Velero logs "error listing items" and counts an error: the backup is
+                        // PartiallyFailed, so a role too narrow for the policy shows.
+                        return (kind, [], "listing \(kind.resource)\(scoped.map { " in \($0)" } ?? ""): forbidden for Velero's account")
                     }
                 }
             }
@@ -168,6 +165,40 @@ extension VeleroStandIn {
                 startNext()
             }
             return results
+        }
+    }
+
+    /// The objects a Backup spec selects, from every listable resource the API server serves
+    /// in its preferred version, filtered as Velero filters them:
+    /// - namespaced resources: the selected namespaces, resources and labels;
+    /// - the `Namespace` objects of the selected namespaces;
+    /// - other cluster-scoped resources when `includeClusterResources` is true, or unset with
+    ///   every namespace included; never when it is false;
+    /// - otherwise, when CRDs are neither included nor excluded by name, the
+    ///   `CustomResourceDefinition` of each backed-up custom resource (Velero's `backupCRD`).
+    private func collect(spec: JSONValue, discovery: ClusterDiscovery, log: inout [String], errors: inout [String]) async throws -> [Item] {
+        let selection = try Selection(spec)
+        let namespaces = Set(try await cluster.list(.namespace, namespace: nil, labelSelector: nil).compactMap(\.name).filter(selection.selects(namespace:)))
+        let kinds = discovery.preferredListable.filter { kind in
+            guard selection.selects(resource: kind.resource) else { return false }
+            if kind.resource == "namespaces" { return false }   // below, by name
+            return kind.isNamespaced || selection.coversClusterResources
+        }
+        let labels = selection.labels
+        let everyNamespace = selection.includesEveryNamespace
+        // Lists: every kind of a namespace (or of the cluster) in one call; when that call
+        // fails, kind by kind, so a forbidden or vanished resource is told apart as Velero does.
+        var jobs: [String?: [ResourceKind]] = [:]
+        for kind in kinds {
+            if !kind.isNamespaced || everyNamespace { jobs[nil, default: []].append(kind) } else { for namespace in namespaces { jobs[namespace, default: []].append(kind) } }
+        }
+        var lists: [(ResourceKind, [KubernetesObject], String?)] = []
+        for (namespace, kinds) in jobs.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
+            if let all = try? await cluster.list(kinds, namespace: namespace, labelSelector: labels) {
+                lists += kinds.map { ($0, all[$0] ?? [], nil) }
+            } else {
+                lists += try await listEach(kinds, namespace: namespace, labelSelector: labels)
+            }
         }
         var items: [Item] = []
         func add(_ object: KubernetesObject, _ kind: ResourceKind) {
@@ -180,7 +211,11 @@ extension VeleroStandIn {
                 add(object, .namespace)
             }
         }
-        for (kind, objects) in lists.sorted(by: { $0.0.resource < $1.0.resource }) {
+        for (kind, objects, error) in lists.sorted(by: { $0.0.resource < $1.0.resource }) {
+            if let error {
+                errors.append(error)
+                log.append("level=error msg=\"Error listing items\" error=\"\(error)\"")
+            }
             for object in objects where !kind.isNamespaced || namespaces.contains(object.namespace ?? "") { add(object, kind) }
         }
         // Velero's backupCRD: the definitions of the custom resources it backed up.

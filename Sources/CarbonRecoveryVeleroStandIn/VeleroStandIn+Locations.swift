@@ -50,9 +50,18 @@ extension VeleroStandIn {
     /// The label Velero puts on a backup with its location's name.
     static let storageLocationLabel = "velero.io/storage-location"
 
-    /// Fills in the credential: the secret and key the location names, else the default secret.
+    /// Fills in the credential: the secret and key the location names, else the default secret;
+    /// and the CA bundle from the secret `spec.objectStorage.caCertRef` names, when it names one.
     private func withCredential(_ location: StandInStorageLocation, _ object: KubernetesObject) async throws -> StandInStorageLocation {
         var location = location
+        if let reference = object.spec?[path: ["objectStorage", "caCertRef"]], let secretName = reference["name"]?.stringValue, let key = reference["key"]?.stringValue {
+            let source = "\(namespace)/\(secretName)[\(key)]"
+            guard let secret = try await cluster.get(try ObjectReference(kind: .secret, namespace: namespace, name: secretName)),
+                  let encoded = secret.json[path: ["data", key]]?.stringValue, let bundle = Data(base64Encoded: encoded) else {
+                throw RecoveryError(.notFound, "the CA bundle \(source) that location \(location.name) names does not exist", target: location.name)
+            }
+            location.caCertificates = Array(bundle)
+        }
         let named = object.spec?["credential"]
         let secretName = named?["name"]?.stringValue ?? Self.defaultCredential.secret
         let key = named?["key"]?.stringValue ?? Self.defaultCredential.key

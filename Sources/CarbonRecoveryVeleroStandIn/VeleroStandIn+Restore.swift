@@ -61,12 +61,15 @@ extension VeleroStandIn {
             try await setStatus(.veleroRestore, name, status)
             return
         }
-        let items = try Self.restoreItems(try Tar.read(try Gzip.decompress(archive)), selection: selection, backupName: backupName, restoreName: name)
+        let storageClasses = try await storageClassMappings()
+        let items = try Self.restoreItems(
+            try Tar.read(try Gzip.decompress(archive)), selection: selection, backupName: backupName, restoreName: name, storageClassMappings: storageClasses)
         let mapping = spec["namespaceMapping"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
         let update = spec["existingResourcePolicy"]?.stringValue == "update"
         var outcome = RestoreOutcome()
         var log = ["restore \(name) from backup \(backupName) (location \(location.name)): \(items.selected.count) items selected"]
         for (reason, count) in items.skipped.sorted(by: { $0.key < $1.key }) { log.append("skipped \(count) items: \(reason)") }
+        if !storageClasses.isEmpty { log.append("storage classes renamed: \(storageClasses.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }.joined(separator: ", "))") }
 
         // Velero's two passes: the CRDs, each waited on until established, then everything in priority order.
         let byResource = Dictionary(grouping: items.selected, by: \.resource)
@@ -131,7 +134,9 @@ extension VeleroStandIn {
 
     /// The tarball's objects a restore selects, prepared as Velero prepares them, and how
     /// many were skipped for which reason.
-    static func restoreItems(_ entries: [Tar.Entry], selection: Selection, backupName: String, restoreName: String) throws -> (selected: [RestoreItem], skipped: [String: Int]) {
+    static func restoreItems(
+        _ entries: [Tar.Entry], selection: Selection, backupName: String, restoreName: String, storageClassMappings: [String: String] = [:]
+    ) throws -> (selected: [RestoreItem], skipped: [String: Int]) {
         var selected: [RestoreItem] = []
         var skipped: [String: Int] = [:]
         // The legacy paths only (resources/<resource>/namespaces/<ns>/<name>.json or …/cluster/…),
@@ -160,6 +165,7 @@ extension VeleroStandIn {
                 continue
             }
             VeleroRestoreRules.prepareForRestore(&object, resource: resource)
+            RecoveryVerification.renamingStorageClasses(&object, resource: resource, mappings: storageClassMappings)
             var labels = object.json[path: ["metadata", "labels"]]?.objectValue ?? [:]
             labels["velero.io/backup-name"] = .string(backupName)
             labels["velero.io/restore-name"] = .string(restoreName)
@@ -167,6 +173,18 @@ extension VeleroStandIn {
             selected.append(RestoreItem(resource: resource, object: object, sourceNamespace: sourceNamespace))
         }
         return (selected, skipped)
+    }
+
+    /// The `old: new` storage class renames of Velero's `change-storage-class` restore item
+    /// action: the data of the ConfigMap in Velero's namespace labelled
+    /// `velero.io/change-storage-class: RestoreItemAction`, read afresh for each restore.
+    func storageClassMappings() async throws -> [String: String] {
+        let selector = try LabelSelector(matchLabels: [VeleroBackupEngine.changeStorageClassLabel: "RestoreItemAction"])
+        var mappings: [String: String] = [:]
+        for map in try await cluster.list(.configMap, namespace: namespace, labelSelector: selector) {
+            for (from, to) in map.json["data"]?.objectValue ?? [:] { if let to = to.stringValue { mappings[from] = to } }
+        }
+        return mappings
     }
 
     /// Creates the namespaces items are about to go into that do not exist yet: from the

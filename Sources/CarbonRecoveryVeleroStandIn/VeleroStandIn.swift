@@ -41,6 +41,10 @@ import Logging
 /// `stand-in.carbon-recovery.dev/fault` = `fail`, `partial`, `fail-validation` or `stall` on a
 /// `Backup`, `unavailable` on a `BackupStorageLocation`.
 ///
+/// A periodic resync (every 10 s) hands `New` objects older than 5 s that no handler holds to
+/// their handlers, so an event lost while kubectl's watch reconnected delays an object, never
+/// strands it.
+///
 /// Its own limits (`docs/sandbox.md` lists them): no volume data (no kubelet, CSI or
 /// file-system backup), hooks are logged as not run, no plugins or item actions beyond
 /// Velero's built-in ones that touch objects only, and the periodic controllers list rather than watch.
@@ -102,6 +106,8 @@ public actor VeleroStandIn {
         public var garbageCollection: Duration?
         /// Backup sync from storage (Velero: `backupSyncPeriod`, 1 min).
         public var sync: Duration?
+        /// Handing `New` objects a watch missed to their handlers (controller-runtime's resync).
+        public var resync: Duration? = .seconds(10)
 
         /// Creates intervals; the defaults are shorter than Velero's so that the sandbox shows each effect quickly.
         public init(validation: Duration? = .seconds(10), schedules: Duration? = .seconds(2), garbageCollection: Duration? = .seconds(5), sync: Duration? = .seconds(5)) {
@@ -124,6 +130,7 @@ public actor VeleroStandIn {
             group.addTask { try await self.every(intervals.schedules, "running schedules") { try await self.runSchedules() } }
             group.addTask { try await self.every(intervals.garbageCollection, "collecting expired backups") { try await self.collectExpired() } }
             group.addTask { try await self.every(intervals.sync, "syncing backups from storage") { try await self.syncFromStorage() } }
+            group.addTask { try await self.every(intervals.resync, "resyncing new objects") { try await self.resync() } }
             try await group.next()
             group.cancelAll()
         }
@@ -146,24 +153,70 @@ public actor VeleroStandIn {
 
     private func watchLoop(_ kind: ResourceKind, handle: @escaping @Sendable (KubernetesObject) async throws -> Void) async throws {
         for try await event in cluster.watch(kind, namespace: namespace, labelSelector: nil) where event.kind != .deleted {
-            let phase = event.object.status?["phase"]?.stringValue ?? "New"
-            guard phase == "New", let name = event.object.name else { continue }
-            let key = "\(kind.kind)/\(name)"
-            guard !busy.contains(key) else { continue }
-            busy.insert(key)
-            let object = event.object
-            Task {
-                do {
-                    try await handle(object)
-                } catch {
-                    self.logger.error("handling failed", metadata: ["object": "\(key)", "error": "\(error)"])
-                }
-                self.done(key)
+            dispatch(kind, event.object, handle)
+        }
+    }
+
+    /// Hands a `New` object to its handler unless one is already at work on it.
+    private func dispatch(_ kind: ResourceKind, _ object: KubernetesObject, _ handle: @escaping @Sendable (KubernetesObject) async throws -> Void) {
+        let phase = object.status?["phase"]?.stringValue ?? "New"
+        guard phase == "New", let name = object.name else { return }
+        let key = "\(kind.kind)/\(name)"
+        guard !busy.contains(key) else { return }
+        busy.insert(key)
+        Task {
+            do {
+                try await handle(object)
+            } catch is CancellationError {
+            } catch {
+                self.logger.error("handling failed", metadata: ["object": "\(key)", "error": "\(error)"])
+                await self.markFailed(kind, name, error)
+            }
+            self.done(key)
+        }
+    }
+
+    /// A controller's resync: every `New` object a watch may have missed (an event lost while
+    /// kubectl's watch reconnected) is handed to its handler, as controller-runtime's periodic
+    /// resync does for Velero. A `New` object someone is handling already is left alone.
+    func resync() async throws {
+        for (kind, handle) in [
+            (ResourceKind.veleroBackup, handleBackup as @Sendable (KubernetesObject) async throws -> Void),
+            (.veleroRestore, handleRestore), (.veleroDeleteBackupRequest, handleDeleteRequest),
+        ] {
+            for object in try await cluster.list(kind, namespace: namespace, labelSelector: nil) {
+                // Only objects that have stayed New a while: a fresh one is the watch's to handle.
+                let created = object.json[path: ["metadata", "creationTimestamp"]]?.stringValue.flatMap(RFC3339.parse) ?? Date()
+                guard Date().timeIntervalSince(created) > 5, (object.status?["phase"]?.stringValue ?? "New") == "New", let name = object.name,
+                      !busy.contains("\(kind.kind)/\(name)") else { continue }
+                // Read again: a handler may have finished with it since the list.
+                guard let fresh = try await cluster.get(try ObjectReference(kind: kind, namespace: namespace, name: name)) else { continue }
+                logger.info("resync found a New object the watch missed", metadata: ["object": "\(kind.kind)/\(name)"])
+                dispatch(kind, fresh, handle)
             }
         }
     }
 
     private func done(_ key: String) { busy.remove(key) }
+
+    /// What Velero does when running a backup or restore returns an error: the object ends
+    /// `Failed` with the reason, never left `InProgress` for someone to wait on forever.
+    private func markFailed(_ kind: ResourceKind, _ name: String, _ error: any Error) async {
+        guard kind == .veleroBackup || kind == .veleroRestore else { return }
+        let reason = "\(error)"
+        do {
+            try await update(kind, name) { object in
+                guard let phase = object.status?["phase"]?.stringValue, phase == "New" || phase == "InProgress" else { return }
+                var status = object.status?.objectValue ?? [:]
+                status["phase"] = "Failed"
+                status["failureReason"] = .string(reason)
+                status["completionTimestamp"] = Self.timestamp()
+                object.json["status"] = .object(status)
+            }
+        } catch {
+            logger.error("marking Failed failed", metadata: ["object": "\(kind.kind)/\(name)", "error": "\(error)"])
+        }
+    }
 
     // MARK: Status
 

@@ -13,6 +13,7 @@
 //
 //   carbon-bench storage | cluster: against the sandbox's real servers (SandboxBenchmarks.swift).
 //   carbon-bench outbox: the notification outbox's enqueue rate and delivery latency (OutboxBenchmark.swift).
+//   carbon-bench recovery-seed | recovery: a whole-cluster recovery (RecoveryBenchmark.swift).
 //
 //   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
 //   swift run carbon-bench lock-wait --db PATH --store audit|outbox --marker PREFIX   (LockWaitProbe.swift)
@@ -46,6 +47,8 @@ struct Options {
     var namespace = ""
     var store = "audit"
     var marker: String?
+    var namespaces = 6
+    var backupName = "bench-full"
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.makeIterator()
@@ -81,17 +84,21 @@ struct Options {
             case "--namespace": namespace = try value()
             case "--store": store = try value()
             case "--marker": marker = try value()
+            case "--namespaces": namespaces = try number()
+            case "--backup": backupName = try value()
             case "-h", "--help":
                 print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
                 print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
                 print("       carbon-bench storage [--objects 100000] [--runs 3]      (needs the sandbox)")
                 print("       carbon-bench cluster [--backups 5000] [--runs 3]        (needs the sandbox)")
                 print("       carbon-bench wait [--runs 3]                           (needs the sandbox)")
+                print("       carbon-bench recovery-seed [--objects 2000] [--namespaces 6]   (the first cluster)")
+                print("       carbon-bench recovery [--backup bench-full] [--runs 5]         (the recovery cluster; see scripts/bench)")
                 exit(0)
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait", "recovery-seed", "recovery"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -532,6 +539,8 @@ do {
     case "wait": try await runWait(options)
     case "outbox": try await runOutbox(options)
     case "lock-wait": try await runLockWait(options)
+    case "recovery-seed": try await runRecoverySeed(options)
+    case "recovery": try await runRecovery(options)
     default: try await runAudit(options)
     }
 } catch {

@@ -4,6 +4,7 @@ import CarbonRecoveryAudit
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
 import CarbonRecoveryPolicy
+import CarbonRecoveryScheduler
 import CarbonRecoveryVelero
 import Foundation
 import Logging
@@ -41,6 +42,23 @@ struct OperationContext {
             configuration: configuration, logger: Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
+    /// Makes the coordinator of a drill's DR cluster: a kubectl client for its context (and
+    /// kubeconfig, else this command's), Velero in the same namespace, and this context's audit
+    /// trail, storage and notifiers.
+    func drCoordinatorFactory(connection: ConnectionOptions) -> RecoveryTasks.DRCoordinatorFactory {
+        let storage = self.storage, trail = self.trail, notifiers: [any Notifier] = notifications.map { [$0.outbox] } ?? []
+        let base = try? connection.clusterClient().configuration
+        let namespace = connection.veleroNamespace
+        return { dr in
+            var configuration = base ?? KubectlClusterClient.Configuration.fromEnvironment()
+            configuration.context = dr.context
+            if let kubeconfig = dr.kubeconfig { configuration.kubeconfig = kubeconfig }
+            let cluster = try KubectlClusterClient(configuration: configuration)
+            let engine = VeleroBackupEngine(cluster: cluster, storage: storage, configuration: .init(namespace: namespace))
+            return RecoveryCoordinator(engine: engine, storage: storage, audit: trail, cluster: cluster, notifiers: notifiers)
+        }
+    }
+
     /// Runs an operation, then delivers the notifications it raised, whether it succeeded or not.
     func notifying<T>(_ body: () async throws -> T) async throws -> T {
         do {
@@ -65,7 +83,15 @@ final class ProgressLine: @unchecked Sendable {
 
     func update(_ what: String, phase: String, progress: OperationProgress?) {
         let items = progress.map { "\($0.itemsDone)/\($0.totalItems) items" } ?? "items not counted yet"
-        let text = "\(what): \(phase), \(items), \(Int(Date().timeIntervalSince(started)))s"
+        show("\(what): \(phase), \(items), \(Int(Date().timeIntervalSince(started)))s")
+    }
+
+    /// Shows a step without items: `what: step, 12s`.
+    func step(_ what: String, _ step: String) {
+        show("\(what): \(step), \(Int(Date().timeIntervalSince(started)))s")
+    }
+
+    private func show(_ text: String) {
         lock.withLock {
             guard text != last else { return }
             last = text

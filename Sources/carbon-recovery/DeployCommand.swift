@@ -45,7 +45,7 @@ struct DeployCommand: AsyncParsableCommand {
             let cluster = try connection.clusterClient()
             let deployment = VeleroDeployment(cluster: cluster, namespace: connection.veleroNamespace)
             let plan = try await deployment.plan(document.policy)
-            let changes = plan.filter { $0.action != .unchanged }
+            let changes = plan.filter { $0.action != .unchanged && $0.action != .skipped }
             if global.output == .json {
                 if dryRun { printJSON(.array(plan.map { Self.json($0) })); return }
             } else {

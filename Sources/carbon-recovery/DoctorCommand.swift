@@ -71,12 +71,16 @@ struct DoctorCommand: AsyncParsableCommand {
             The backup guide's troubleshooting steps as one read-only command: the API server is reachable and \
             who we are; Velero's namespace, CRDs, deployment and backup storage locations; MinIO reachable with \
             these credentials; the bucket present; the clocks in agreement; the audit trail's signing key present, \
-            outside the trail's folder and readable by its owner only (a warning otherwise). Exit status 1 when a check fails.
+            outside the trail's folder and readable by its owner only (a warning otherwise); Velero's account not \
+            cluster-admin, and every subject of a binding that can create Restores or DownloadRequests outside the \
+            policy's operator groups (asked with SubjectAccessReviews; system:masters is invisible to this); after \
+            `credentials rotate`, that the storage refuses the replaced key. \
+            Exit status 1 when a check fails.
             """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("config"), help: ArgumentHelp("The policy file, for its audit.signingKey.", valueName: "file"))
+    @Option(name: .customLong("config"), help: ArgumentHelp("The policy file, for its audit.signingKey and its access section (operator groups, service accounts).", valueName: "file"))
     var config: String?
 
     func run() async throws {
@@ -84,8 +88,11 @@ struct DoctorCommand: AsyncParsableCommand {
             let policy = try config.map { try PolicyFile.load(path: $0).policy }
             let cluster = try connection.clusterClient()
             let velero = VeleroBackupEngine(cluster: cluster, configuration: .init(namespace: connection.veleroNamespace))
-            let doctor = RecoveryDoctor(cluster: cluster, storage: try connection.storageBackend(), providers: [velero])
+            let access = VeleroAccessChecks(cluster: cluster, namespace: connection.veleroNamespace, access: policy?.access ?? AccessPolicy())
+            let doctor = RecoveryDoctor(cluster: cluster, storage: try connection.storageBackend(), providers: [velero, access])
             var checks = await doctor.run()
+            // After a rotation: the replaced key must be refused once revoked.
+            if let retired = await Self.retiredKeyCheck(storage: try connection.storageBackend()) { checks.append(retired) }
             // Local: checked whether or not the cluster answers.
             checks.append(AuditSigningKeyPlacement.doctorCheck(
                 keyPath: global.signingKeyLocation(policy: policy).path, trailPath: global.auditDatabasePath))
@@ -105,6 +112,28 @@ struct DoctorCommand: AsyncParsableCommand {
                 print("\n\(checks.filter { $0.status == .pass }.count) passed, \(checks.filter { $0.status == .warn }.count) warnings, \(failed) failed, \(checks.filter { $0.status == .skip }.count) skipped")
             }
             if checks.contains(where: { $0.status == .fail }) { throw ExitCode.failure }
+        }
+    }
+
+    /// `storage.retired-key`, when `credentials rotate` left the replaced pair behind: the
+    /// storage must refuse it. Refused, the pair is deleted (nothing left to check); still
+    /// accepted, a warning says to revoke it.
+    static func retiredKeyCheck(storage: MinIOStorageBackend) async -> DoctorCheck? {
+        let path = CredentialsCommand.Rotate.retiredKeyPath
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return await DoctorCheck.evaluating(id: "storage.retired-key", title: "Key replaced by the last rotation is revoked") {
+            let keys = try StorageKeyPair(credentialsFile: String(decoding: data, as: UTF8.self), source: path)
+            var configuration = storage.configuration
+            configuration.credentials = .fixed(S3Credentials(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey))
+            configuration.maximumAttempts = 1
+            do {
+                try await MinIOStorageBackend(configuration: configuration).checkAccess()
+            } catch let error as RecoveryError where error.code == .unauthorized || error.code == .forbidden {
+                try? FileManager.default.removeItem(atPath: path)
+                return (.pass, "the storage refuses \(keys.shortID): revoked (\(path) removed)", nil)
+            }
+            return (.warn, "the storage still accepts \(keys.shortID), which credentials rotate replaced",
+                    "revoke it at the storage server (for MinIO: mc admin user svcacct rm, or remove the user), then run doctor again")
         }
     }
 }

@@ -15,7 +15,8 @@ struct PolicyCommand: AsyncParsableCommand {
             abstract: "Find contradictions in a policy file: each with the rule, the evidence and a fix.",
             discussion: """
                 Rules: schedule-slower-than-rpo, objective-not-covered, retention-shorter-than-drill, unknown-schedule, \
-                overlapping-schedules, ttl-rejected, ttl-zero, cron-never-fires, alert-longer-than-rpo (docs/policy.md). \
+                overlapping-schedules, ttl-rejected, ttl-zero, cron-never-fires, alert-longer-than-rpo, rpo-check-slower-than-rpo, \
+                cluster-resources-not-backed-up, drill-without-dr-cluster (docs/policy.md). \
                 Exit status 1 when there is an error (or the file does not read), 0 otherwise, warnings included.
                 """)
         @Option(name: .customLong("output"), help: "table or json.") var output: OutputFormat = .table

@@ -64,7 +64,10 @@ struct RunCommand: AsyncParsableCommand {
                 let path = global.signingKeyLocation(policy: policy).path
                 Self.emit(json ? #"{"event":"warning","message":"no audit signing key: checkpoints are not signed"}"# : "warning: no audit signing key at \(path): the trail's checkpoints are not signed (create one with `carbon-recovery audit keygen`)")
             }
-            let tasks = RecoveryTasks.standard(for: policy, coordinator: context.coordinator)
+            let production = try? await context.cluster.identity()
+            let tasks = RecoveryTasks.standard(
+                for: policy, coordinator: context.coordinator, productionIdentity: production,
+                drCoordinator: context.drCoordinatorFactory(connection: connection))
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }

@@ -6,9 +6,10 @@
 // the way Velero does: from each BackupStorageLocation — `config.s3Url`, `config.region`,
 // `config.profile`, bucket and prefix — with the AWS-format credentials in the location's
 // secret (`spec.credential`, else `cloud-credentials`/`cloud`), read again for every
-// operation. Nothing about storage comes from its environment. On start it records itself as
-// the `velero` Deployment (an object only: the sandbox runs no containers) so that
-// `carbon-recovery doctor` finds it.
+// operation. Nothing about storage comes from its environment. In the sandbox it runs as
+// Velero's own service account (a token `scripts/sandbox` issues, bound to the roles
+// `carbon-recovery deploy` renders), and the sandbox records it as the `velero` Deployment
+// (an object only: the sandbox runs no containers) so that `carbon-recovery doctor` finds it.
 //
 //   velero-stand-in [--namespace velero] [--validation-interval-seconds 10] [--schedule-interval-seconds 2]
 //                   [--gc-interval-seconds 5] [--sync-interval-seconds 5]      (0 switches a controller off)
@@ -56,8 +57,9 @@ let logger = Logger(label: "velero-stand-in")
 
 do {
     let cluster = try KubectlClusterClient(configuration: .fromEnvironment())
-    // Velero's AWS object store plugin, for S3-compatible storage: endpoint, region and
-    // profile from the location's config, keys from its secret.
+    // Velero's AWS object store plugin, for S3-compatible storage: endpoint, region, profile and
+    // server-side encryption from the location's config (the SSE-C key from the file it names,
+    // as the plugin reads it inside Velero's pod), keys from its secret, the CA from caCertRef.
     let storage: VeleroStandIn.StorageResolver = { location in
         guard let endpoint = location.config["s3Url"], !endpoint.isEmpty else {
             throw RecoveryError(.invalidInput, "storage location \(location.name) has no config.s3Url (the stand-in speaks to S3-compatible storage only)", target: location.name)
@@ -66,27 +68,15 @@ do {
             throw RecoveryError(.unauthorized, "storage location \(location.name) has no credentials: name a secret in spec.credential or create velero/cloud-credentials", target: location.name)
         }
         let credentials = try S3Credentials(credentialsFile: text, profile: location.config["profile"] ?? "default", source: location.credentialSource ?? location.name)
+        // Retries add up to at least ~12 s (10 attempts, waits from 0.25 s doubling to 4 s, each
+        // at least half its ceiling): the sandbox restarts its S3 server to change the keys it
+        // accepts (`scripts/sandbox s3-keys`), which a MinIO does not need, and a backup in
+        // flight must ride that out. Velero's AWS plugin retries less (the SDK's standard 3).
         return try MinIOStorageBackend(configuration: .init(
-            endpoint: endpoint, bucket: location.bucket, region: location.config["region"] ?? "us-east-1", credentials: .fixed(credentials)))
+            endpoint: endpoint, bucket: location.bucket, region: location.config["region"] ?? "us-east-1", credentials: .fixed(credentials),
+            maximumAttempts: 10, retryBaseDelay: .milliseconds(250), retryMaximumDelay: .seconds(4),
+            encryption: try location.encryption.storageEncryption(), caCertificates: location.caCertificates))
     }
-    var deployment = KubernetesObject(
-        kind: .deployment, namespace: namespace, name: "velero",
-        labels: ["component": "velero", "app.kubernetes.io/name": "velero-stand-in"],
-        body: [
-            "spec": [
-                "replicas": 1,
-                "selector": ["matchLabels": ["component": "velero"]],
-                "template": [
-                    "metadata": ["labels": ["component": "velero"]],
-                    "spec": ["containers": [["name": "velero", "image": "carbon-recovery/velero-stand-in:sandbox", "args": ["server"]]]],
-                ],
-            ],
-        ])
-    deployment.json["metadata"]?["annotations"] = [
-        "carbon-recovery.dev/stand-in": "CarbonRecovery's sandbox stand-in for Velero, not Velero; it runs as a local process",
-        "carbon-recovery.dev/stand-in-pid": .string(String(ProcessInfo.processInfo.processIdentifier)),
-    ]
-    _ = try await cluster.apply(deployment, fieldManager: "velero-stand-in")
     let server = try await cluster.identity().server ?? "?"
     logger.info("velero-stand-in watching", metadata: ["namespace": "\(namespace)", "server": "\(server)"])
     let standIn = VeleroStandIn(cluster: cluster, namespace: namespace, storage: storage, logger: logger)

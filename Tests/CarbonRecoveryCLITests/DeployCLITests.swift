@@ -36,6 +36,19 @@ final class StandInProcess: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        // What scripts/sandbox does for its own stand-in: the `velero` Deployment object, so
+        // that doctor and status find Velero's server (the stand-in does not write it itself).
+        let deployment = """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"velero","namespace":"\(namespace)",
+              "annotations":{"carbon-recovery.dev/stand-in":"CarbonRecovery's sandbox stand-in for Velero, not Velero","carbon-recovery.dev/stand-in-pid":"\(process.processIdentifier)"}},
+             "spec":{"replicas":1,"selector":{"matchLabels":{"component":"velero"}},
+                     "template":{"metadata":{"labels":{"component":"velero"}},"spec":{"containers":[{"name":"velero","image":"carbon-recovery/velero-stand-in:sandbox"}]}}}}
+            """
+        let recorded = try await run("/usr/bin/env", ["kubectl", "apply", "--server-side", "--field-manager=carbon-recovery-tests", "-f", "-"], input: Array(deployment.utf8))
+        guard recorded.status == 0 else {
+            stop()
+            throw RecoveryError(.internalError, "recording the stand-in's Deployment failed: \(recorded.standardError)")
+        }
     }
 
     static func installLocation(namespace: String) async throws {
@@ -64,7 +77,7 @@ final class StandInProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
-@Suite("carbon-recovery deploy on the sandbox", .timeLimit(.minutes(5)))
+@Suite("carbon-recovery deploy on the sandbox", .timeLimit(.minutes(10)))
 struct DeployCLITests {
     func policy(_ sandbox: Sandbox, schedules: [String]) -> String {
         let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""

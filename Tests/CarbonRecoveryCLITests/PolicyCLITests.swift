@@ -16,11 +16,15 @@ struct PolicyCLITests {
         #expect(result.standardOutput.contains("254carbon.yaml:49:10: error [schedule-slower-than-rpo] objectives[0].rpo"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("'critical-backup' (0 */6 * * *) leave gaps of up to 6h"))
         #expect(result.standardOutput.contains("fix: back up 'data-platform' at least every 15m0s"))
-        #expect(result.standardOutput.hasSuffix("3 schedules, 1 objectives, 2 drills: 3 errors, 2 warnings\n"))
+        #expect(result.standardOutput.contains("warning [cluster-resources-not-backed-up] schedules"), "the guide backs up no cluster-scoped resource")
+        #expect(result.standardOutput.contains("warning [velero-access-not-limited] access"), "the guide binds cluster-admin to Velero")
+        #expect(result.standardOutput.contains("warning [storage-not-encrypted] storage.encryption"), "the guide's backups lie unencrypted")
+        #expect(result.standardOutput.contains("warning [storage-plain-http] storage.endpoint"), "the guide's MinIO is plain HTTP")
+        #expect(result.standardOutput.hasSuffix("3 schedules, 1 objectives, 2 drills: 3 errors, 7 warnings\n"))
 
         let json = try await run(try executable("carbon-recovery"), ["policy", "lint", example, "--output", "json"])
         let report = try JSONValue(parsing: Array(json.standardOutput.utf8))
-        #expect(json.status == 1 && report["errors"] == 3 && report["warnings"] == 2)
+        #expect(json.status == 1 && report["errors"] == 3 && report["warnings"] == 7)
         #expect(report["findings"]?.arrayValue?.first?["rule"] == "schedule-slower-than-rpo" && report["findings"]?.arrayValue?.first?["line"] == 49)
     }
 
@@ -33,15 +37,19 @@ struct PolicyCLITests {
               endpoint: https://minio.storage.svc:9000
               bucket: 254carbon-backups
               credentials: {environment: {accessKeyID: VELERO_S3_ACCESS_KEY, secretAccessKey: VELERO_S3_SECRET_KEY}}
+              encryption: {type: SSE-S3}
             schedules:
               - {name: critical-backup, cron: "*/15 * * * *", namespaces: [data-platform, vault-prod], ttl: 168h0m0s}
+              - {name: weekly-full, cron: "3 3 * * 0", includeClusterResources: true, ttl: 2160h0m0s}
+            recovery: {clusterResourcesSchedule: weekly-full}
             objectives:
               - {class: critical, namespaces: [data-platform, vault-prod], rto: 1h0m0s, rpo: 15m0s}
             alerts: {slowBackup: 10m0s}
+            access: {operators: [platform-dr-operators]}
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let result = try await run(try executable("carbon-recovery"), ["policy", "lint", file])
         #expect(result.status == 0, "\(result.standardOutput)\(result.standardError)")
-        #expect(result.standardOutput == "\(file): 1 schedules, 1 objectives, 0 drills: 0 errors, 0 warnings\n")
+        #expect(result.standardOutput == "\(file): 2 schedules, 1 objectives, 0 drills: 0 errors, 0 warnings\n")
     }
 
     @Test("a file that does not read: one clear error naming the place, exit 1", arguments: [

@@ -17,7 +17,7 @@ func eventually<T>(within timeout: Duration, _ what: String, _ condition: () asy
     throw RecoveryError(.timeout, "\(what) did not happen within \(timeout)")
 }
 
-@Suite("The stand-in's schedules, garbage collection and backup sync", .timeLimit(.minutes(5)))
+@Suite("The stand-in's schedules, garbage collection and backup sync", .timeLimit(.minutes(10)))
 struct VeleroStandInControllerTests {
     @Test("deleting only the Backup object: backup sync brings it back from storage; deleting through the SDK does not")
     func backupSync() async throws {
@@ -121,7 +121,7 @@ struct VeleroStandInControllerTests {
         schedule.json["spec"] = ["schedule": "0 0 * * 7", "template": ["includedNamespaces": ["registry"]]]
         _ = try await rig.client.apply(schedule, fieldManager: "carbon-recovery-tests")
         let reference = try ObjectReference(kind: .veleroSchedule, namespace: "velero", name: name)
-        let status = try await eventually(within: .seconds(30), "schedule validation") {
+        let status = try await eventually(within: .seconds(120), "schedule validation") {
             try await rig.client.get(reference)?.status.flatMap { $0["phase"]?.stringValue == "FailedValidation" ? $0 : nil }
         }
         #expect(status["validationErrors"]?.arrayValue?.first?.stringValue?.contains("0 0 * * 7") == true)

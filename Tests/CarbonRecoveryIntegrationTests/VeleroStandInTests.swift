@@ -53,7 +53,7 @@ struct Rig {
     }
 }
 
-@Suite("Backups and restores through the Velero stand-in", .timeLimit(.minutes(5)))
+@Suite("Backups and restores through the Velero stand-in", .timeLimit(.minutes(10)))
 struct VeleroStandInTests {
     @Test("backup with wait, artifacts in Velero's layout, objects deleted, namespace restored: all audited")
     func backupDeleteRestore() async throws {
@@ -142,6 +142,56 @@ struct VeleroStandInTests {
         #expect(try await rig.engine.backupStatus(named: name) == nil)
         #expect(try await rig.storage.usage(prefix: prefix).objects == 0)
         #expect(try await rig.trail.entries(matching: AuditQuery(outcome: .success)).entries.map(\.operation).contains("backup.delete"))
+    }
+
+    @Test("a restore whose tarball does not decompress ends Failed with the reason, not InProgress for ever")
+    func unreadableTarballFailsRestore() async throws {
+        let rig = try Rig()
+        let namespace = try await rig.workloadNamespace("garbled")
+        let name = uniqueName("garbled")
+        try await rig.coordinator.backup(BackupRequest(name: name, includedNamespaces: [namespace]))
+        let prefix = try await rig.engine.storagePrefix(ofBackup: name)
+        try await rig.storage.put(prefix + "\(name).tar.gz", data: Array("not a gzip stream".utf8))
+        let restore = uniqueName("from-garbled")
+        let error = await #expect(throws: RecoveryError.self) {
+            try await rig.coordinator.restore(RestoreRequest(name: restore, source: .backup(name), namespaceMappings: [namespace: "\(namespace)-back"]))
+        }
+        #expect(error?.code == .restoreFailed && error?.message.contains("finished Failed") == true, "\(String(describing: error))")
+        let status = try #require(try await rig.engine.restoreStatus(named: restore))
+        #expect(status.phase == .failed && status.failureReason?.isEmpty == false, "\(status)")
+        #expect(try await rig.client.get(try ObjectReference(kind: .namespace, namespace: nil, name: "\(namespace)-back")) == nil, "nothing restored")
+    }
+
+    @Test("a location asking for SSE-S3: the stand-in's writes are reported encrypted and validation passes; asked for SSE-KMS afterwards, it fails naming them")
+    func encryptedLocation() async throws {
+        let rig = try Rig()
+        let sandbox = try Sandbox.current()
+        // moto records SSE requests and reports them on HEAD (it encrypts nothing); a prefix of
+        // its own keeps backup sync from finding anyone else's backups there.
+        let name = uniqueName("sse")
+        let location = VeleroStorageLocation(
+            name: name, bucket: sandbox.bucket, prefix: name, region: "us-east-1", s3URL: sandbox.lockEndpoint, isDefault: false, encryption: .s3Managed)
+        _ = try await rig.client.apply(VeleroObjects.backupStorageLocation(location, namespace: "velero"), fieldManager: "carbon-recovery-tests")
+        let reference = try ObjectReference(kind: .veleroBackupStorageLocation, namespace: "velero", name: name)
+        defer { Task { try? await rig.client.delete(reference, ignoreNotFound: true) } }
+        let namespace = try await rig.workloadNamespace("sse")
+        let backup = uniqueName("encrypted")
+        try await rig.coordinator.backup(BackupRequest(name: backup, includedNamespaces: [namespace], storageLocation: name))
+
+        let moto = try sandboxStorage(
+            credentials: .fixed(S3Credentials(accessKeyID: "moto-unauthenticated", secretAccessKey: "unused")), endpoint: sandbox.lockEndpoint)
+        let engine = VeleroBackupEngine(cluster: rig.client, storage: moto, configuration: .init(storagePrefix: name))
+        let first = try await engine.inspectBackup(named: backup, in: moto)
+        let passed = try #require(first.checks.first { $0.name == "encryption" })
+        #expect(passed.passed && passed.detail.contains("reported stored with SSE-S3 (AES256)"), "\(passed.detail)")
+
+        var kms = location
+        kms.encryption = .kms(keyID: "alias/velero-backups")
+        _ = try await rig.client.forceApply(VeleroObjects.backupStorageLocation(kms, namespace: "velero"), fieldManager: "carbon-recovery-tests")
+        let second = try await engine.inspectBackup(named: backup, in: moto)
+        let failed = try #require(second.checks.first { $0.name == "encryption" })
+        #expect(!failed.passed && failed.detail.contains("asks for SSE-KMS (key alias/velero-backups)") && failed.detail.contains("(AES256)"), "\(failed.detail)")
+        #expect(failed.detail.contains("8 of 8 artifacts") && failed.detail.contains("backups/\(backup)/"), "\(failed.detail)")
     }
 
     @Test("validation opens the artifacts, records their digests, and catches one tampered, one corrupted and one missing")

@@ -9,6 +9,7 @@ import CarbonRecoveryTestKit
 import Foundation
 import Logging
 import TestSupport
+import Synchronization
 import Testing
 
 actor RunLog {
@@ -168,5 +169,46 @@ struct RecoveryTaskSchedulerTests {
             #expect(error.message.contains("never fires"))
         }
         #expect(try await trail.entries(matching: AuditQuery(limit: 10)).entries.isEmpty)
+    }
+}
+
+/// Which drill runs where: a restore test on the production coordinator, a recovery drill on
+/// the DR cluster's — and a recovery drill that cannot reach one fails, saying why.
+@Suite("The policy's drill tasks")
+struct DrillTaskTests {
+    func policy(_ drills: [DrillPolicy]) -> RecoveryPolicy {
+        var policy = RecoveryPolicy(storage: StoragePolicy(endpoint: "http://127.0.0.1:9", bucket: "b", credentials: .file(path: "/dev/null", profile: "default")), drills: drills)
+        policy.automation = AutomationPolicy(validate: nil, rpoCheck: nil, cleanup: nil)
+        return policy
+    }
+
+    @Test("a recovery drill without a DR cluster or a way to reach it fails with the reason; the factory is asked for the drill's cluster")
+    func routing() async throws {
+        let cron = try CronSchedule(parsing: "0 6 1 1 *")
+        let trail = InMemoryAuditTrail()
+        let coordinator = RecoveryCoordinator(engine: InMemoryBackupEngine(), storage: InMemoryStorageBackend(), audit: trail, cluster: InMemoryClusterClient())
+        let dr = DrillPolicy.DRCluster(context: "dr-admin", kubeconfig: "/etc/dr/kubeconfig")
+        let annualWithout = DrillPolicy(name: "annual", cron: cron, kind: .annualExercise, schedule: "s")
+        let quarterly = DrillPolicy(name: "quarterly", cron: cron, kind: .fullRecovery, schedule: "s", drCluster: dr)
+
+        let without = RecoveryTasks.standard(for: policy([annualWithout]), coordinator: coordinator)
+        let named = await #expect(throws: RecoveryError.self) { _ = try await without[0].action(.init(scheduledFor: Date())) }
+        #expect(named?.code == .unsupported && named?.message.contains("it names none") == true)
+        let unreachable = RecoveryTasks.standard(for: policy([quarterly]), coordinator: coordinator)
+        let reach = await #expect(throws: RecoveryError.self) { _ = try await unreachable[0].action(.init(scheduledFor: Date())) }
+        #expect(reach?.message.contains("cannot reach one") == true)
+
+        // The factory gets the drill's DR cluster; its coordinator runs the drill (here on a
+        // cluster that is production: refused, and recorded).
+        let asked = Mutex<[DrillPolicy.DRCluster]>([])
+        let identity = ClusterIdentity(context: "in-memory", user: "test-admin", server: "memory://")
+        let tasks = RecoveryTasks.standard(for: policy([quarterly]), coordinator: coordinator, productionIdentity: identity) { reference in
+            asked.withLock { $0.append(reference) }
+            return coordinator
+        }
+        let refused = await #expect(throws: RecoveryError.self) { _ = try await tasks[0].action(.init(scheduledFor: Date())) }
+        #expect(refused?.code == .conflict)
+        #expect(asked.withLock { $0 } == [dr])
+        #expect(await trail.allEntries.filter { $0.operation == "drill.run" && $0.kind == .outcome }.map(\.outcome) == [.failure])
     }
 }

@@ -16,7 +16,11 @@ struct DoctorTests {
             "status": ["readyReplicas": 1],
         ]), fieldManager: "t")
         _ = try await cluster.apply(KubernetesObject(kind: .veleroBackupStorageLocation, namespace: "velero", name: "default", body: [
-            "spec": ["objectStorage": ["bucket": "254carbon-backups"]], "status": ["phase": .string(bslPhase), "lastValidationTime": "2026-11-25T06:00:00Z"],
+            "spec": [
+                "objectStorage": ["bucket": "254carbon-backups"],
+                "config": ["s3Url": "https://minio.storage.svc:9000", "serverSideEncryption": "AES256"],
+            ],
+            "status": ["phase": .string(bslPhase), "lastValidationTime": "2026-11-25T06:00:00Z"],
         ]), fieldManager: "t")
         return cluster
     }
@@ -28,9 +32,30 @@ struct DoctorTests {
     @Test("an installed Velero with an available location passes every check")
     func allPass() async throws {
         let checks = await doctor(try await installedCluster(bslPhase: "Available"), InMemoryStorageBackend()).run()
-        #expect(checks.map(\.id) == ["cluster.reachable", "velero.namespace", "velero.crds", "velero.deployment", "velero.storage-locations", "storage.access"])
+        #expect(checks.map(\.id) == ["cluster.reachable", "velero.namespace", "velero.crds", "velero.deployment", "velero.storage-locations", "velero.storage-encryption", "storage.access"])
         #expect(checks.allSatisfy { $0.status == .pass }, "\(checks.filter { $0.status != .pass }.map(\.detail))")
         #expect(checks.first { $0.id == "velero.storage-locations" }?.detail.contains("254carbon-backups: Available") == true)
+    }
+
+    @Test("storage encryption: plain HTTP, skipped verification and no SSE warn, each named; settings the AWS plugin refuses fail")
+    func storageEncryption() async throws {
+        let cluster = try await installedCluster(bslPhase: "Available")
+        let cases: [([String: JSONValue], DoctorCheck.Status, [String])] = [
+            (["s3Url": "http://minio:9000"], .warn, ["default reaches http://minio:9000 over plain HTTP", "default asks for no server-side encryption"]),
+            (["s3Url": "https://minio:9000", "insecureSkipTLSVerify": "true", "kmsKeyId": "alias/k"], .warn, ["default skips certificate verification"]),
+            (["s3Url": "https://minio:9000", "customerKeyEncryptionFile": "/keys/sse-c", "kmsKeyId": "alias/k"], .fail, ["cannot be combined"]),
+            (["s3Url": "https://minio:9000", "serverSideEncryption": "AES128"], .fail, ["neither AES256 (SSE-S3) nor aws:kms"]),
+            (["s3Url": "https://minio:9000", "customerKeyEncryptionFile": "/keys/sse-c"], .pass, ["default: TLS, SSE-C (key file /keys/sse-c)"]),
+        ]
+        for (config, status, phrases) in cases {
+            _ = try await cluster.apply(KubernetesObject(kind: .veleroBackupStorageLocation, namespace: "velero", name: "default", body: [
+                "spec": ["objectStorage": ["bucket": "254carbon-backups"], "config": .object(config)], "status": ["phase": "Available"],
+            ]), fieldManager: "t")
+            let check = try #require(await doctor(cluster, InMemoryStorageBackend()).run().first { $0.id == "velero.storage-encryption" })
+            #expect(check.status == status, "\(config): \(check.detail)")
+            for phrase in phrases { #expect(check.detail.contains(phrase), "\(check.detail)") }
+            #expect((check.fix != nil) == (status != .pass))
+        }
     }
 
     @Test("an unavailable location and unreachable storage fail with a fix each")
@@ -79,7 +104,7 @@ struct DoctorTests {
         let provider = Counting()
         let checks = await RecoveryDoctor(cluster: Unreachable(), storage: InMemoryStorageBackend(), providers: [VeleroBackupEngine(cluster: Unreachable()), provider]).run()
         #expect(checks.first?.status == .fail)
-        #expect(checks.filter { $0.status == .skip }.map(\.id) == ["velero.namespace", "velero.crds", "velero.deployment", "velero.storage-locations", "team.quota"])
+        #expect(checks.filter { $0.status == .skip }.map(\.id) == ["velero.namespace", "velero.crds", "velero.deployment", "velero.storage-locations", "velero.storage-encryption", "team.quota"])
         #expect(await provider.runs.value == 0)
         let bare = await RecoveryDoctor(cluster: try await installedCluster(bslPhase: "Available"), storage: InMemoryStorageBackend()).run()
         #expect(bare.map(\.id) == ["cluster.reachable", "storage.access"])

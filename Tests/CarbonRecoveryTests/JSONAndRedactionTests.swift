@@ -1,6 +1,7 @@
 import CarbonRecovery
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Canonical JSON and redaction")
 struct JSONAndRedactionTests {
@@ -188,6 +189,55 @@ struct JSONParserTests {
         #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(deep.utf8)) }
         let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
         #expect((try? JSONValue(parsing: Array(fine.utf8))) != nil)
+    }
+
+    @Test("omitting members: passed over, not built; everything else as a full parse, a path through an array never matches")
+    func omitting() throws {
+        let text = #"{"metadata":{"name":"a","managedFields":[{"f:x":{"\u00e9":[1,2.5e3,true,null]}}],"labels":{"x":"y"}},"data":{"k":"v\n"},"spec":{"list":[{"data":1}]}}"#
+        let omitted = try JSONValue(parsing: Array(text.utf8), omitting: [["metadata", "managedFields"], ["data"], ["spec", "list", "data"]])
+        #expect(omitted == ["metadata": ["name": "a", "labels": ["x": "y"]], "spec": ["list": [["data": 1]]]])
+        var removed = try JSONValue(parsing: Array(text.utf8))
+        for path in [["metadata", "managedFields"], ["data"]] { removed.remove(path: path) }
+        #expect(omitted == removed)
+        #expect(try JSONValue(parsing: Array(text.utf8), omitting: [["nothing", "here"]]) == JSONValue(parsing: Array(text.utf8)))
+    }
+
+    @Test("omitting members keeps the parser strict: what a full parse rejects is rejected when skipped", arguments: [
+        #"{"skip":[1,]}"#, #"{"skip":{"a":1,}}"#, #"{"skip":01}"#, #"{"skip":"\x"}"#, #"{"skip":"\u12"}"#, "{\"skip\":\"a\nb\"}",
+        #"{"skip":tru}"#, #"{"skip":[1 2]}"#, #"{"skip":{a:1}}"#, #"{"skip":"open}"#, #"{"skip":[}"#, #"{"skip":1}x"#, #"{"skip":}"#,
+    ])
+    func omittingStaysStrict(text: String) {
+        #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(text.utf8)) }
+        #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(text.utf8), omitting: [["skip"]]) }
+        let deep = #"{"skip":"# + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
+        #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array(deep.utf8), omitting: [["skip"]]) }
+    }
+
+    @Test("fuzzed: omitting agrees with a full parse and removal, accepting and rejecting alike (but for UTF-8 inside what is skipped)")
+    func omittingFuzz() throws {
+        var generator = SplitMix(state: 0x5EED_1404)
+        let pieces = [
+            "{", "}", "[", "]", ",", ":", "\"skip\"", "\"keep\"", "\"a\"", "\"\\n\"", "\"\\u00e9\"", "\"\\ud83d\\ude00\"", "1", "-0.5e2", "01",
+            "true", "null", "fals", " ", "\"\\q\"", "\"x",
+        ]
+        let paths: [[String]] = [["skip"], ["keep", "skip"], ["a"]]
+        var agreed = 0
+        for _ in 0..<20_000 {
+            // Mostly well-formed objects with random damage, so both outcomes are common.
+            var text = "{\"skip\":"
+            for _ in 0..<Int.random(in: 1...12, using: &generator) { text += pieces.randomElement(using: &generator)! }
+            text += Bool.random(using: &generator) ? ",\"keep\":{\"skip\":[1,{\"a\":2}],\"b\":3}}" : "}"
+            let bytes = Array(text.utf8)
+            let full = try? JSONValue(parsing: bytes)
+            let partial = try? JSONValue(parsing: bytes, omitting: paths)
+            #expect((full == nil) == (partial == nil), "accepted differently: \(text)")
+            if var full, let partial {
+                for path in paths { full.remove(path: path) }
+                #expect(full == partial, "\(text)")
+                agreed += 1
+            }
+        }
+        #expect(agreed > 500, "the fuzz reached well-formed inputs \(agreed) times")
     }
 
     @Test("agrees with Foundation's JSONSerialization on a Kubernetes list")

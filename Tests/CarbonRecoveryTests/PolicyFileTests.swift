@@ -16,16 +16,25 @@ func guidePolicyPath() -> String {
         .appendingPathComponent("Examples/254carbon.yaml").path
 }
 
-/// A minimal valid document with `extra` appended (YAML at the top level).
+/// A minimal valid document with `extra` appended (YAML at the top level): TLS and SSE-S3 to
+/// the storage, and an access section with an operator group unless `extra` has its own (so
+/// that the other rules' tests are not about access or encryption).
 func policyText(_ extra: String) -> String {
     """
     storage:
-      endpoint: http://127.0.0.1:9000
+      endpoint: https://127.0.0.1:9000
       bucket: 254carbon-backups
       credentials:
         environment: {accessKeyID: VELERO_S3_ACCESS_KEY, secretAccessKey: VELERO_S3_SECRET_KEY}
+      encryption: {type: SSE-S3}
     \(extra)
+    \(extra.contains("access:") ? "" : "access: {operators: [platform-dr-operators]}")
     """
+}
+
+/// A storage section with `extra` lines inside it.
+func storageText(_ extra: String, endpoint: String = "https://minio:9000") -> String {
+    "storage:\n  endpoint: \(endpoint)\n  bucket: b\n  credentials: {file: {path: /x}}\n  \(extra)\n"
 }
 
 func rules(_ text: String) throws -> [String] {
@@ -51,7 +60,10 @@ struct PolicyFileTests {
         #expect(findings.map { "\($0.severity.rawValue) \($0.rule) \($0.field)" } == [
             "error schedule-slower-than-rpo objectives[0].rpo", "error schedule-slower-than-rpo objectives[0].rpo",
             "error alert-longer-than-rpo alerts.slowBackup",
-            "warning retention-shorter-than-drill drills[0].cron", "warning retention-shorter-than-drill drills[1].cron",
+            "warning retention-shorter-than-drill drills[0].cron", "warning drill-without-dr-cluster drills[1]",
+            "warning retention-shorter-than-drill drills[1].cron", "warning cluster-resources-not-backed-up schedules",
+            "warning storage-not-encrypted storage.encryption", "warning storage-plain-http storage.endpoint",
+            "warning velero-access-not-limited access",
         ])
         #expect(findings[0].evidence.contains("'data-platform'") && findings[0].evidence.contains("15m0s") && findings[0].evidence.contains("gaps of up to 6h"))
         #expect(findings[0].fix.contains("*/15 * * * *"))
@@ -72,13 +84,14 @@ struct PolicyFileTests {
         #expect(document.policy.schedules[0].retention == RetentionPolicy(keepLast: 7, keepDaily: 30, keepWeekly: 8, keepMonthly: 3))
         #expect(document.policy.notifiers.first?.settings["url"] == "env:OPS_WEBHOOK_URL")
         #expect(document.policy.storage.credentials == .secret(namespace: "velero", name: "cloud-credentials", key: "cloud"))
+        #expect(document.policy.recovery == ClusterRecoveryPolicy(clusterResourcesSchedule: "weekly-full-backup", maximumDataLoss: .hours(24)))
     }
 
     @Test("each rule fires on its contradiction", arguments: [
         // objective-not-covered: a namespace only a selector schedule touches, and one nothing touches.
         ("""
         schedules:
-          - {name: db, cron: "*/5 * * * *", namespaces: [data-platform], selector: app=postgresql}
+          - {name: db, cron: "*/5 * * * *", namespaces: [data-platform], selector: app=postgresql, includeClusterResources: true}
         objectives:
           - {class: critical, namespaces: [data-platform, vault-prod], rto: 1h, rpo: 15m}
         alerts: {slowBackup: 5m}
@@ -106,7 +119,7 @@ struct PolicyFileTests {
         // alert-longer-than-rpo (staleness).
         ("""
         schedules:
-          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry], includeClusterResources: true}
         objectives:
           - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
         alerts: {slowBackup: 5m, staleAfter: 1h}
@@ -114,14 +127,14 @@ struct PolicyFileTests {
         // retention-shorter-than-drill.
         ("""
         schedules:
-          - {name: a, cron: "0 2 * * *", namespaces: [registry], ttl: 168h}
+          - {name: a, cron: "0 2 * * *", namespaces: [registry], ttl: 168h, includeClusterResources: true}
         drills:
-          - {name: d, cron: "0 4 1 * *", kind: full-recovery, schedule: a}
+          - {name: d, cron: "0 4 1 * *", kind: full-recovery, schedule: a, drCluster: {context: dr}}
         """, ["warning retention-shorter-than-drill drills[0].cron"]),
         // rpo-check-slower-than-rpo: hourly checks against a 15-minute RPO, or none at all; an automation cron that never fires.
         ("""
         schedules:
-          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry], includeClusterResources: true}
         objectives:
           - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
         alerts: {slowBackup: 5m}
@@ -129,12 +142,32 @@ struct PolicyFileTests {
         """, ["error cron-never-fires automation.validate", "warning rpo-check-slower-than-rpo automation.rpoCheck"]),
         ("""
         schedules:
-          - {name: a, cron: "*/10 * * * *", namespaces: [registry]}
+          - {name: a, cron: "*/10 * * * *", namespaces: [registry], includeClusterResources: true}
         objectives:
           - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
         alerts: {slowBackup: 5m}
         automation: {rpoCheck: "off"}
         """, ["warning rpo-check-slower-than-rpo automation.rpoCheck"]),
+        // cluster-resources-not-backed-up: the named schedule takes only some namespaces; a
+        // schedule of every namespace but kube-system takes no cluster resources either (Velero's
+        // auto mode); recovery names a schedule that does not exist.
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: [registry], includeClusterResources: true}
+          - {name: b, cron: "0 3 * * *", namespaces: [registry]}
+        recovery: {clusterResourcesSchedule: b}
+        """, ["error cluster-resources-not-backed-up recovery.clusterResourcesSchedule"]),
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", namespaces: ["*"], excludeNamespaces: [kube-system], ttl: 2232h}
+        drills:
+          - {name: d, cron: "0 5 1 */3 *", kind: full-recovery, schedule: a}
+        """, ["warning drill-without-dr-cluster drills[0]", "warning cluster-resources-not-backed-up schedules"]),
+        ("""
+        schedules:
+          - {name: a, cron: "0 2 * * *", includeClusterResources: true}
+        recovery: {clusterResourcesSchedule: weekly}
+        """, ["error unknown-schedule recovery.clusterResourcesSchedule"]),
     ])
     func ruleFires(yaml: String, expected: [String]) throws {
         #expect(try rules(policyText(yaml)) == expected)
@@ -143,7 +176,7 @@ struct PolicyFileTests {
     @Test("and stays silent when the policy is right", arguments: [
         """
         schedules:
-          - {name: a, cron: "*/15 * * * *", namespaces: [registry]}
+          - {name: a, cron: "*/15 * * * *", namespaces: [registry], includeClusterResources: true}
         objectives:
           - {class: c, namespaces: [registry], rto: 1h, rpo: 15m}
         alerts: {slowBackup: 10m}
@@ -155,11 +188,11 @@ struct PolicyFileTests {
         """,
         """
         schedules:
-          - {name: a, cron: "0 2 * * *", namespaces: ["*"], excludeNamespaces: [kube-system], ttl: 2232h}
+          - {name: a, cron: "0 2 * * *", namespaces: ["*"], excludeNamespaces: [kube-system], includeClusterResources: true, ttl: 2232h}
         objectives:
           - {class: c, namespaces: [registry], rto: 4h, rpo: 24h}
         drills:
-          - {name: d, cron: "0 5 1 */3 *", kind: full-recovery, schedule: a}
+          - {name: d, cron: "0 5 1 */3 *", kind: full-recovery, schedule: a, drCluster: {context: dr}}
         """,
     ])
     func ruleSilent(yaml: String) throws {
@@ -168,9 +201,9 @@ struct PolicyFileTests {
 
     @Test("bad files fail with the file, line, column and field, and say what is wrong", arguments: [
         ("storage: [", "carbon-recovery.yaml: not valid YAML: line"),
-        (policyText("schedule:\n  - {name: a, cron: '0 2 * * *'}"), "carbon-recovery.yaml:6:1: schedule: unknown field 'schedule'; expected one of storage, schedules"),
-        (policyText("schedules:\n  - {name: a, cron: '0 2 * * * *'}"), "carbon-recovery.yaml:7:21: schedules[0].cron: cron schedule '0 2 * * * *' is invalid"),
-        (policyText("schedules:\n  - {name: Bad_Name, cron: '0 2 * * *'}"), "carbon-recovery.yaml:7:5: schedules[0]: "),
+        (policyText("schedule:\n  - {name: a, cron: '0 2 * * *'}"), "carbon-recovery.yaml:7:1: schedule: unknown field 'schedule'; expected one of storage, schedules"),
+        (policyText("schedules:\n  - {name: a, cron: '0 2 * * * *'}"), "carbon-recovery.yaml:8:21: schedules[0].cron: cron schedule '0 2 * * * *' is invalid"),
+        (policyText("schedules:\n  - {name: Bad_Name, cron: '0 2 * * *'}"), "carbon-recovery.yaml:8:5: schedules[0]: "),
         (policyText("schedules:\n  - {name: a, cron: '0 2 * * *', namespaces: data-platform}"), "schedules[0].namespaces: expected a list"),
         (policyText("schedules:\n  - {name: a, cron: '0 2 * * *', selector: 'app in (('}"), "schedules[0].selector: "),
         (policyText("objectives:\n  - {class: c, namespaces: [a], rto: soon, rpo: 15m}"), "objectives[0].rto: "),
@@ -191,6 +224,23 @@ struct PolicyFileTests {
         (policyText("audit: {checkpointInterval: 0}"), "audit.checkpointInterval: write a whole number of entries, 1 or more"),
         (policyText("audit: {checkpointInterval: often}"), "audit.checkpointInterval: expected a whole number"),
         (policyText("audit: {signingKeyText: 'PRIVATE+KEY+x'}"), "audit.signingKeyText: unknown field"),
+        (policyText("recovery: {maximumDataLoss: -1h}"), "recovery.maximumDataLoss: write a positive duration"),
+        (policyText("recovery: {maximumDataLoss: a day}"), "recovery.maximumDataLoss: "),
+        (policyText("recovery: {clusterResourcesSchedule: Weekly_Full}"), "recovery.clusterResourcesSchedule: "),
+        (policyText("recovery: {clusterSchedule: weekly}"), "recovery.clusterSchedule: unknown field"),
+        (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: annual-exercise, schedule: a}"), "drills[0].drCluster: an annual exercise recovers every namespace into a DR cluster"),
+        (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {kubeconfig: /k}}"), "drills[0].drCluster.context: missing; it is required"),
+        (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {context: dr, kubeconfig: k.yaml}}"), "drills[0].drCluster.kubeconfig: write an absolute path"),
+        (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {context: dr, server: x}}"), "drills[0].drCluster.server: unknown field"),
+        (storageText("encryption: {type: AES}"), "storage.encryption.type: 'AES' is not one of none, SSE-S3, SSE-KMS, SSE-C"),
+        (storageText("encryption: {type: SSE-KMS}"), "storage.encryption.kmsKeyID: SSE-KMS needs kmsKeyID"),
+        (storageText("encryption: {type: SSE-KMS, kmsKeyID: 'alias/with space'}"), "storage.encryption.kmsKeyID: a KMS key id must be"),
+        (storageText("encryption: {type: SSE-S3, kmsKeyID: alias/k}"), "storage.encryption.kmsKeyID: kmsKeyID does not go with SSE-S3"),
+        (storageText("encryption: {type: SSE-C}"), "storage.encryption.customerKeyFile: SSE-C needs customerKeyFile"),
+        (storageText("encryption: {type: SSE-C, customerKeyFile: keys/sse-c.key}"), "must be an absolute path"),
+        (storageText("encryption: {type: SSE-C, customerKeyFile: /etc/velero/sse-c.key}", endpoint: "http://minio:9000"), "storage.encryption.type: SSE-C sends the key with every request: the storage endpoint must be https://"),
+        (storageText("encryption: {type: SSE-C, customerKey: 's3cr3tkeybytes'}"), "storage.encryption.customerKey: unknown field"),
+        (storageText("caFile: ca.pem"), "storage.caFile: 'ca.pem' must be an absolute path"),
     ])
     func badFile(text: String, message: String) throws {
         let error = #expect(throws: RecoveryError.self) { try PolicyFile.parse(text) }
@@ -211,6 +261,22 @@ struct PolicyFileTests {
         let defaults = try PolicyFile.parse(policyText("")).policy
         #expect(defaults.audit == AuditPolicy())
         #expect(defaults.audit.checkpointInterval == 10_000 && defaults.audit.signingKey == nil && defaults.audit.checkpointExport == nil)
+    }
+
+    @Test("drills at the guide's three levels; a recovery drill names its DR cluster by context and kubeconfig")
+    func drillLevels() throws {
+        let policy = try PolicyFile.parse(policyText("""
+            schedules:
+              - {name: weekly-full, cron: "0 3 * * 0", includeClusterResources: true}
+            drills:
+              - {name: monthly, cron: "0 4 1 * *", kind: restore-test, schedule: weekly-full}
+              - {name: quarterly, cron: "0 5 1 */3 *", kind: full-recovery, schedule: weekly-full, drCluster: {context: dr-admin, kubeconfig: /etc/dr/kubeconfig}}
+              - {name: annual, cron: "0 6 1 1 *", kind: annual-exercise, schedule: weekly-full, drCluster: {context: dr-admin}}
+            """)).policy
+        #expect(policy.drills.map(\.kind) == [.restoreTest, .fullRecovery, .annualExercise])
+        #expect(policy.drills[0].drCluster == nil)
+        #expect(policy.drills[1].drCluster == DrillPolicy.DRCluster(context: "dr-admin", kubeconfig: "/etc/dr/kubeconfig"))
+        #expect(policy.drills[2].drCluster == DrillPolicy.DRCluster(context: "dr-admin"))
     }
 
     @Test("a missing file is not-found, naming it")

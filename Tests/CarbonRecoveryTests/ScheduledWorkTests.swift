@@ -65,6 +65,17 @@ struct ScheduledWorkTests {
         #expect(checks.count == 5 && checks.allSatisfy { $0.outcome == .success })
     }
 
+    @Test("a backup of every namespace holds each objective namespace it does not exclude")
+    func everyNamespaceBackupCounts() async throws {
+        let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))
+        let engine = InMemoryBackupEngine(clock: time)
+        let coordinator = coordinator(engine, InMemoryAuditTrail(), RecordingNotifier(), time)
+        _ = try await coordinator.backup(BackupRequest(name: "full-1", excludedNamespaces: ["vault-prod"]))
+        let report = try await coordinator.checkRecoveryPoints(objectives)
+        #expect(report.breached == ["vault-prod"], "excluded")
+        #expect(report.entries.first { $0.namespace == "data-platform" }?.lastBackup == "full-1")
+    }
+
     @Test("new backups are validated once each, whatever the result; failed and running ones are left alone")
     func validateNewBackupsOnce() async throws {
         let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))

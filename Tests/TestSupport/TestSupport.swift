@@ -95,6 +95,13 @@ public struct Sandbox: Sendable {
     public var kubeconfig: String
     /// A kubeconfig for `viewer`, an authenticated user without RBAC permissions.
     public var viewerKubeconfig: String
+    /// Kubeconfigs for Velero's and carbon-recovery's service accounts (tokens the sandbox
+    /// issued, bound to the roles in scripts/sandbox-seed/velero-rbac.yaml), and for the users
+    /// `dr-operator` (group platform-dr-operators) and `dr-viewer` (platform-dr-viewers).
+    public var veleroKubeconfig: String
+    public var controllerKubeconfig: String
+    public var operatorKubeconfig: String
+    public var drViewerKubeconfig: String
     /// kubectl's discovery cache for the sandbox.
     public var kubectlCacheDirectory: String
     /// The SigV4-checking S3 endpoint (rclone) and its bucket.
@@ -104,6 +111,10 @@ public struct Sandbox: Sendable {
     public var credentialsFile: String
     /// The object-lock S3 endpoint (moto, unauthenticated).
     public var lockEndpoint: String
+    /// The SigV4-checking S3 endpoint over TLS (rclone, the same keys, a bucket of its own) and
+    /// the PEM file of the private CA that signed its certificate.
+    public var tlsEndpoint: String
+    public var storageCAFile: String
     /// The repository root (for `scripts/sandbox replica …`).
     public var repositoryRoot: String
 
@@ -124,11 +135,17 @@ public struct Sandbox: Sendable {
             directory: try value("CARBON_RECOVERY_SANDBOX_DIR"),
             kubeconfig: try value("CARBON_RECOVERY_KUBECONFIG"),
             viewerKubeconfig: try value("CARBON_RECOVERY_SANDBOX_VIEWER_KUBECONFIG"),
+            veleroKubeconfig: try value("CARBON_RECOVERY_SANDBOX_VELERO_KUBECONFIG"),
+            controllerKubeconfig: try value("CARBON_RECOVERY_SANDBOX_CONTROLLER_KUBECONFIG"),
+            operatorKubeconfig: try value("CARBON_RECOVERY_SANDBOX_OPERATOR_KUBECONFIG"),
+            drViewerKubeconfig: try value("CARBON_RECOVERY_SANDBOX_DR_VIEWER_KUBECONFIG"),
             kubectlCacheDirectory: try value("CARBON_RECOVERY_KUBECTL_CACHE_DIR"),
             s3Endpoint: try value("CARBON_RECOVERY_S3_ENDPOINT"),
             bucket: try value("CARBON_RECOVERY_S3_BUCKET"),
             credentialsFile: try value("AWS_SHARED_CREDENTIALS_FILE"),
             lockEndpoint: try value("CARBON_RECOVERY_SANDBOX_LOCK_ENDPOINT"),
+            tlsEndpoint: try value("CARBON_RECOVERY_SANDBOX_TLS_ENDPOINT"),
+            storageCAFile: try value("CARBON_RECOVERY_SANDBOX_STORAGE_CA"),
             repositoryRoot: root)
     }
 

@@ -59,6 +59,15 @@ public enum RecoveryPreflight {
         public var description: String { "\(severity) [\(check.rawValue)] \(message) — fix: \(fix)" }
     }
 
+    /// The members of a backed-up object no check reads: managed fields, a ConfigMap's or
+    /// Secret's data, the last-applied annotation, pod templates. A plan reads the backup
+    /// without them (``BackupEngine/backupObjects(named:in:omitting:)``), which is most of a
+    /// large backup's bytes.
+    public static let unreadFields: [[String]] = [
+        ["metadata", "managedFields"], ["metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"],
+        ["data"], ["binaryData"], ["stringData"], ["spec", "template"], ["spec", "jobTemplate"],
+    ]
+
     /// What the checks need to know about the target and the restore besides the backup.
     public struct Context: Sendable {
         /// The namespaces that exist on the target now.
@@ -80,9 +89,9 @@ public enum RecoveryPreflight {
         public var maximumDataLoss: TimeInterval?
         /// Now, from the injected clock.
         public var now: Date
-        /// Whether the backup engine restores an object of this kind (Velero never restores
-        /// nodes, events, its own objects, …); see ``BackupEngine/restores(_:)``.
-        public var isRestorable: @Sendable (BackupItem) -> Bool
+        /// Whether the backup engine's restore puts this object back (Velero never restores
+        /// nodes, events, its own objects, completed pods, …); see `BackupEngine.restores(_:)` for a `BackedUpObject`.
+        public var isRestorable: @Sendable (BackedUpObject) -> Bool
 
         /// Creates a context.
         public init(
@@ -90,7 +99,7 @@ public enum RecoveryPreflight {
             installedNamespaces: Set<String> = ["default", "kube-system", "kube-public", "kube-node-lease"],
             namespaceMappings: [String: String] = [:], storageClassMappings: [String: String] = [:],
             locationIsReadOnly: Bool?, locationName: String = "default", maximumDataLoss: TimeInterval? = nil, now: Date,
-            isRestorable: @escaping @Sendable (BackupItem) -> Bool = { _ in true }
+            isRestorable: @escaping @Sendable (BackedUpObject) -> Bool = { _ in true }
         ) {
             self.targetNamespaces = targetNamespaces
             self.targetStorageClasses = targetStorageClasses
@@ -114,13 +123,53 @@ public enum RecoveryPreflight {
     ///   - context: The target's namespaces and storage classes, mappings and limits.
     /// - Returns: The findings, errors first, each check's in a stable order.
     public static func check(backup: BackupStatus, objects: [BackedUpObject], target: ClusterDiscovery, context: Context) -> [Finding] {
-        var findings: [Finding] = []
-        let restorable = objects.filter { context.isRestorable($0.item) }
+        ordered(backupFindings(backup, target: target, context: context, scope: nil) + objectFindings(objects, target: target, context: context))
+    }
 
-        // The backup itself.
+    /// Runs every check for a recovery from several backups — the cluster resources from one,
+    /// each namespace from the newest that holds it (``RecoveryPoint/select(backups:validated:namespaces:clusterSchedule:objectives:now:)``).
+    ///
+    /// Each point's backup gets the backup and version checks (a point without a backup is an
+    /// error: nothing to restore that part from); the objects of all of them together get the
+    /// object checks, so a custom resource in a namespace backup counts the CRD in the cluster
+    /// resources' backup.
+    ///
+    /// - Parameters:
+    ///   - points: The recovery points.
+    ///   - objects: The objects the recovery restores, from every point's backup.
+    ///   - target: The target cluster's discovery.
+    ///   - context: The target's namespaces and storage classes, mappings and limits.
+    /// - Returns: The findings, errors first, each once.
+    public static func check(points: [RecoveryPoint], objects: [BackedUpObject], target: ClusterDiscovery, context: Context) -> [Finding] {
+        var findings: [Finding] = []
+        for point in points {
+            guard let backup = point.backup else {
+                findings.append(Finding(
+                    check: .backup, severity: .error, message: "no Completed, validated backup holds \(point.scope)",
+                    fix: point.scope == .clusterResources
+                        ? "validate a backup that includes cluster resources (carbon-recovery backup validate NAME), or name one"
+                        : "validate a backup that holds it (carbon-recovery backup validate NAME), or leave it out of the recovery"))
+                continue
+            }
+            findings += backupFindings(backup, target: target, context: context, scope: point.scope)
+        }
+        return ordered(findings + objectFindings(objects, target: target, context: context))
+    }
+
+    /// Errors first; each finding once, in the order found.
+    static func ordered(_ findings: [Finding]) -> [Finding] {
+        var seen: Set<Finding> = []
+        let unique = findings.filter { seen.insert($0).inserted }
+        return unique.filter { $0.severity == .error } + unique.filter { $0.severity == .warning }
+    }
+
+    /// The checks of the backup itself: phase, age, source Kubernetes version.
+    static func backupFindings(_ backup: BackupStatus, target: ClusterDiscovery, context: Context, scope: RecoveryPoint.Scope?) -> [Finding] {
+        var findings: [Finding] = []
+        let part = scope.map { "\($0): " } ?? ""
         if backup.phase != .completed {
             findings.append(Finding(
-                check: .backup, severity: .error, message: "backup \(backup.name) is \(backup.phase), not Completed",
+                check: .backup, severity: .error, message: "\(part)backup \(backup.name) is \(backup.phase), not Completed",
                 fix: "choose a Completed backup (carbon-recovery backup list)"))
         }
         if let limit = context.maximumDataLoss {
@@ -129,17 +178,15 @@ public enum RecoveryPreflight {
                 if age > limit {
                     findings.append(Finding(
                         check: .backup, severity: .error,
-                        message: "backup \(backup.name) completed \(describe(age)) ago, more than the accepted data loss of \(describe(limit))",
+                        message: "\(part)backup \(backup.name) completed \(describe(age)) ago, more than the accepted data loss of \(describe(limit))",
                         fix: "recover from a newer backup, or accept the loss with a larger --max-data-loss"))
                 }
             } else {
                 findings.append(Finding(
-                    check: .backup, severity: .error, message: "backup \(backup.name) has no completion time, so its data loss is unknown",
+                    check: .backup, severity: .error, message: "\(part)backup \(backup.name) has no completion time, so its data loss is unknown",
                     fix: "choose a backup that completed, or leave out --max-data-loss"))
             }
         }
-
-        // Kubernetes version.
         if let source = backup.sourceClusterVersion {
             if target.version < source {
                 findings.append(Finding(
@@ -153,6 +200,14 @@ public enum RecoveryPreflight {
                 message: "backup \(backup.name) does not record the Kubernetes version it was taken on",
                 fix: "none needed: the API versions are checked one by one below"))
         }
+        return findings
+    }
+
+    /// The checks of the objects to restore against the target: API versions, storage
+    /// classes, namespaces; and of the storage location.
+    static func objectFindings(_ objects: [BackedUpObject], target: ClusterDiscovery, context: Context) -> [Finding] {
+        var findings: [Finding] = []
+        let restorable = objects.filter { context.isRestorable($0) }
 
         // API versions: served, or defined by a CRD in the backup.
         var defined: Set<String> = []   // "group/version Kind"
@@ -163,9 +218,11 @@ public enum RecoveryPreflight {
             }
         }
         var missing: [String: [String]] = [:]
+        let served = Set(target.resources.map { "\($0.kind.apiVersion) \($0.kind.kind)" })
         for entry in restorable {
             guard let apiVersion = entry.object.apiVersion, let kind = entry.object.kind else { continue }
-            if target.serves(apiVersion: apiVersion, kind: kind) || defined.contains("\(apiVersion) \(kind)") { continue }
+            let type = "\(apiVersion) \(kind)"
+            if served.contains(type) || defined.contains(type) { continue }
             missing["\(apiVersion) \(kind)", default: []].append(entry.item.description)
         }
         for (type, items) in missing.sorted(by: { $0.key < $1.key }) {
@@ -187,14 +244,15 @@ public enum RecoveryPreflight {
             unknownClasses[used, default: []].append(claim.item.description)
         }
         for (name, claims) in unknownClasses.sorted(by: { $0.key < $1.key }) {
-            let mapped = context.storageClassMappings.first { $0.value == name }.map { " (mapped from \($0.key))" } ?? ""
+            let source = context.storageClassMappings.filter { $0.value == name }.keys.sorted().first
+            let mapped = source.map { " (mapped from \($0))" } ?? ""
             let available = context.targetStorageClasses.sorted()
             findings.append(Finding(
                 check: .storageClasses, severity: .error,
                 message: "storage class \(name)\(mapped), used by \(claims.count) claim(s) (\(sample(claims))), exists neither on the target nor in the backup",
                 fix: available.isEmpty
                     ? "create storage class \(name) on the target first"
-                    : "create storage class \(name) on the target, or map it to one that exists: --storage-class-mappings \(name):\(available[0]) (the target has \(available.joined(separator: ", ")))"))
+                    : "create storage class \(name) on the target, or map it to one that exists: --storage-class-mappings \(source ?? name):\(available[0]) (the target has \(available.joined(separator: ", ")))"))
         }
 
         // Namespaces: where the restore writes must be free.
@@ -227,7 +285,7 @@ public enum RecoveryPreflight {
                 message: "could not tell whether storage location \(context.locationName) is read-only",
                 fix: "check that its accessMode is ReadOnly before recovering"))
         }
-        return findings.sorted { ($0.severity == .error ? 0 : 1) < ($1.severity == .error ? 0 : 1) }
+        return findings
     }
 
     /// The first three of a list, and how many more.
@@ -236,8 +294,8 @@ public enum RecoveryPreflight {
         return sorted.prefix(3).joined(separator: ", ") + (sorted.count > 3 ? " and \(sorted.count - 3) more" : "")
     }
 
-    /// `2 h 5 min`, `40 min`, `12 s`.
-    static func describe(_ seconds: TimeInterval) -> String {
+    /// A duration in words: `2 d 3 h`, `2 h 5 min`, `40 min`, `12 s`.
+    public static func describe(_ seconds: TimeInterval) -> String {
         let total = Int(seconds.rounded())
         if total >= 86_400 { return "\(total / 86_400) d \((total % 86_400) / 3600) h" }
         if total >= 3600 { return "\(total / 3600) h \((total % 3600) / 60) min" }

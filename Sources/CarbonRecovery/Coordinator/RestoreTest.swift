@@ -231,7 +231,7 @@ extension RecoveryCoordinator {
             let cleanup: RestoreTestReport.Cleanup =
                 request.keep
                 ? .kept
-                : await removeScratch(found, namespaces: mappings.values.sorted(), timeout: request.cleanupTimeout, cluster: cluster)
+                : await removeCreated(found, namespaces: mappings.values.sorted(), timeout: request.cleanupTimeout, cluster: cluster)
             let report = RestoreTestReport(
                 backup: request.backup, restore: restored, namespaceMappings: mappings, expected: expected.count, missing: missing.sorted(),
                 recoveryTime: recoveryTime, recoveryTimeObjective: request.recoveryTimeObjective, cleanup: cleanup)
@@ -251,13 +251,17 @@ extension RecoveryCoordinator {
         }
     }
 
-    /// Deletes what a restore test created — objects first, so that nothing depends on a
-    /// namespace controller, then the namespaces — and waits for the namespaces to go.
-    private func removeScratch(
+    /// Deletes what a restore test or a recovery drill created — objects first, last created
+    /// first, so that nothing depends on a namespace controller, then the namespaces — and
+    /// waits for the namespaces to go.
+    func removeCreated(
         _ objects: [ObjectReference], namespaces: [String], timeout: Duration, cluster: any ClusterClient
     ) async -> RestoreTestReport.Cleanup {
         do {
-            for reference in objects.reversed() where reference.kind != .namespace {
+            // Objects inside a namespace that goes anyway go with it: one deletion each for the
+            // cluster-scoped ones only, so an account that may delete namespaces needs no more.
+            let going = Set(namespaces)
+            for reference in objects.reversed() where reference.kind != .namespace && !(reference.namespace.map(going.contains) ?? false) {
                 try await cluster.delete(reference, ignoreNotFound: true)
             }
             var pending: [String] = []
@@ -278,7 +282,7 @@ extension RecoveryCoordinator {
             }
             return pending.isEmpty ? .deleted : .pending(pending)
         } catch {
-            logger.warning("restore test cleanup failed", metadata: ["error": "\(error)"])
+            logger.warning("cleanup after a restore test or drill failed", metadata: ["error": "\(error)"])
             return .failed(Self.describe(error))
         }
     }

@@ -109,7 +109,7 @@ extension RecoveryCoordinator {
     }
 
     /// Checks each objective namespace's newest `Completed` backup that holds the whole
-    /// namespace (``BackupStatus/namespaces``) against its RPO, audited as `rpo.check`.
+    /// namespace (``BackupStatus/holds(namespace:)``: named, or in a backup of every namespace) against its RPO, audited as `rpo.check`.
     ///
     /// A namespace that becomes breached raises ``RecoveryEvent/Kind/rpoBreached``; one that is
     /// met again after a breach raises ``RecoveryEvent/Kind/rpoRecovered``. "Before" is the
@@ -124,7 +124,7 @@ extension RecoveryCoordinator {
             var entries: [RecoveryPointReport.Entry] = []
             for objective in objectives {
                 for namespace in objective.namespaces {
-                    let newest = backups.filter { $0.namespaces.contains(namespace) }.max { $0.completionTimestamp! < $1.completionTimestamp! }
+                    let newest = backups.filter { $0.holds(namespace: namespace) }.max { $0.completionTimestamp! < $1.completionTimestamp! }
                     entries.append(.init(
                         namespace: namespace, objective: objective.namespaceClass, rpo: objective.rpo, lastBackup: newest?.name,
                         lastBackupAt: newest?.completionTimestamp, age: newest.map { checkedAt.timeIntervalSince($0.completionTimestamp!) }))

@@ -29,6 +29,11 @@ public struct RecoveryPolicy: Sendable, Hashable {
     public var automation: AutomationPolicy
     /// How the audit trail's checkpoints are signed and exported.
     public var audit: AuditPolicy
+    /// How a lost cluster is rebuilt (`carbon-recovery recover cluster`).
+    public var recovery: ClusterRecoveryPolicy = ClusterRecoveryPolicy()
+    /// Who may do what through Velero; `nil` when the policy does not say (Velero's permissions
+    /// are then left as they are).
+    public var access: AccessPolicy?
 
     /// Creates a policy.
     public init(
@@ -60,14 +65,25 @@ public struct StoragePolicy: Sendable, Hashable {
     public var region: String
     /// Where the credentials come from — never the secret itself.
     public var credentials: CredentialsReference
+    /// Server-side encryption for everything written (`deploy` puts it into the location's
+    /// config, as Velero's AWS plugin reads it).
+    public var encryption: StorageEncryptionSetting
+    /// A PEM file with the CA that signed the storage's certificate, when a private CA did
+    /// (`deploy` puts it into a secret the location's `caCertRef` names).
+    public var caCertificateFile: String?
 
     /// Creates a storage policy.
-    public init(endpoint: String, bucket: String, prefix: String = "", region: String = "us-east-1", credentials: CredentialsReference) {
+    public init(
+        endpoint: String, bucket: String, prefix: String = "", region: String = "us-east-1", credentials: CredentialsReference,
+        encryption: StorageEncryptionSetting = .none, caCertificateFile: String? = nil
+    ) {
         self.endpoint = endpoint
         self.bucket = bucket
         self.prefix = prefix
         self.region = region
         self.credentials = credentials
+        self.encryption = encryption
+        self.caCertificateFile = caCertificateFile
     }
 }
 
@@ -106,14 +122,52 @@ public struct ScheduledBackup: Sendable, Hashable {
     public var effectiveTTL: GoDuration { retention.ttl ?? schedule.template.ttl ?? .hours(720) }
 }
 
-/// A restore drill: the guide's monthly DR drill or quarterly full recovery test.
+/// How a lost cluster is rebuilt on a new one (``RecoveryCoordinator/recoverCluster(_:progress:)``).
+public struct ClusterRecoveryPolicy: Sendable, Hashable {
+    /// The schedule whose backups take the cluster-scoped resources (CRDs, cluster roles,
+    /// storage and priority classes): its newest validated backup restores them. `nil` takes
+    /// the newest validated backup that holds them, whichever took it.
+    public var clusterResourcesSchedule: String?
+    /// The largest data loss a recovery accepts by default (`--max-data-loss`).
+    public var maximumDataLoss: GoDuration?
+
+    /// Creates a recovery policy.
+    public init(clusterResourcesSchedule: String? = nil, maximumDataLoss: GoDuration? = nil) {
+        self.clusterResourcesSchedule = clusterResourcesSchedule
+        self.maximumDataLoss = maximumDataLoss
+    }
+}
+
+/// A drill at one of the guide's three levels: the monthly DR drill, the quarterly full
+/// recovery test, the annual exercise.
 public struct DrillPolicy: Sendable, Hashable {
     /// What a drill does.
     public enum Kind: String, Sendable, Hashable, CaseIterable {
-        /// A restore test into scratch namespaces (``RecoveryCoordinator/testRestore(_:progress:)``).
+        /// Monthly: a restore test into scratch namespaces (``RecoveryCoordinator/testRestore(_:progress:)``).
         case restoreTest = "restore-test"
-        /// A full recovery test: every namespace of the backup, measured against the RTO.
+        /// Quarterly: with ``DrillPolicy/drCluster``, the objectives' namespaces and the cluster
+        /// resources recovered into the DR cluster, verified and removed
+        /// (``RecoveryCoordinator/runRecoveryDrill(_:objectives:recovery:production:)``); without
+        /// one, a restore test of every namespace of the backup, measured against the RTO.
         case fullRecovery = "full-recovery"
+        /// Annually: every backup never validated is validated, every objective's RPO is
+        /// checked, and every namespace is recovered into the DR cluster, verified and removed.
+        case annualExercise = "annual-exercise"
+    }
+
+    /// The cluster a recovery drill restores into, by kubeconfig context. A drill never
+    /// creates a cluster: this one must exist, run Velero, and read the backups' location.
+    public struct DRCluster: Sendable, Hashable {
+        /// The kubeconfig context.
+        public var context: String
+        /// The kubeconfig file; `nil` for the one the command uses.
+        public var kubeconfig: String?
+
+        /// Creates a reference.
+        public init(context: String, kubeconfig: String? = nil) {
+            self.context = context
+            self.kubeconfig = kubeconfig
+        }
     }
 
     /// The drill's name.
@@ -122,15 +176,20 @@ public struct DrillPolicy: Sendable, Hashable {
     public var cron: CronSchedule
     /// What it does.
     public var kind: Kind
-    /// The schedule whose latest completed backup it restores.
+    /// The schedule whose latest completed backup a restore test restores; for a recovery
+    /// drill, the schedule whose backups hold the cluster resources, unless the policy's
+    /// ``ClusterRecoveryPolicy/clusterResourcesSchedule`` names one.
     public var schedule: String
+    /// Where a recovery drill restores (`full-recovery`, `annual-exercise`).
+    public var drCluster: DRCluster?
 
     /// Creates a drill.
-    public init(name: String, cron: CronSchedule, kind: Kind, schedule: String) {
+    public init(name: String, cron: CronSchedule, kind: Kind, schedule: String, drCluster: DRCluster? = nil) {
         self.name = name
         self.cron = cron
         self.kind = kind
         self.schedule = schedule
+        self.drCluster = drCluster
     }
 }
 

@@ -46,12 +46,17 @@ public struct RestoreRequest: Sendable, Hashable {
     public var existingResourcePolicy: ExistingResourcePolicy
     /// Whether persistent volumes are restored; `nil` lets Velero decide.
     public var restorePVs: Bool?
+    /// Whether cluster-scoped resources are restored: `nil` (Velero's default) restores them
+    /// only when every namespace is included; `true` restores those the resource filters
+    /// select; `false` none (namespaces the restored objects need are still created).
+    public var includeClusterResources: Bool?
 
     /// Creates a request; every field but name and source has Velero's default.
     public init(
         name: String, source: Source, includedNamespaces: [String] = [], excludedNamespaces: [String] = [],
         includedResources: [String] = [], excludedResources: [String] = [], namespaceMappings: [String: String] = [:],
-        labelSelector: LabelSelector? = nil, existingResourcePolicy: ExistingResourcePolicy = .none, restorePVs: Bool? = nil
+        labelSelector: LabelSelector? = nil, existingResourcePolicy: ExistingResourcePolicy = .none, restorePVs: Bool? = nil,
+        includeClusterResources: Bool? = nil
     ) {
         self.name = name
         self.source = source
@@ -63,6 +68,7 @@ public struct RestoreRequest: Sendable, Hashable {
         self.labelSelector = labelSelector
         self.existingResourcePolicy = existingResourcePolicy
         self.restorePVs = restorePVs
+        self.includeClusterResources = includeClusterResources
     }
 
     /// Checks every field and throws on the first one that Velero or Kubernetes would reject.
@@ -102,6 +108,7 @@ public struct RestoreRequest: Sendable, Hashable {
         }
         if let labelSelector { parameters["labelSelector"] = .string(labelSelector.description) }
         if let restorePVs { parameters["restorePVs"] = .bool(restorePVs) }
+        if let includeClusterResources { parameters["includeClusterResources"] = .bool(includeClusterResources) }
         return .object(parameters)
     }
 }

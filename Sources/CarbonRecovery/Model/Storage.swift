@@ -10,13 +10,18 @@ public struct StorageObject: Sendable, Hashable {
     public var lastModified: Date?
     /// Its entity tag, when the backend gives one.
     public var etag: String?
+    /// How the storage says it keeps the object encrypted, from a `head`: the value of
+    /// `x-amz-server-side-encryption` (`AES256`, `aws:kms`), `SSE-C` for a customer key, or
+    /// `nil` when it says nothing (listings never say). See ``StorageEncryption/reportedAs``.
+    public var serverSideEncryption: String?
 
     /// Creates an object description.
-    public init(key: String, size: Int64, lastModified: Date? = nil, etag: String? = nil) {
+    public init(key: String, size: Int64, lastModified: Date? = nil, etag: String? = nil, serverSideEncryption: String? = nil) {
         self.key = key
         self.size = size
         self.lastModified = lastModified
         self.etag = etag
+        self.serverSideEncryption = serverSideEncryption
     }
 }
 

@@ -45,11 +45,25 @@ public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
 /// - `retention-shorter-than-drill` (warning): a drill's schedule keeps its backups for less
 ///   than the longest gap between drills, so backups taken after one drill are gone by the next;
 /// - `unknown-schedule` (error): a drill names a schedule the policy does not have;
+/// - `drill-without-dr-cluster` (warning): a full-recovery drill names no DR cluster, so it
+///   only restores into scratch namespaces of the production cluster;
 /// - `overlapping-schedules` (warning): two schedules back up the same namespace at the same minute;
 /// - `ttl-rejected` (error) / `ttl-zero` (warning): a TTL Velero rejects, or zero (Velero's 720 h default);
 /// - `cron-never-fires` (error): a schedule or drill whose cron has no next time (30 February);
 /// - `alert-longer-than-rpo` (error): the staleness or slow-backup alert fires only after the
 ///   smallest RPO it guards is already breached;
+/// - `cluster-resources-not-backed-up` (error / warning): the schedule named by
+///   `recovery.clusterResourcesSchedule` takes no cluster-scoped resources, or (warning) a
+///   policy with objectives or a full-recovery drill has no schedule that does — the guide's
+///   schedules all name namespaces, so its full-cluster recovery would have no CRDs, cluster
+///   roles or storage classes to restore (a schedule of every namespace but some excluded
+///   takes none either, as in Velero);
+/// - `velero-access-not-limited` (warning): no `access` section, so Velero keeps what it has
+///   (the guide: cluster-admin); `no-operator-group` (warning): an access section without operators;
+/// - `storage-not-encrypted` (warning): no `storage.encryption`, so backups (every backed-up
+///   Secret among them) lie in the bucket as the storage's defaults leave them;
+///   `storage-plain-http` (warning): the endpoint is `http://`, so the keys' signatures and the
+///   backups cross the network in the clear;
 /// - `rpo-check-slower-than-rpo` (warning): the in-process scheduler's RPO check runs less often
 ///   than the smallest RPO, so a breach is noticed late (or it is off while objectives exist);
 ///   an automation cron that never fires is a `cron-never-fires` error.
@@ -133,6 +147,12 @@ public struct PolicyLinter: Sendable {
 
         // Drills against the retention of the schedule they restore from.
         for (index, drill) in policy.drills.enumerated() {
+            if drill.kind == .fullRecovery && drill.drCluster == nil {
+                findings.append(.init(
+                    rule: "drill-without-dr-cluster", severity: .warning, field: "drills[\(index)]",
+                    evidence: "full-recovery drill '\(drill.name)' names no DR cluster, so it restores into scratch namespaces of the production cluster: the cluster-scoped resources, the order and a new cluster's Velero are never tested.",
+                    fix: "add drCluster: {context: NAME} naming a cluster with Velero that reads the backups' location (read-only)."))
+            }
             guard let entry = policy.schedules.first(where: { $0.schedule.name == drill.schedule }) else {
                 findings.append(.init(
                     rule: "unknown-schedule", severity: .error, field: "drills[\(index)].schedule",
@@ -149,6 +169,33 @@ public struct PolicyLinter: Sendable {
                         + "backups taken after one drill are gone before the next can test them.",
                     fix: "keep '\(entry.schedule.name)' backups at least \(Self.human(gap)), or run the drill more often."))
             }
+        }
+
+        // Which schedule takes the cluster-scoped resources a lost cluster is rebuilt from.
+        func takesClusterResources(_ template: BackupRequest) -> Bool {
+            let everyNamespace = (template.includedNamespaces.isEmpty || template.includedNamespaces == ["*"]) && template.excludedNamespaces.isEmpty
+            return template.includeClusterResources ?? everyNamespace
+        }
+        if let name = policy.recovery.clusterResourcesSchedule {
+            if let entry = policy.schedules.first(where: { $0.schedule.name == name }) {
+                if !takesClusterResources(entry.schedule.template) {
+                    findings.append(.init(
+                        rule: "cluster-resources-not-backed-up", severity: .error, field: "recovery.clusterResourcesSchedule",
+                        evidence: "schedule '\(name)' is to hold the cluster resources, but its backups take only some namespaces and no cluster-scoped resources (CRDs, cluster roles, storage classes).",
+                        fix: "set includeClusterResources: true on '\(name)', or name a schedule of every namespace."))
+                }
+            } else {
+                findings.append(.init(
+                    rule: "unknown-schedule", severity: .error, field: "recovery.clusterResourcesSchedule",
+                    evidence: "recovery takes the cluster resources from schedule '\(name)', which the policy does not define.",
+                    fix: "name one of: \(policy.schedules.map(\.schedule.name).joined(separator: ", "))."))
+            }
+        } else if !policy.schedules.isEmpty && (!policy.objectives.isEmpty || policy.drills.contains { $0.kind == .fullRecovery })
+            && !policy.schedules.contains(where: { takesClusterResources($0.schedule.template) }) {
+            findings.append(.init(
+                rule: "cluster-resources-not-backed-up", severity: .warning, field: "schedules",
+                evidence: "every schedule backs up only some namespaces, so no backup holds the cluster-scoped resources (CRDs, cluster roles, storage classes) a lost cluster is rebuilt with.",
+                fix: "add a schedule with includeClusterResources: true (or of every namespace) and name it in recovery.clusterResourcesSchedule."))
         }
 
         // Schedules that write the same namespace at the same minute.
@@ -202,6 +249,33 @@ public struct PolicyLinter: Sendable {
                     evidence: "the RPO check is off, so `carbon-recovery run` never reports a breached RPO of objective '\(tightest.namespaceClass)'.",
                     fix: "set automation.rpoCheck (e.g. '*/5 * * * *'), or rely on the rendered staleness alert."))
             }
+        }
+        // Who may do what through Velero.
+        if policy.storage.encryption == .none {
+            findings.append(.init(
+                rule: "storage-not-encrypted", severity: .warning, field: "storage.encryption",
+                evidence: "the policy asks for no server-side encryption: the backups, every backed-up Secret among them, lie in \(policy.storage.bucket) as the storage's defaults leave them.",
+                fix: "encryption: {type: SSE-S3} (or SSE-KMS with kmsKeyID, or SSE-C with customerKeyFile); deploy writes it into the storage location."))
+        }
+        if policy.storage.endpoint.lowercased().hasPrefix("http://") {
+            findings.append(.init(
+                rule: "storage-plain-http", severity: .warning, field: "storage.endpoint",
+                evidence: "\(policy.storage.endpoint) is plain HTTP: the backups cross the network unencrypted.",
+                fix: "serve the storage over https (in-cluster MinIO: a certificate from your CA) and name the CA in storage.caFile."))
+        }
+        if let access = policy.access {
+            if access.operatorGroups.isEmpty {
+                findings.append(.init(
+                    rule: "no-operator-group", severity: .warning, field: "access.operators",
+                    evidence: "no group may create backups or restores: at 3 a.m. only carbon-recovery's account and cluster administrators can restore.",
+                    fix: "name the group of the people on call: operators: [platform-dr-operators]."))
+            }
+        } else {
+            findings.append(.init(
+                rule: "velero-access-not-limited", severity: .warning, field: "access",
+                evidence: "the policy says nothing about access, so deploy leaves Velero's permissions as they are — the guide binds cluster-admin to Velero's account, "
+                    + "and anyone who may create a Restore or DownloadRequest can take the cluster or read every backed-up Secret.",
+                fix: "add an access section (operators, viewers, customResourceGroups); deploy then renders least-privilege roles, and doctor checks the bindings (docs/security.md)."))
         }
         return findings.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
     }

@@ -52,12 +52,36 @@ public protocol BackupEngine: Sendable {
     /// checks (API versions, storage classes, namespaces) and what a recovery's verification
     /// compares the cluster against. The default throws ``RecoveryError/Code/unsupported``.
     func backupObjects(named name: String, in storage: any StorageBackend) async throws -> [BackedUpObject]
+    /// ``backupObjects(named:in:)`` without the members at `omitting` (paths of member names,
+    /// e.g. `["metadata", "managedFields"]`): for a reader that needs only part of each object,
+    /// as the preflight (``RecoveryPreflight/unreadFields``). An engine may skip them while
+    /// parsing; the default reads whole objects and removes them.
+    func backupObjects(named name: String, in storage: any StorageBackend, omitting: [[String]]) async throws -> [BackedUpObject]
     /// Where an operator reads more about the subject (for Velero:
     /// `kubectl -n velero describe backup daily-1`), or `nil` (the default) for no hint.
     func troubleshootingHint(for subject: BackupEngineSubject) -> String?
     /// Whether a restore of a backup holding `item` puts it back (Velero never restores events,
     /// nodes or its own objects); the restore test expects exactly these back. The default: every item.
     func restores(_ item: BackupItem) -> Bool
+    /// Whether a restore puts this whole object back: ``restores(_:)`` for its kind, and the
+    /// engine's rules for single objects (Velero skips completed pods and jobs and mirror pods).
+    /// A recovery's verification expects exactly these back. The default: ``restores(_:)`` of its item.
+    func restores(_ object: BackedUpObject) -> Bool
+    /// An object as a comparison between a backup and a cluster sees it: without what the
+    /// engine's restore resets or the API server assigns (uid, resource version, timestamps,
+    /// status, …). Two objects equal in this form hold the same content as far as a restore can
+    /// bring it back. The default removes the server-assigned metadata, `managedFields` and `status`.
+    func comparableForm(of object: KubernetesObject, resource: String) -> KubernetesObject
+    /// Whether the storage location of this name is read-only for this engine (Velero's
+    /// `accessMode: ReadOnly`), so nothing can delete or overwrite the backups a cluster is
+    /// rebuilt from; `nil` (the default) when the engine cannot tell.
+    func storageLocationIsReadOnly(named name: String) async throws -> Bool?
+    /// Makes the engine's restores rename storage classes (`old: new`) in the persistent volume
+    /// claims, persistent volumes and stateful set claim templates they restore (Velero: its
+    /// `change-storage-class` restore item action's ConfigMap), replacing earlier mappings. An
+    /// empty map removes them. The default throws ``RecoveryError/Code/unsupported`` for a
+    /// non-empty map.
+    func setStorageClassMappings(_ mappings: [String: String]) async throws
 }
 
 /// What an engine's ``BackupEngine/troubleshootingHint(for:)`` is about.
@@ -82,8 +106,18 @@ extension BackupEngine {
     public func backupItems(named name: String, in storage: any StorageBackend) async throws -> [BackupItem] {
         throw RecoveryError(.unsupported, "this backup engine cannot list what a backup holds", target: "backup/\(name)")
     }
+    /// Throws ``RecoveryError/Code/unsupported``: this engine cannot read a backup's objects.
     public func backupObjects(named name: String, in storage: any StorageBackend) async throws -> [BackedUpObject] {
         throw RecoveryError(.unsupported, "this backup engine cannot read the objects a backup holds", target: "backup/\(name)")
+    }
+
+    /// ``backupObjects(named:in:)``, then each member at `omitting` removed.
+    public func backupObjects(named name: String, in storage: any StorageBackend, omitting: [[String]]) async throws -> [BackedUpObject] {
+        try await backupObjects(named: name, in: storage).map { entry in
+            var entry = entry
+            for path in omitting { entry.object.json.remove(path: path) }
+            return entry
+        }
     }
 
     /// No hint.
@@ -91,4 +125,28 @@ extension BackupEngine {
 
     /// Every item.
     public func restores(_ item: BackupItem) -> Bool { true }
+
+    /// ``restores(_:)`` of the object's item.
+    public func restores(_ object: BackedUpObject) -> Bool { restores(object.item) }
+
+    /// The object without `uid`, `resourceVersion`, `generation`, `creationTimestamp`,
+    /// `deletionTimestamp`, `selfLink`, `managedFields` and `status`.
+    public func comparableForm(of object: KubernetesObject, resource: String) -> KubernetesObject {
+        var object = object
+        for field in ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "selfLink", "managedFields"] {
+            object.json["metadata"]?[field] = nil
+        }
+        object.json["status"] = nil
+        return object
+    }
+
+    /// `nil`: not known.
+    public func storageLocationIsReadOnly(named name: String) async throws -> Bool? { nil }
+
+    /// Throws ``RecoveryError/Code/unsupported`` unless `mappings` is empty.
+    public func setStorageClassMappings(_ mappings: [String: String]) async throws {
+        guard mappings.isEmpty else {
+            throw RecoveryError(.unsupported, "this backup engine cannot rename storage classes on restore")
+        }
+    }
 }

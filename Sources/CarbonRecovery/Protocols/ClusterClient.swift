@@ -34,6 +34,12 @@ public protocol ClusterClient: Sendable {
     func get(_ reference: ObjectReference) async throws -> KubernetesObject?
     /// Objects of a kind, in one namespace or (with `nil`) all, optionally filtered by labels.
     func list(_ kind: ResourceKind, namespace: String?, labelSelector: LabelSelector?) async throws -> [KubernetesObject]
+    /// Objects of several kinds, in one namespace or (with `nil`) all, optionally filtered by
+    /// labels: what a backup that walks every resource needs, in as few calls as the client
+    /// can make. Cluster-scoped kinds ignore `namespace`. It fails as a whole when one kind
+    /// fails (a caller that must know which lists the kinds one by one); every kind asked for
+    /// has an entry. The default lists each kind in turn.
+    func list(_ kinds: [ResourceKind], namespace: String?, labelSelector: LabelSelector?) async throws -> [ResourceKind: [KubernetesObject]]
     /// Deletes an object.
     func delete(_ reference: ObjectReference, ignoreNotFound: Bool) async throws
     /// The API server's version and every resource it serves (API discovery), as a backup
@@ -57,9 +63,25 @@ public protocol ClusterClient: Sendable {
     func create(_ object: KubernetesObject, fieldManager: String) async throws -> KubernetesObject
     /// Who this client acts as, for the audit trail.
     func identity() async throws -> ClusterIdentity
+    /// Asks the cluster's authorizer whether someone may do something (a `SubjectAccessReview`),
+    /// as `doctor` does for every subject its bindings name. The default throws
+    /// ``RecoveryError/Code/unsupported``, so clients written before it keep compiling.
+    func reviewAccess(_ review: AccessReview) async throws -> AccessDecision
 }
 
 extension ClusterClient {
+    public func list(_ kinds: [ResourceKind], namespace: String?, labelSelector: LabelSelector?) async throws -> [ResourceKind: [KubernetesObject]] {
+        var lists: [ResourceKind: [KubernetesObject]] = [:]
+        for kind in kinds where lists[kind] == nil {
+            lists[kind] = try await list(kind, namespace: kind.isNamespaced ? namespace : nil, labelSelector: labelSelector)
+        }
+        return lists
+    }
+
+    public func reviewAccess(_ review: AccessReview) async throws -> AccessDecision {
+        throw RecoveryError(.unsupported, "\(type(of: self)) cannot ask the authorizer (ClusterClient.reviewAccess(_:))", operation: "access-review")
+    }
+
     public func discover() async throws -> ClusterDiscovery {
         throw RecoveryError(.unsupported, "\(type(of: self)) does not implement API discovery (ClusterClient.discover())", operation: "discover")
     }

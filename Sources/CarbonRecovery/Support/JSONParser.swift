@@ -13,6 +13,11 @@ struct JSONParser: ~Copyable {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// Member paths (`["metadata", "managedFields"]`) whose values are skipped, not built.
+    private let omitting: [[String]]
+    /// The member names from the root to the object being parsed, while one of `omitting`
+    /// may still lie below it; `nil` once none can.
+    private var path: [String]? = []
 
     struct Failure: Error, CustomStringConvertible {
         var offset: Int
@@ -20,8 +25,9 @@ struct JSONParser: ~Copyable {
         var description: String { "\(reason) at byte \(offset)" }
     }
 
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, omitting: [[String]] = []) throws(Failure) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, omitting: omitting)
+        if omitting.isEmpty { parser.path = nil }
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -29,7 +35,10 @@ struct JSONParser: ~Copyable {
         return value
     }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    private init(bytes: UnsafeBufferPointer<UInt8>, omitting: [[String]]) {
+        self.bytes = bytes
+        self.omitting = omitting
+    }
 
     private func failure(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
 
@@ -89,7 +98,18 @@ struct JSONParser: ~Copyable {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            if let outer = path {
+                let inner = outer + [key]
+                if omitting.contains(inner) {
+                    try skipValue()
+                } else {
+                    path = omitting.contains { $0.count > inner.count && Array($0.prefix(inner.count)) == inner } ? inner : nil
+                    members[key] = try parseValue()
+                    path = outer
+                }
+            } else {
+                members[key] = try parseValue()
+            }
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -114,6 +134,9 @@ struct JSONParser: ~Copyable {
             depth -= 1
             return .array(elements)
         }
+        let outer = path
+        path = nil
+        defer { path = outer }
         while true {
             skipWhitespace()
             elements.append(try parseValue())
@@ -252,4 +275,78 @@ struct JSONParser: ~Copyable {
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    /// Passes over one value without building it, with the same structural rules (nesting,
+    /// commas, literals, numbers, escapes and control characters in strings); the UTF-8 of a
+    /// skipped string is not checked, as nothing is made of it.
+    private mutating func skipValue() throws(Failure) {
+        guard index < bytes.count else { throw failure("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            try enter()
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == close {
+                index += 1
+                depth -= 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue()
+                skipWhitespace()
+                guard index < bytes.count else { throw failure("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                } else if bytes[index] == close {
+                    index += 1
+                    depth -= 1
+                    return
+                } else {
+                    throw failure(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+            }
+        case UInt8(ascii: "\""): try skipString()
+        default: _ = try parseValue()   // literals and numbers: nothing to save
+        }
+    }
+
+    private mutating func skipString() throws(Failure) {
+        index += 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") {
+                index += 1
+                guard index < bytes.count else { throw failure("unexpected end of input in an escape") }
+                switch bytes[index] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    index += 1
+                    _ = try parseHex4()
+                default:
+                    throw failure("invalid escape")
+                }
+                continue
+            }
+            if byte < 0x20 { throw failure("control character in a string") }
+            index += 1
+        }
+        throw failure("unterminated string")
+    }
 }

@@ -147,9 +147,33 @@ extension JSONValue {
     ///
     /// - Parameter text: UTF-8 JSON.
     /// - Throws: ``RecoveryError`` with code ``RecoveryError/Code/invalidObject`` when the text is not JSON.
+    /// Removes the member at `path` (member names from the root), if there is one.
+    public mutating func remove(path: [String]) {
+        guard let first = path.first, case .object(var members) = self else { return }
+        if path.count == 1 {
+            members[first] = nil
+        } else if var child = members[first] {
+            child.remove(path: Array(path.dropFirst()))
+            members[first] = child
+        } else {
+            return
+        }
+        self = .object(members)
+    }
+
     public init(parsing text: some Collection<UInt8>) throws {
+        try self.init(parsing: text, omitting: [])
+    }
+
+    /// Parses JSON text, passing over the members at `omitting` (paths of member names from
+    /// the root, e.g. `["metadata", "managedFields"]`) without building them: they are checked
+    /// for structure but left out of the value. What a reader that needs only part of large
+    /// objects uses; a path through an array never matches.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidObject`` as ``init(parsing:)``.
+    public init(parsing text: some Collection<UInt8>, omitting: [[String]]) throws {
         let parse = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParser.Failure> in
-            do throws(JSONParser.Failure) { return .success(try JSONParser.parse(buffer)) } catch { return .failure(error) }
+            do throws(JSONParser.Failure) { return .success(try JSONParser.parse(buffer, omitting: omitting)) } catch { return .failure(error) }
         }
         let result = text.withContiguousStorageIfAvailable(parse) ?? Array(text).withUnsafeBufferPointer(parse)
         switch result {

@@ -138,6 +138,10 @@ public enum ClusterClientConformance {
         try check.expect(selected.map(\.name) == [name], "list-selector", "list with a selector returned \(selected.map(\.name))")
         let none = try await client.list(.configMap, namespace: namespace, labelSelector: try LabelSelector(parsing: "conformance=\(suffix),app!=carbon"))
         try check.expect(none.isEmpty, "list-selector-negative", "list returned objects that do not match")
+        let several = try await client.list([.configMap, .secret], namespace: namespace, labelSelector: try LabelSelector(parsing: "conformance=\(suffix),app in (carbon)"))
+        try check.expect(
+            several[.configMap]?.map(\.name) == [name] && several[.secret]?.isEmpty == true, "list-several-kinds",
+            "a list of configmaps and secrets returned \(several.mapValues { $0.map(\.name) })")
 
         let first = try await next(&iterator, check)
         try check.expect(first.object.name == name, "watch", "the first watch event is about \(String(describing: first.object.name))")

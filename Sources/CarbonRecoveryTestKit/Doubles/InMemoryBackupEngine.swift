@@ -46,9 +46,12 @@ public actor InMemoryBackupEngine: BackupEngine {
         }
         // As Velero's engine reports them: whole namespaces only when nothing narrows the backup.
         let whole = request.labelSelector == nil && request.includedResources.filter { $0 != "*" }.isEmpty
+        let everyNamespace = whole && (request.includedNamespaces.isEmpty || request.includedNamespaces == ["*"])
         let status = BackupStatus(
             name: request.name, phase: .new, startTimestamp: clock.now(), scheduleName: request.labels["velero.io/schedule-name"],
-            namespaces: whole ? request.includedNamespaces.filter { !$0.contains("*") && !$0.contains("?") } : [])
+            namespaces: whole ? request.includedNamespaces.filter { !$0.contains("*") && !$0.contains("?") } : [],
+            includesClusterResources: request.includeClusterResources ?? (everyNamespace && request.excludedNamespaces.isEmpty),
+            includesEveryNamespace: everyNamespace, excludedNamespaces: everyNamespace ? request.excludedNamespaces : [])
         backups[request.name] = status
         pendingTTL[request.name] = request.ttl ?? .hours(720)
         return status
