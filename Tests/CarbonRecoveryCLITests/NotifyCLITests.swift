@@ -10,7 +10,7 @@ import TestSupport
 import FoundationNetworking
 #endif
 
-@Suite("Notifications and metrics on the sandbox", .timeLimit(.minutes(5)))
+@Suite("Notifications and metrics on the sandbox", .timeLimit(.minutes(10)))
 struct NotifyCLITests {
     @Test(
         "a failed backup reaches the webhook and Alertmanager exactly once; run --metrics-port serves the documented series",

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("carbon-recovery run on the sandbox", .timeLimit(.minutes(10)))
+@Suite("carbon-recovery run on the sandbox", .timeLimit(.minutes(20)))
 struct RunCLITests {
     @Test("validates new backups, reports an RPO breach and its recovery, drills, stops on SIGTERM, reports missed runs once after a restart")
     func scheduler() async throws {

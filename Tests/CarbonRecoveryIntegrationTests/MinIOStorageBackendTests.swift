@@ -30,7 +30,7 @@ func sandboxSecret() throws -> S3Credentials {
     return S3Credentials(accessKeyID: value("aws_access_key_id"), secretAccessKey: value("aws_secret_access_key"))
 }
 
-@Suite("MinIOStorageBackend on real S3 servers", .timeLimit(.minutes(10)))
+@Suite("MinIOStorageBackend on real S3 servers", .timeLimit(.minutes(20)))
 struct MinIOStorageBackendTests {
     @Test("passes the StorageBackend conformance suite on the SigV4-checking server")
     func conformance() async throws {
@@ -265,7 +265,7 @@ struct MinIOStorageBackendTests {
     }
 }
 
-@Suite("MinIOStorageBackend retries", .timeLimit(.minutes(3)))
+@Suite("MinIOStorageBackend retries", .timeLimit(.minutes(8)))
 struct MinIORetryTests {
     func faultServer(_ mode: String, _ count: Int = 0) async throws -> BackgroundServer {
         try await BackgroundServer(try python3(), [fixturesDirectory + "/s3_fault_server.py", mode, String(count)])
@@ -311,6 +311,24 @@ struct MinIORetryTests {
         let output = try await server.output(atLeast: 3)
         #expect(output.filter { $0.hasSuffix(" 200") }.count == 1)
         #expect(output.filter { $0.hasSuffix(" reset") }.count == 2)
+    }
+
+    @Test("every retry waits between half its ceiling and the ceiling, which doubles up to the maximum — so a restarting server gets the time the attempts add up to")
+    func backoffHasAFloor() async throws {
+        let closedPort = try ListeningSocket.unusedPort()
+        let log = CapturedLog()
+        let closed = try MinIOStorageBackend(
+            configuration: .init(
+                endpoint: "http://127.0.0.1:\(closedPort)", bucket: "254carbon-backups", credentials: .fixed(S3Credentials(accessKeyID: "A", secretAccessKey: "B")),
+                maximumAttempts: 5, retryBaseDelay: .milliseconds(40), retryMaximumDelay: .milliseconds(200)),
+            logger: log.logger())
+        _ = await expectCode(.unreachable) { try await closed.checkAccess() }
+        let waits = log.metadata.compactMap { $0["delay_ms"].flatMap { Int($0) } }
+        let ceilings = [40, 80, 160, 200]
+        #expect(waits.count == ceilings.count, "\(log.lines)")
+        for (wait, ceiling) in zip(waits, ceilings) {
+            #expect((ceiling / 2 - 1)...ceiling ~= wait, "waited \(wait) ms against a ceiling of \(ceiling) ms: \(waits)")
+        }
     }
 
     @Test("a closed port is unreachable and a silent server times out, both after bounded attempts")

@@ -66,7 +66,7 @@ func withReplica<T: Sendable>(_ body: (_ kubeconfig: String) async throws -> T) 
     }
 }
 
-@Suite("Velero objects under Velero's real schema", .timeLimit(.minutes(5)))
+@Suite("Velero objects under Velero's real schema", .timeLimit(.minutes(10)))
 struct VeleroObjectsTests {
     @Test("a Backup with every field the SDK sets is accepted and read back unchanged")
     func backup() async throws {
@@ -185,7 +185,7 @@ struct VeleroObjectsTests {
     }
 }
 
-@Suite("VeleroBackupEngine on the sandbox", .timeLimit(.minutes(5)))
+@Suite("VeleroBackupEngine on the sandbox", .timeLimit(.minutes(10)))
 struct VeleroBackupEngineTests {
     @Test("start creates the Backup; a second start of the same name is a conflict that changes nothing; bad input creates nothing")
     func start() async throws {
@@ -317,7 +317,7 @@ final class LockedArray<Element: Sendable>: @unchecked Sendable {
     var values: [Element] { lock.withLock { storage } }
 }
 
-@Suite("RecoveryCoordinator over Velero on the sandbox", .timeLimit(.minutes(3)))
+@Suite("RecoveryCoordinator over Velero on the sandbox", .timeLimit(.minutes(8)))
 struct VeleroCoordinatorTests {
     @Test("a backup that ends PartiallyFailed is audited as an attempt and a failure, with the cluster identity")
     func partialFailureIsAudited() async throws {

@@ -8,7 +8,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("VeleroScheduler on the sandbox", .timeLimit(.minutes(3)))
+@Suite("VeleroScheduler on the sandbox", .timeLimit(.minutes(8)))
 struct VeleroSchedulerTests {
     func policy(_ name: String, _ cron: String, paused: Bool = false) throws -> SchedulePolicy {
         SchedulePolicy(

@@ -31,7 +31,7 @@ func writePolicy(_ directory: TemporaryDirectory, webhook: WebhookReceiver?, ale
     return file
 }
 
-@Suite("Notifiers against real receivers", .serialized, .timeLimit(.minutes(10)))
+@Suite("Notifiers against real receivers", .serialized, .timeLimit(.minutes(20)))
 struct ReceiverTests {
     static let secret = "hmac-\(UUID().uuidString)"
 
