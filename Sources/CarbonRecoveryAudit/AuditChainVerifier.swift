@@ -278,7 +278,9 @@ struct AuditChainVerifier {
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
-    private static let outcomeValues = AuditOutcome.allCases.map { Array($0.rawValue.utf8) }
+    /// Outcomes of format 1; format 2 is an outcome `denied` and nothing else.
+    private static let outcomeValues = [AuditOutcome.success, .failure, .abandoned].map { Array($0.rawValue.utf8) }
+    private static let deniedBytes = Array(AuditOutcome.denied.rawValue.utf8)
     /// Text members (column, name) that are never null, and those that may be.
     private static let requiredText = [2, 3, 4, 6, 7, 8, 12, 13]
     private static let optionalText = [5, 9, 10]
@@ -298,7 +300,7 @@ struct AuditChainVerifier {
         let versionType = row.type(1)
         if versionType != SQLITE_INTEGER { return versionType == SQLITE_NULL ? "v is missing" : "v is not an integer" }
         let version = row.integer(1)
-        if version != AuditEntry.currentVersion { return "v is \(version), but the only entry format is \(AuditEntry.currentVersion)" }
+        if version != 1 && version != 2 { return "v is \(version), but the entry formats are 1 and 2" }
         for column in requiredText where row.type(column) != SQLITE_TEXT {
             return row.type(column) == SQLITE_NULL ? "\(memberNames[column]) is missing" : "\(memberNames[column]) is not a string"
         }
@@ -317,11 +319,17 @@ struct AuditChainVerifier {
         let isAttempt = equal(kind, attemptBytes)
         if let outcome = row.text(9) {
             if isAttempt { return "an attempt has the outcome '\(row.describe(9) ?? "")'; attempts have none" }
-            if !outcomeValues.contains(where: { equal(outcome, $0) }) {
-                return "outcome '\(row.describe(9) ?? "")' is none of success, failure, abandoned"
+            if equal(outcome, deniedBytes) {
+                if version != 2 { return "outcome 'denied' is in entry format 2, but v is \(version)" }
+            } else if !outcomeValues.contains(where: { equal(outcome, $0) }) {
+                return "outcome '\(row.describe(9) ?? "")' is none of success, failure, abandoned, denied"
+            } else if version != 1 {
+                return "v is 2, which only an outcome 'denied' has, but the outcome is '\(row.describe(9) ?? "")'"
             }
         } else if !isAttempt {
             return "an outcome entry has no outcome"
+        } else if version != 1 {
+            return "v is 2, which only an outcome 'denied' has, but this is an attempt"
         }
         let durationType = row.type(11)
         if durationType != SQLITE_NULL {

@@ -15,7 +15,7 @@ extension SQLiteAuditTrail {
         }
         let (lastSequence, lastHash) = try head()
         var entry = AuditEntry(
-            sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
+            version: AuditEntry.version(for: record.outcome), sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
             operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
             error: record.error, durationMilliseconds: record.durationMilliseconds, correlationID: record.correlationID,
             session: session, previousHash: lastHash, hash: "")

@@ -123,6 +123,9 @@ enum KubectlErrorMapper {
     /// (needle in standard error, code), first match wins. kubectl prints API errors as
     /// `Error from server (Reason): …`; client-side failures have their own wording.
     static let rules: [(String, RecoveryError.Code)] = [
+        // An API server's 401 as kubectl words it inside another failure (client-side validation
+        // downloading the OpenAPI schema before a create): before "error validating" below.
+        ("the server has asked for the client to provide credentials", .unauthorized),
         ("(NotFound)", .notFound),
         ("the server doesn't have a resource type", .notFound),
         ("(AlreadyExists)", .conflict),
@@ -172,7 +175,20 @@ enum KubectlErrorMapper {
         case .unreachable: hint = " — the API server did not answer; check that it runs and the kubeconfig's server URL"
         default: hint = ""
         }
-        return RecoveryError(code, "kubectl \(verb) failed (\(exit))\(hint): \(tail)", operation: operation, target: target)
+        let error = RecoveryError(code, "kubectl \(verb) failed (\(exit))\(hint): \(tail)", operation: operation, target: target)
+        switch code {
+        case .forbidden:
+            // The API server names the identity and what it may not do; the audit trail records both.
+            let parsed = AccessDenial.kubernetesForbidden(message: text)
+            return error.denied(AccessDenial(
+                source: .kubernetes, status: 403, isUnauthenticated: false, identity: parsed?.identity,
+                refused: parsed?.refused ?? "kubectl \(verb) \(target ?? "")"))
+        case .unauthorized:
+            // The server knows no identity for refused credentials: the caller fills in the kubeconfig's.
+            return error.denied(AccessDenial(source: .kubernetes, status: 401, isUnauthenticated: true, identity: nil, refused: "kubectl \(verb) \(target ?? "")"))
+        default:
+            return error
+        }
     }
 
     /// The last `bytes` bytes of standard error, whole lines where possible, credentials redacted.

@@ -145,7 +145,13 @@ extension MinIOStorageBackend {
                     try await backOff(attempt: attempt, reason: "HTTP \(response.status) \(response.errorCode ?? "")", key: key)
                     continue
                 }
-                throw serverError(response, credentials: credentials, operation: operation, target: requestTarget)
+                let error = serverError(response, credentials: credentials, operation: operation, target: requestTarget)
+                guard error.code == .unauthorized || error.code == .forbidden else { throw error }
+                // Who was refused what, for the audit trail's `denied` outcome: the key id shortened, never the secret.
+                throw error.denied(AccessDenial(
+                    source: .storage, status: response.status, isUnauthenticated: error.code == .unauthorized,
+                    identity: "access key \(S3Credentials.shortened(credentials.accessKeyID))",
+                    refused: "\(operation) \(configuration.bucket)\(key.map { "/" + $0 } ?? "")"))
             case .failure(let error):
                 if error is CancellationError || Task.isCancelled {
                     throw RecoveryError(.cancelled, "the request was cancelled", operation: operation, target: requestTarget)

@@ -36,7 +36,7 @@ struct AuditFilterOptions: ParsableArguments {
     @Option(help: "Only attempts or outcomes.")
     var kind: String?
 
-    @Option(help: "Only this outcome: success, failure or abandoned.")
+    @Option(help: "Only this outcome: success, failure, abandoned or denied (a call the API server or the storage refused).")
     var outcome: String?
 
     @Option(name: .customLong("correlation-id"), help: "Only the attempt and outcome of one operation.")

@@ -118,7 +118,8 @@ struct SQLiteAuditTrailTests {
     }
 
     @Test("a value outside its member's domain fails as malformed even when re-hashed", arguments: [
-        ("v = 2", "v is 2"), ("v = 0", "v is 0"), ("duration_ms = -1", "negative duration"),
+        ("v = 2", "v is 2"), ("v = 0", "v is 0"), ("v = 3", "v is 3"), ("duration_ms = -1", "negative duration"),
+        ("outcome = 'denied'", "outcome 'denied' is in entry format 2, but v is 1"),
         ("outcome = 'maybe'", "outcome 'maybe'"), ("outcome = NULL", "has no outcome"), ("time = '2026-12-03 10:00:00'", "not UTC"),
         ("kind = 'attempt'", "an attempt has the outcome"),
     ])
@@ -136,6 +137,34 @@ struct SQLiteAuditTrailTests {
         #expect(report.problem?.kind == .malformed, "\(String(describing: report.problem))")
         #expect(report.problem?.sequence == 6)
         #expect(report.problem?.message.contains(message) == true, "\(report.problem?.message ?? "")")
+    }
+
+    @Test("a refused call's outcome is format 2 and verifies; denied with v 1, or v 2 on another outcome, is malformed even when re-hashed")
+    func deniedOutcome() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        let trail = try await SQLiteAuditTrail(path: path)
+        try await fill(trail, pairs: 1)
+        let audit = OperationAudit(audit: trail, actor: AuditActor(user: "ops", cluster: "viewer@sandbox"))
+        await #expect(throws: RecoveryError.self) {
+            try await audit.perform("backup.create", target: "velero/backup/x", parameters: [:]) { _, _ -> (Void, JSONValue) in
+                throw RecoveryError(.forbidden, "no").denied(AccessDenial(source: .kubernetes, status: 403, isUnauthenticated: false, identity: "bob", refused: "create backups.velero.io in namespace velero"))
+            }
+        }
+        let denied = try await trail.entries(matching: AuditQuery(outcome: .denied)).entries
+        #expect(denied.map(\.sequence) == [4] && denied.first?.version == 2)
+        #expect(try await trail.verify().isValid)
+        await trail.close()
+        for (change, message) in [("v = 1", "outcome 'denied' is in entry format 2, but v is 1"), ("outcome = 'failure'", "v is 2, which only an outcome 'denied' has")] {
+            let copy = directory.file("copy-\(change.prefix(1)).db")
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            #expect(RawSQL.exec(copy, RawSQL.dropTriggers + "UPDATE audit_entries SET \(change) WHERE seq = 4") == nil)
+            let rehashed = try await run(try python3(), ["-c", Self.rehash, copy, "4"])
+            #expect(rehashed.status == 0, "\(rehashed.standardError)")
+            let report = try await SQLiteAuditTrail(path: copy, configuration: .init(readOnly: true)).verify()
+            #expect(report.problem?.kind == .malformed && report.problem?.sequence == 4, "\(String(describing: report.problem))")
+            #expect(report.problem?.message.contains(message) == true, "\(report.problem?.message ?? "")")
+        }
     }
 
     @Test("the re-hash tool above follows the spec: an in-domain edit of the last entry, re-hashed, verifies (the chain's documented limit)")

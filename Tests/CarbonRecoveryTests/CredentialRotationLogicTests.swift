@@ -43,7 +43,7 @@ struct CredentialRotationLogicTests {
         await #expect(throws: RecoveryError.self) { try await rotation.rotate(to: new, smokeNamespace: "velero") }
         #expect(try await contents(cluster, secret) == oldText)
         let operations = await trail.allEntries.filter { $0.kind == .outcome }.map { "\($0.operation) \($0.outcome?.rawValue ?? "")" }
-        #expect(operations == ["credentials.check failure", "credentials.rotate failure"], "\(operations)")
+        #expect(operations == ["credentials.check denied", "credentials.rotate denied"], "the storage refused the new keys: \(operations)")
     }
 
     @Test("Velero finds the location Unavailable with the new key: the old secret goes back, audited")

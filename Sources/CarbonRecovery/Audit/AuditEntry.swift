@@ -4,10 +4,14 @@ import Foundation
 ///
 /// Its member names and canonical encoding are the format `docs/audit-trail.md` specifies.
 public struct AuditEntry: Sendable, Hashable {
-    /// The only entry format there is; a verifier refuses any other `v`.
-    package static let currentVersion: Int64 = 1
+    /// The newest entry format; a verifier refuses a greater `v`.
+    package static let currentVersion: Int64 = 2
 
-    /// The format version of the entry (currently 1).
+    /// The format an entry is written in: 2 for a `denied` outcome (the value format 2 added),
+    /// 1 for everything else — so a trail without denials reads exactly as before.
+    package static func version(for outcome: AuditOutcome?) -> Int64 { outcome == .denied ? 2 : 1 }
+
+    /// The format version of the entry: 1, or 2 for a `denied` outcome.
     public var version: Int64
     /// 1, 2, 3, … with no gaps.
     public var sequence: Int64

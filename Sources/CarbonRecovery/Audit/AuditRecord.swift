@@ -16,6 +16,11 @@ public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
     case failure
     /// The operation was cancelled, or its process ended before it could record an outcome.
     case abandoned
+    /// The API server or the storage refused a call of the operation as unauthenticated or
+    /// forbidden (HTTP 401/403); the outcome's parameters hold `denied` (``AccessDenial``: the
+    /// identity used and what was refused). Entries with this outcome have format version 2,
+    /// so a verifier that predates it refuses them by their `v` instead of misreading them.
+    case denied
 }
 
 /// What to append to the audit trail. The trail adds sequence, time, session and hashes.

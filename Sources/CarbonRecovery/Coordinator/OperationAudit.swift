@@ -6,9 +6,16 @@ import Logging
 /// storage (deploying Velero's objects, reconciling schedules, an operation of your own).
 ///
 /// The attempt is recorded before the operation starts, who and on which cluster included; the
-/// outcome — `success`, `failure` or `abandoned` (cancelled), with the error and the duration —
-/// after it ends, linked by a correlation id. If the attempt cannot be recorded, the operation
-/// does not run.
+/// outcome — `success`, `failure`, `abandoned` (cancelled) or `denied`, with the error and the
+/// duration — after it ends, linked by a correlation id. If the attempt cannot be recorded, the
+/// operation does not run.
+///
+/// `denied` is an operation that threw ``RecoveryError/Code/unauthorized`` or
+/// ``RecoveryError/Code/forbidden``: the API server or the storage refused one of its calls. The
+/// outcome's parameters then hold `denied` — the error's ``AccessDenial`` (the identity used and
+/// what was refused; the identity defaults to the actor's cluster identity) — each notifier gets
+/// an ``RecoveryEvent/Kind/accessDenied`` event, and `carbon_recovery_access_denied_total`
+/// counts it.
 ///
 /// ```swift
 /// let audited = OperationAudit(audit: trail, cluster: cluster, logger: logger)
@@ -22,6 +29,7 @@ public struct OperationAudit: Sendable {
     let cluster: (any ClusterClient)?
     private let fixedActor: AuditActor?
     let clock: any WallClock
+    let notifiers: [any Notifier]
     let logger: Logger
 
     /// Creates the envelope.
@@ -32,15 +40,18 @@ public struct OperationAudit: Sendable {
     ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
     ///   - clock: The time: durations and the operation metrics' timestamps; inject a
     ///     `SimulatedWallClock` to control both.
-    ///   - logger: Where it logs (debug only); by default nowhere.
+    ///   - notifiers: Told when a call is refused (``RecoveryEvent/Kind/accessDenied``).
+    ///   - logger: Where it logs (debug, and a warning when a notifier fails); by default nowhere.
     public init(
         audit: any AuditTrail, cluster: (any ClusterClient)? = nil, actor: AuditActor? = nil, clock: any WallClock = SystemWallClock(),
+        notifiers: [any Notifier] = [],
         logger: Logger = Logger(label: "carbon-recovery", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.audit = audit
         self.cluster = cluster
         self.fixedActor = actor
         self.clock = clock
+        self.notifiers = notifiers
         self.logger = logger
     }
 
@@ -81,6 +92,15 @@ public struct OperationAudit: Sendable {
         } catch let failure as ReportedFailure<Result> {
             try await recordOutcome(.failure, operation, target, failure.details, failure.message, elapsed(), actor, correlationID)
             return failure.result
+        } catch let error as RecoveryError where error.code == .unauthorized || error.code == .forbidden {
+            let denial = error.denial ?? AccessDenial(
+                source: .kubernetes, status: error.code == .unauthorized ? 401 : 403, isUnauthenticated: error.code == .unauthorized,
+                identity: nil, refused: "\(error.operation ?? operation) \(error.target ?? target)")
+            let details = denial.json(fallbackIdentity: actor.cluster ?? actor.user)
+            try await recordOutcome(.denied, operation, target, ["denied": details], Self.describe(error), elapsed(), actor, correlationID, rethrowing: error)
+            RecoveryMetrics.recordAccessDenied(source: denial.source.rawValue, operation: operation)
+            await notifyDenied(denial, details: details, operation: operation, target: target, correlationID: correlationID)
+            throw error.with(operation: operation, target: target)
         } catch {
             let outcome: AuditOutcome = error is CancellationError || Task.isCancelled ? .abandoned : .failure
             let message = outcome == .abandoned ? "cancelled by the caller" : Self.describe(error)
@@ -109,6 +129,27 @@ public struct OperationAudit: Sendable {
                 "'\(operation)' ended (\(outcome.rawValue)) but its outcome could not be recorded in the audit trail"
                     + (original.map { "; the operation's own error was: \(Self.describe($0))" } ?? ""),
                 operation: operation, target: target, underlying: error)
+        }
+    }
+
+    /// Tells every notifier about a refused call; a notifier that fails is logged, not thrown.
+    private func notifyDenied(_ denial: AccessDenial, details: JSONValue, operation: String, target: String, correlationID: String) async {
+        guard !notifiers.isEmpty else { return }
+        let identity = details["identity"]?.stringValue ?? "an unknown identity"
+        let event = RecoveryEvent(
+            kind: .accessDenied, severity: .warning, target: target,
+            summary: "\(denial.source == .storage ? "The storage" : "The API server") refused \(identity): \(denial.refused) (HTTP \(denial.status), \(operation))",
+            details: [
+                "source": denial.source.rawValue, "status": String(denial.status), "identity": identity, "refused": denial.refused,
+                "operation": operation, "unauthenticated": String(denial.isUnauthenticated),
+            ],
+            occurredAt: clock.now(), correlationID: correlationID)
+        for notifier in notifiers {
+            do {
+                try await notifier.deliver(event)
+            } catch {
+                logger.warning("notifier failed", metadata: ["notifier": "\(notifier.name)", "event": "\(event.kind)", "error": "\(error)"])
+            }
         }
     }
 

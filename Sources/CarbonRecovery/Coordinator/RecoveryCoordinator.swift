@@ -49,7 +49,7 @@ public struct RecoveryCoordinator: Sendable {
     ///   - storage: Where the backups are stored; used by validation.
     ///   - audit: The audit trail; required.
     ///   - cluster: When given, its ``ClusterClient/identity()`` is recorded as the actor's cluster identity.
-    ///   - notifiers: Told about failures, slow backups and finished restores.
+    ///   - notifiers: Told about failures, slow backups, finished restores and refused calls.
     ///   - actor: Overrides the recorded actor (default: the OS user plus the cluster identity).
     ///   - configuration: Thresholds.
     ///   - clock: The one source of time: expiration checks, event times and durations. Inject a
@@ -72,7 +72,7 @@ public struct RecoveryCoordinator: Sendable {
         self.cluster = cluster
         self.notifiers = notifiers
         self.configuration = configuration
-        self.operations = OperationAudit(audit: audit, cluster: cluster, actor: actor, clock: clock, logger: logger)
+        self.operations = OperationAudit(audit: audit, cluster: cluster, actor: actor, clock: clock, notifiers: notifiers, logger: logger)
     }
 
     /// The audit trail, for this package's own readers of it (the scheduler's missed-run bookkeeping).

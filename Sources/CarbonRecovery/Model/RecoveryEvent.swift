@@ -33,6 +33,9 @@ public struct RecoveryEvent: Sendable, Hashable {
         public static let storageLocationUnavailable = Kind(rawValue: "storage-location-unavailable")
         /// The audit trail failed verification.
         public static let auditVerificationFailed = Kind(rawValue: "audit-verification-failed")
+        /// The API server or the storage refused a call as unauthenticated or forbidden (HTTP
+        /// 401/403); details name the `source`, `status`, `identity` and what was `refused`.
+        public static let accessDenied = Kind(rawValue: "access-denied")
     }
 
     /// How urgent the event is.

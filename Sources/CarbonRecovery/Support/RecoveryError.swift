@@ -79,6 +79,10 @@ public struct RecoveryError: Error, Sendable, Hashable, CustomStringConvertible 
     public var target: String?
     /// The error this one wraps, when there is one.
     public var underlying: (any Error)?
+    /// For ``Code/unauthorized`` and ``Code/forbidden`` raised by a cluster client or a storage
+    /// backend: who refused what, and as whom. ``OperationAudit`` records it with the
+    /// operation's `denied` outcome.
+    public var denial: AccessDenial?
 
     /// Creates an error.
     ///
@@ -100,6 +104,13 @@ public struct RecoveryError: Error, Sendable, Hashable, CustomStringConvertible 
         self.operation = operation
         self.target = target
         self.underlying = underlying
+    }
+
+    /// Returns a copy that carries `denial`.
+    public func denied(_ denial: AccessDenial) -> RecoveryError {
+        var copy = self
+        copy.denial = denial
+        return copy
     }
 
     public var description: String {

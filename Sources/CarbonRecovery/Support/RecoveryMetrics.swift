@@ -10,7 +10,7 @@ import Metrics
 package enum RecoveryMetrics {
     /// Counter: operations that ended, by `operation` (`backup.create`, `restore.create`,
     /// `backup.validate`, `restore.test`, `drill.run`, `notify.deliver`, …) and `outcome`
-    /// (`success`, `failure`, `abandoned`).
+    /// (`success`, `failure`, `abandoned`, `denied`).
     package static let operations = "carbon_recovery_operations_total"
     /// Histogram (seconds): how long operations took, by `operation`.
     package static let operationDuration = "carbon_recovery_operation_duration_seconds"
@@ -32,6 +32,9 @@ package enum RecoveryMetrics {
     package static let storageAvailable = "carbon_recovery_storage_location_available"
     /// Gauge: notifications in the outbox, by `notifier` and `state` (`pending`, `dead`).
     package static let outboxDepth = "carbon_recovery_outbox_depth"
+    /// Counter: calls the API server or the storage refused (HTTP 401/403), by `source`
+    /// (`kubernetes`, `storage`) and `operation`.
+    package static let accessDenied = "carbon_recovery_access_denied_total"
 
     /// Records an ended operation: the counter, the duration, and the last-success time.
     static func recordOperation(_ operation: String, outcome: AuditOutcome, duration: Duration, at date: Date) {
@@ -40,5 +43,10 @@ package enum RecoveryMetrics {
         if outcome == .success {
             Gauge(label: lastSuccess, dimensions: [("operation", operation)]).record(date.timeIntervalSince1970)
         }
+    }
+
+    /// Counts a refused call.
+    static func recordAccessDenied(source: String, operation: String) {
+        Counter(label: accessDenied, dimensions: [("source", source), ("operation", operation)]).increment()
     }
 }

@@ -42,7 +42,7 @@ public actor InMemoryAuditTrail: AuditTrail {
         let time = RFC3339.format(clock.now())
         for record in records {
             var entry = AuditEntry(
-                sequence: (stored.last?.sequence ?? 0) + 1, time: time, kind: record.kind, actor: record.actor.user,
+                version: AuditEntry.version(for: record.outcome), sequence: (stored.last?.sequence ?? 0) + 1, time: time, kind: record.kind, actor: record.actor.user,
                 cluster: record.actor.cluster, operation: record.operation, target: record.target, parameters: record.parameters,
                 outcome: record.outcome, error: record.error, durationMilliseconds: record.durationMilliseconds,
                 correlationID: record.correlationID, session: session,
