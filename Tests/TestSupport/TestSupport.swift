@@ -115,6 +115,8 @@ public struct Sandbox: Sendable {
     /// the PEM file of the private CA that signed its certificate.
     public var tlsEndpoint: String
     public var storageCAFile: String
+    /// The API server's audit log (JSON lines, scripts/sandbox-seed/apiserver-audit-policy.yaml).
+    public var apiserverAuditLog: String
     /// The repository root (for `scripts/sandbox replica …`).
     public var repositoryRoot: String
 
@@ -146,6 +148,7 @@ public struct Sandbox: Sendable {
             lockEndpoint: try value("CARBON_RECOVERY_SANDBOX_LOCK_ENDPOINT"),
             tlsEndpoint: try value("CARBON_RECOVERY_SANDBOX_TLS_ENDPOINT"),
             storageCAFile: try value("CARBON_RECOVERY_SANDBOX_STORAGE_CA"),
+            apiserverAuditLog: try value("CARBON_RECOVERY_SANDBOX_APISERVER_AUDIT_LOG"),
             repositoryRoot: root)
     }
 
