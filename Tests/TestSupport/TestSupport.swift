@@ -153,8 +153,12 @@ public struct Sandbox: Sendable {
     }
 
     /// Runs `scripts/sandbox ARGS…` and returns its standard output.
-    public func script(_ arguments: String...) async throws -> String {
-        let result = try await run(repositoryRoot + "/scripts/sandbox", arguments, timeout: .seconds(60))
+    ///
+    /// The limit is above the sandbox's own readiness waits (the API server's is 90 s, sized
+    /// for a loaded machine), so the script reports a slow start itself rather than being cut
+    /// off while it still waits.
+    public func script(_ arguments: String..., timeout: Duration = .seconds(150)) async throws -> String {
+        let result = try await run(repositoryRoot + "/scripts/sandbox", arguments, timeout: timeout)
         guard result.status == 0 else {
             throw RecoveryError(.internalError, "scripts/sandbox \(arguments.joined(separator: " ")) failed: \(result.standardError)")
         }
@@ -534,7 +538,7 @@ public final class PrivateSandbox: Sendable {
 
     /// Runs `scripts/sandbox ARGS…` for this sandbox and returns its standard output.
     @discardableResult
-    public func script(_ arguments: String..., timeout: Duration = .seconds(120)) async throws -> String {
+    public func script(_ arguments: String..., timeout: Duration = .seconds(150)) async throws -> String {
         let result = try await run(repositoryRoot + "/scripts/sandbox", arguments, environment: ["CARBON_RECOVERY_SANDBOX_DIR": directory], timeout: timeout)
         guard result.status == 0 else {
             throw RecoveryError(.internalError, "scripts/sandbox \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.standardError.suffix(2_000))")
