@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CarbonRecoveryScheduler", targets: ["CarbonRecoveryScheduler"]),
         .library(name: "CarbonRecoveryNotifiers", targets: ["CarbonRecoveryNotifiers"]),
         .library(name: "CarbonRecoveryMetrics", targets: ["CarbonRecoveryMetrics"]),
+        .library(name: "CarbonRecoveryPostgres", targets: ["CarbonRecoveryPostgres"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -86,14 +87,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The default BackupEngine: Velero's velero.io/v1 objects over any ClusterClient.
-        // Reads Velero's tarballs (compress-nio, system zlib) and hashes artifacts (swift-crypto) to validate backups.
+        // gzip (compress-nio, system zlib), `package` access only: Velero's tarballs and compressed WAL.
         .target(
-            name: "CarbonRecoveryVelero",
+            name: "CarbonRecoveryCompression",
             dependencies: [
                 "CarbonRecovery",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The default BackupEngine: Velero's velero.io/v1 objects over any ClusterClient.
+        // Reads Velero's tarballs and hashes artifacts (swift-crypto) to validate backups.
+        .target(
+            name: "CarbonRecoveryVelero",
+            dependencies: [
+                "CarbonRecovery",
+                "CarbonRecoveryCompression",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // PostgreSQL point-in-time recovery: the WAL archive (segments with their SHA-256, optionally
+        // gzip-compressed) on any StorageBackend.
+        .target(
+            name: "CarbonRecoveryPostgres",
+            dependencies: [
+                "CarbonRecovery",
+                "CarbonRecoveryCompression",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -151,9 +170,7 @@ let package = Package(
         .target(
             name: "CarbonRecoveryVeleroStandIn",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryVelero",
-                .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "CarbonRecovery", "CarbonRecoveryVelero", "CarbonRecoveryCompression",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -185,6 +202,7 @@ let package = Package(
                 "CarbonRecoveryScheduler",
                 "CarbonRecoveryNotifiers",
                 "CarbonRecoveryMetrics",
+                "CarbonRecoveryPostgres",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -200,6 +218,7 @@ let package = Package(
                 "CarbonRecoveryMinIO",
                 "CarbonRecoveryVelero",
                 "CarbonRecoveryVeleroStandIn",
+                "CarbonRecoveryCompression",
                 "CarbonRecoveryNotifiers",
                 .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
@@ -242,7 +261,8 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", "CarbonRecoveryVelero", "TestSupport", .product(name: "Yams", package: "Yams"),
+                "CarbonRecovery", "CarbonRecoveryTestKit", "CarbonRecoveryPolicy", "CarbonRecoveryVelero", "CarbonRecoveryPostgres", "CarbonRecoveryCompression", "TestSupport",
+                .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Policies")]
         ),
@@ -275,7 +295,7 @@ let package = Package(
             name: "CarbonRecoveryIntegrationTests",
             dependencies: [
                 "CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryKubectl", "CarbonRecoveryScheduler", "CarbonRecoveryMinIO", "CarbonRecoveryVelero", "CarbonRecoveryVeleroStandIn",
-                "CarbonRecoveryTestKit", "TestSupport",
+                "CarbonRecoveryPostgres", "CarbonRecoveryCompression", "CarbonRecoveryTestKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,6 +1,4 @@
 import CarbonRecovery
-import CompressNIO
-import NIOCore
 
 /// The POSIX ustar format, as Velero's backup tarballs use it: regular files only.
 ///
@@ -102,24 +100,5 @@ package enum Tar {
         var value = 0
         for byte in bytes where byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "7") { value = value * 8 + Int(byte - UInt8(ascii: "0")) }
         return value
-    }
-}
-
-/// gzip through zlib (CompressNIO).
-package enum Gzip {
-    package static func compress(_ bytes: [UInt8]) throws -> [UInt8] {
-        var buffer = ByteBuffer(bytes: bytes)
-        let compressed = try buffer.compress(with: .gzip())
-        return Array(buffer: compressed)
-    }
-
-    package static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
-        var buffer = ByteBuffer(bytes: bytes)
-        do {
-            let plain = try buffer.decompress(with: .gzip())
-            return Array(buffer: plain)
-        } catch {
-            throw RecoveryError(.invalidObject, "not a gzip stream: \(error)")
-        }
     }
 }

@@ -1,4 +1,5 @@
 import CarbonRecovery
+import CarbonRecoveryCompression
 import Crypto
 import Foundation
 

@@ -1,4 +1,5 @@
 import CarbonRecovery
+import CarbonRecoveryCompression
 import Foundation
 
 extension VeleroBackupEngine {

@@ -19,6 +19,7 @@
 //      Restore) — as a share of the total (target <= 20 %), with the preflight and the
 //      verification shown apart. One run: it fills the cluster.
 import CarbonRecovery
+import CarbonRecoveryCompression
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO
 import CarbonRecoveryVelero

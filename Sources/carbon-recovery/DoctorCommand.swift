@@ -47,15 +47,11 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func storageBackend() throws -> MinIOStorageBackend {
-        let environment = ProcessInfo.processInfo.environment
-        var configuration: MinIOStorageBackend.Configuration
-        if let s3Endpoint {
-            configuration = .init(endpoint: s3Endpoint, bucket: "254carbon-backups", credentials: .standard(environment))
-            if let bucket = environment["CARBON_RECOVERY_S3_BUCKET"], !bucket.isEmpty { configuration.bucket = bucket }
-            if let region = environment["CARBON_RECOVERY_S3_REGION"], !region.isEmpty { configuration.region = region }
-        } else {
-            configuration = try .fromEnvironment(environment)
-        }
+        // --s3-endpoint stands in for $CARBON_RECOVERY_S3_ENDPOINT; the rest (bucket, region, the
+        // storage's CA, server-side encryption) still comes from the environment.
+        var environment = ProcessInfo.processInfo.environment
+        if let s3Endpoint { environment["CARBON_RECOVERY_S3_ENDPOINT"] = s3Endpoint }
+        var configuration = try MinIOStorageBackend.Configuration.fromEnvironment(environment)
         if let bucket { configuration.bucket = bucket }
         if let region { configuration.region = region }
         if let credentialsFile { configuration.credentials = .file(path: credentialsFile, profile: credentialsProfile) }

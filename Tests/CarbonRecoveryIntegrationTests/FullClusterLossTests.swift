@@ -6,6 +6,7 @@
 // the platform; every object of the first cluster comes back equal after the normalization
 // Velero's restore applies. It runs in a sandbox of its own, since it destroys a cluster.
 import CarbonRecovery
+import CarbonRecoveryCompression
 import CarbonRecoveryAudit
 import CarbonRecoveryKubectl
 import CarbonRecoveryMinIO

@@ -1,4 +1,5 @@
 import CarbonRecovery
+import CarbonRecoveryCompression
 @testable import CarbonRecoveryVelero
 import Foundation
 import Testing

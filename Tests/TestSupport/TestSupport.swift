@@ -117,6 +117,14 @@ public struct Sandbox: Sendable {
     public var storageCAFile: String
     /// The API server's audit log (JSON lines, scripts/sandbox-seed/apiserver-audit-policy.yaml).
     public var apiserverAuditLog: String
+    /// The sandbox's PostgreSQL 15: its port on 127.0.0.1, its data folder, the bucket its
+    /// `archive_command` archives WAL into (stanza `sandbox`), the archiver's own audit trail,
+    /// and the password file for the superuser `postgres` (PGPASSFILE).
+    public var postgresPort: String
+    public var postgresData: String
+    public var postgresBucket: String
+    public var postgresArchiveAuditDB: String
+    public var postgresPassFile: String
     /// The repository root (for `scripts/sandbox replica …`).
     public var repositoryRoot: String
 
@@ -149,7 +157,24 @@ public struct Sandbox: Sendable {
             tlsEndpoint: try value("CARBON_RECOVERY_SANDBOX_TLS_ENDPOINT"),
             storageCAFile: try value("CARBON_RECOVERY_SANDBOX_STORAGE_CA"),
             apiserverAuditLog: try value("CARBON_RECOVERY_SANDBOX_APISERVER_AUDIT_LOG"),
+            postgresPort: try value("CARBON_RECOVERY_SANDBOX_PG_PORT"),
+            postgresData: try value("CARBON_RECOVERY_SANDBOX_PG_DATA"),
+            postgresBucket: try value("CARBON_RECOVERY_SANDBOX_PG_BUCKET"),
+            postgresArchiveAuditDB: try value("CARBON_RECOVERY_SANDBOX_PG_AUDIT_DB"),
+            postgresPassFile: try value("PGPASSFILE"),
             repositoryRoot: root)
+    }
+
+    /// Runs SQL on the sandbox's PostgreSQL as `postgres` with psql (`-X -A -t`, stopping at the
+    /// first error) and returns its output, one row a line, columns separated by `|`.
+    public func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        let result = try await run(
+            "/usr/bin/psql", ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", postgresPort, "-U", "postgres", "-d", database, "-c", sql],
+            environment: ["PGPASSFILE": postgresPassFile], timeout: .seconds(60))
+        guard result.status == 0 else {
+            throw RecoveryError(.internalError, "psql failed (\(result.status)) on \(sql.prefix(200)): \(result.standardError)")
+        }
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `scripts/sandbox ARGS…` and returns its standard output.
