@@ -107,13 +107,15 @@ let package = Package(
             ]
         ),
         // PostgreSQL point-in-time recovery: the WAL archive (segments with their SHA-256, optionally
-        // gzip-compressed) on any StorageBackend.
+        // gzip-compressed) on any StorageBackend, base backups and restores through PostgreSQL's own
+        // programs (swift-subprocess, argument arrays only).
         .target(
             name: "CarbonRecoveryPostgres",
             dependencies: [
                 "CarbonRecovery",
                 "CarbonRecoveryCompression",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // The policy file (carbon-recovery.yaml) read with Yams into the core's value types, with

@@ -56,9 +56,10 @@ start_postgres() {
       log "a folder above $dir is closed to the postgres user; $name's data is in $outside"
     fi
   fi
-  # The superuser's password: ours in pgpass, the database's copy only for initdb.
-  password="$(random_hex 16)"
-  ( umask 077; printf '127.0.0.1:%s:*:postgres:%s\n' "$port" "$password" >> "$dir/pgpass"
+  # The superuser's password: ours in pgpass (any port on 127.0.0.1: a restored instance keeps
+  # the roles and passwords of its backup), the database's copy only for initdb.
+  if [ -f "$dir/pgpass" ]; then password="$(cut -d: -f5- "$dir/pgpass" | head -n 1)"; else password="$(random_hex 16)"; fi
+  ( umask 077; [ -f "$dir/pgpass" ] || printf '127.0.0.1:*:*:postgres:%s\n' "$password" > "$dir/pgpass"
     printf '%s\n' "$password" > "$dir/$name.initdb-password" )
   [ "$(id -u)" = 0 ] && chown postgres "$dir/$name.initdb-password"
   as_pg "$bin/initdb" --pgdata "$pgdir/data" --username postgres --pwfile "$dir/$name.initdb-password" \

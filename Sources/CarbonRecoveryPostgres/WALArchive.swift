@@ -1,6 +1,7 @@
 import CarbonRecovery
 import CarbonRecoveryCompression
 import Crypto
+import Foundation
 
 /// A PostgreSQL cluster's WAL archive on a ``StorageBackend``: what `archive_command` stores and
 /// `restore_command` fetches.
@@ -59,6 +60,9 @@ public struct WALArchive: Sendable {
         public var key: String
         /// The stored object's size.
         public var storedBytes: Int64
+        /// When the storage says the object was written (listings say), roughly when
+        /// PostgreSQL finished the file.
+        public var archivedAt: Date?
     }
 
     /// Where the archive is.
@@ -103,7 +107,7 @@ public struct WALArchive: Sendable {
     ///   (two clusters archiving into one stanza, or a restored cluster writing on the old
     ///   timeline); what the storage throws.
     public func archive(_ contents: [UInt8], name file: WALFileName) async throws -> Result {
-        let sha256 = SHA256.hash(data: contents).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        let sha256 = hexSHA256(contents)
         let existing = try await entries(named: file)
         if let same = existing.first(where: { $0.sha256 == sha256 }) {
             return Result(key: same.key, sha256: sha256, bytes: contents.count, storedBytes: Int(same.storedBytes), stored: false)
@@ -143,9 +147,39 @@ public struct WALArchive: Sendable {
         return found.sorted { $0.file < $1.file }
     }
 
+    /// Fetches an archived file and checks it against the checksum in its key.
+    ///
+    /// - Throws: ``RecoveryError/Code/notFound`` when the object is gone,
+    ///   ``RecoveryError/Code/validationFailed`` when its contents do not hash to its key (a
+    ///   damaged or tampered file is never handed to PostgreSQL).
+    public func fetch(_ entry: Entry) async throws -> [UInt8] {
+        guard let stored = try await storage.get(entry.key) else {
+            throw RecoveryError(.notFound, "\(entry.file.name) (\(entry.key)) is no longer in the archive", target: entry.key)
+        }
+        let contents: [UInt8]
+        do {
+            contents = entry.compression == .gzip ? try Gzip.decompress(stored) : stored
+        } catch {
+            throw RecoveryError(.validationFailed, "\(entry.file.name) in the archive is not a gzip stream: refused (\(entry.key))", target: entry.key)
+        }
+        guard hexSHA256(contents) == entry.sha256 else {
+            throw RecoveryError(
+                .validationFailed, "\(entry.file.name) in the archive does not match its SHA-256 (damaged or tampered): refused (\(entry.key))", target: entry.key)
+        }
+        return contents
+    }
+
+    /// The SHA-256 of a file in lower-case hex, as the archive's keys carry it.
+    public static func sha256(of contents: [UInt8]) -> String { hexSHA256(contents) }
+
     /// Parses a key of the layout; `nil` for anything else.
     static func entry(for object: StorageObject) -> Entry? {
-        var base = Substring(object.key.split(separator: "/").last ?? "")
+        entry(forKey: object.key, storedBytes: object.size, archivedAt: object.lastModified)
+    }
+
+    /// Parses a key of the layout (`…/<name>-<sha256>[.gz]`); `nil` for anything else.
+    public static func entry(forKey key: String, storedBytes: Int64 = 0, archivedAt: Date? = nil) -> Entry? {
+        var base = Substring(key.split(separator: "/").last ?? "")
         var compression = Compression.none
         if base.hasSuffix(".gz") {
             base = base.dropLast(3)
@@ -154,6 +188,11 @@ public struct WALArchive: Sendable {
         guard let dash = base.lastIndex(of: "-") else { return nil }
         let sha = base[base.index(after: dash)...]
         guard sha.count == 64, sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase }), let file = try? WALFileName(String(base[..<dash])) else { return nil }
-        return Entry(file: file, sha256: String(sha), compression: compression, key: object.key, storedBytes: object.size)
+        return Entry(file: file, sha256: String(sha), compression: compression, key: key, storedBytes: storedBytes, archivedAt: archivedAt)
     }
+}
+
+/// The SHA-256 of `bytes` in lower-case hex, as the archive's keys and manifests carry it.
+func hexSHA256(_ bytes: some Collection<UInt8>) -> String {
+    SHA256.hash(data: Array(bytes)).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
 }

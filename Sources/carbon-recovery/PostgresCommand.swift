@@ -8,9 +8,9 @@ import Foundation
 struct PostgresCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pg",
-        abstract: "PostgreSQL point-in-time recovery: archive WAL to the backup storage.",
-        discussion: "See docs/postgres.md for the archive's layout and how to set up archive_command.",
-        subcommands: [ArchiveWAL.self])
+        abstract: "PostgreSQL point-in-time recovery: WAL archiving, base backups, restores to a moment.",
+        discussion: "See docs/postgres.md for the archive's layout, archive_command, and restores.",
+        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, Restore.self, RestoreWAL.self])
 }
 
 /// Where a PostgreSQL cluster's archive is: the stanza, a prefix and how files are stored.
@@ -32,6 +32,37 @@ struct ArchiveOptions: ParsableArguments {
             throw RecoveryError(.invalidInput, "--compress '\(compress)' is not one of gzip, none", target: compress)
         }
         return try WALArchive(storage: try connection.storageBackend(), stanza: stanza, prefix: archivePrefix, compression: compression)
+    }
+}
+
+/// How to reach a PostgreSQL server and run its programs.
+struct PostgresOptions: ParsableArguments {
+    @Option(name: .customLong("pg-host"), help: ArgumentHelp("The server's address.", valueName: "address"))
+    var host: String = "127.0.0.1"
+
+    @Option(name: .customLong("pg-port"), help: ArgumentHelp("The server's port.", discussion: "Default: $PGPORT, else 5432.", valueName: "port"))
+    var port: Int?
+
+    @Option(name: .customLong("pg-user"), help: ArgumentHelp("The role to connect as (superuser, or REPLICATION with pg_monitor).", valueName: "role"))
+    var user: String = "postgres"
+
+    @Option(name: .customLong("pg-bin"), help: ArgumentHelp("PostgreSQL's programs.", discussion: "Default: $CARBON_RECOVERY_PG_BIN, else /usr/lib/postgresql/15/bin.", valueName: "folder"))
+    var bin: String?
+
+    @Option(name: .customLong("run-as"), help: ArgumentHelp(
+        "Run the server's own programs as this OS user (PostgreSQL refuses root).", discussion: "Required when running as root.", valueName: "user"))
+    var runAs: String?
+
+    /// The connection; the password comes from PGPASSFILE (libpq's password file), never an option.
+    var connection: PostgresTools.Connection {
+        let environment = ProcessInfo.processInfo.environment
+        return PostgresTools.Connection(
+            host: host, port: port ?? environment["PGPORT"].flatMap { Int($0) } ?? 5432, user: user,
+            passwordFile: environment["PGPASSFILE"].flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    var tools: PostgresTools {
+        PostgresTools(binDirectory: bin ?? ProcessInfo.processInfo.environment["CARBON_RECOVERY_PG_BIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/lib/postgresql/15/bin", runAs: runAs)
     }
 }
 
@@ -98,6 +129,187 @@ extension PostgresCommand {
                         ? "archived \(file.name) (\(result.bytes) bytes, sha256 \(result.sha256)) as \(result.key)"
                         : "\(file.name) was already archived with the same contents (\(result.key)); nothing written")
                 }
+            }
+        }
+    }
+}
+
+extension PostgresCommand {
+    /// `carbon-recovery pg base-backup`.
+    struct BaseBackupCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "base-backup",
+            abstract: "Take a base backup with pg_basebackup into the archive, with its manifest.",
+            discussion: """
+                Runs pg_basebackup (tar, fast checkpoint, SHA-256 checksums in PostgreSQL's backup_manifest, no WAL: the \
+                archive has it), stores the tar with its SHA-256, waits until the backup's last WAL segment is archived, then \
+                writes manifest.json — only then is the backup listed and used. Audited as pg.base-backup.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var archiveOptions: ArchiveOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
+                let server = postgres.connection
+                let trail = try await openTrail(global, readOnly: false)
+                let backup: BaseBackup
+                do {
+                    backup = try await OperationAudit(audit: trail).perform(
+                        "pg.base-backup", target: "postgres/\(recovery.archive.stanza)",
+                        parameters: ["server": .string("\(server.host):\(server.port)"), "user": .string(server.user)]
+                    ) { _, _ in
+                        let backup = try await recovery.baseBackup(of: server)
+                        return (backup, backup.json)
+                    }
+                } catch {
+                    await trail.close()
+                    throw error
+                }
+                await trail.close()
+                switch global.output {
+                case .json: print(backup.json.canonicalString)
+                case .table:
+                    print("base backup \(backup.id): \(backup.files) files, \(backup.bytes) bytes (stored \(backup.storedBytes)), timeline \(backup.timeline), "
+                        + "lsn \(backup.startLSN)–\(backup.stopLSN), WAL \(backup.startSegment)–\(backup.stopSegment) archived")
+                }
+            }
+        }
+    }
+
+    /// `carbon-recovery pg restore`.
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore into a new data folder and replay WAL to a moment, a position or the end of the archive.",
+            discussion: """
+                Picks the newest base backup complete before the target, refuses a gap in the archive on the way (naming the \
+                segment), fetches the WAL ahead checking each file's SHA-256, checks the tar's SHA-256 and every file \
+                against PostgreSQL's manifest (pg_verifybackup), then starts the server with restore_command \
+                (`carbon-recovery pg restore-wal`), stops at the target, promotes, and stops the server cleanly unless \
+                --keep-running. Audited as pg.restore with the recovery time.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var archiveOptions: ArchiveOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        @Option(name: .customLong("to-time"), help: ArgumentHelp("Stop after the last commit at or before this moment (RFC 3339).", valueName: "time"))
+        var toTime: String?
+
+        @Option(name: .customLong("to-lsn"), help: ArgumentHelp("Stop at this WAL position (X/Y).", valueName: "lsn"))
+        var toLSN: String?
+
+        @Flag(help: "Replay to the end of the archive (refused when it has a gap).")
+        var latest = false
+
+        @Option(name: .customLong("data-dir"), help: ArgumentHelp("The new data folder (must not exist).", valueName: "path"))
+        var dataDirectory: String
+
+        @Option(help: ArgumentHelp("The port the restored server listens on, on 127.0.0.1.", valueName: "port"))
+        var port: Int
+
+        @Flag(name: .customLong("keep-running"), help: "Leave the restored server running.")
+        var keepRunning = false
+
+        func target() throws -> PointInTimeRecovery.Target {
+            switch (toTime, toLSN, latest) {
+            case (let time?, nil, false):
+                guard let date = RFC3339.parse(time) else { throw RecoveryError(.invalidInput, "--to-time '\(time)' is not an RFC 3339 time (2026-12-04T14:03:27Z)", target: time) }
+                return .time(date)
+            case (nil, let lsn?, false): return .lsn(try LSN(parsing: lsn))
+            case (nil, nil, true): return .latest
+            default: throw RecoveryError(.invalidInput, "give exactly one of --to-time, --to-lsn, --latest")
+            }
+        }
+
+        func run() async throws {
+            try await runReportingErrors {
+                let target = try target()
+                guard (1...65535).contains(port) else { throw RecoveryError(.invalidInput, "--port \(port) is not a port") }
+                let dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+                if getuid() == 0 && postgres.runAs == nil {
+                    throw RecoveryError(.invalidInput, "PostgreSQL refuses to run as root: pass --run-as with the database's OS user (e.g. postgres)")
+                }
+                let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
+                let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+                let spool = dataDirectory + ".wal-spool"
+                let request = PointInTimeRecovery.RestoreRequest(
+                    target: target, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
+                    restoreCommand: "\(executable) pg restore-wal --spool \(spool) %f %p", keepRunning: keepRunning)
+                let trail = try await openTrail(global, readOnly: false)
+                let report: PointInTimeRecovery.RestoreReport
+                do {
+                    report = try await OperationAudit(audit: trail).perform(
+                        "pg.restore", target: "postgres/\(recovery.archive.stanza)",
+                        parameters: ["target": .string(target.description), "dataDirectory": .string(dataDirectory), "port": .integer(Int64(port))]
+                    ) { _, _ in
+                        let report = try await recovery.restore(request)
+                        return (report, [
+                            "backup": .string(report.backup.id), "files": .integer(Int64(report.files)), "timeline": .integer(Int64(report.timeline)),
+                            "milliseconds": .integer(report.duration.wholeMilliseconds), "replayMilliseconds": .integer(report.replay.wholeMilliseconds),
+                        ])
+                    }
+                } catch {
+                    await trail.close()
+                    throw error
+                }
+                await trail.close()
+                switch global.output {
+                case .json:
+                    print(JSONValue.object([
+                        "backup": .string(report.backup.id), "target": .string(target.description), "files": .integer(Int64(report.files)),
+                        "timeline": .integer(Int64(report.timeline)), "milliseconds": .integer(report.duration.wholeMilliseconds),
+                        "replayMilliseconds": .integer(report.replay.wholeMilliseconds), "dataDirectory": .string(dataDirectory),
+                    ]).canonicalString)
+                case .table:
+                    print("restored base backup \(report.backup.id) into \(dataDirectory) and replayed \(report.files) WAL files to \(target): "
+                        + "promoted on timeline \(report.timeline) in \(report.duration.wholeMilliseconds) ms (replay \(report.replay.wholeMilliseconds) ms)"
+                        + (keepRunning ? "; running on 127.0.0.1:\(port)" : "; stopped cleanly"))
+                }
+            }
+        }
+    }
+
+    /// `carbon-recovery pg restore-wal --spool DIR %f %p` — the restore_command `pg restore` sets.
+    struct RestoreWAL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "restore-wal",
+            abstract: "Hand PostgreSQL one prefetched WAL file (the restore_command `pg restore` sets).",
+            discussion: """
+                Copies NAME-<sha256> from the spool folder to the path PostgreSQL asks for, after checking the file still \
+                hashes to its name. Exits 1 quietly when the spool has no such file: PostgreSQL asks for files past the end \
+                of the archive, and that is how it learns where the end is.
+                """)
+
+        @Option(help: ArgumentHelp("The folder `pg restore` fetched the checked WAL into.", valueName: "folder"))
+        var spool: String
+
+        @Argument(help: ArgumentHelp("The file PostgreSQL wants (%f).", valueName: "name"))
+        var name: String
+
+        @Argument(help: ArgumentHelp("Where to put it (%p).", valueName: "path"))
+        var path: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                let file = try WALFileName(name)
+                let prefix = file.name + "-"
+                let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).filter { $0.hasPrefix(prefix) && $0.count == prefix.count + 64 }
+                guard let found = candidates.first, let contents = FileManager.default.contents(atPath: spool + "/" + found) else {
+                    throw ExitCode(1)
+                }
+                guard WALArchive.sha256(of: Array(contents)) == String(found.dropFirst(prefix.count)) else {
+                    throw RecoveryError(.validationFailed, "\(found) in the spool no longer matches its SHA-256: refused", target: found)
+                }
+                let temporary = path + ".carbon-recovery-partial"
+                guard FileManager.default.createFile(atPath: temporary, contents: contents, attributes: [.posixPermissions: 0o600]) else {
+                    throw RecoveryError(.storageFailure, "could not write \(temporary)", target: temporary)
+                }
+                guard rename(temporary, path) == 0 else { throw RecoveryError(.storageFailure, "could not move \(temporary) to \(path)", target: path) }
             }
         }
     }

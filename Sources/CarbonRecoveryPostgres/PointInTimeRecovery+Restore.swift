@@ -1,0 +1,326 @@
+import CarbonRecovery
+import CarbonRecoveryCompression
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PointInTimeRecovery {
+    /// Where a restore stops.
+    public enum Target: Sendable, Equatable, CustomStringConvertible {
+        /// After the last transaction committed at or before this moment.
+        case time(Date)
+        /// At this WAL position.
+        case lsn(LSN)
+        /// At the end of the archive (refused when the archive has a gap after the base backup).
+        case latest
+
+        /// `time 2026-12-04T14:03:27.000Z`, `lsn 0/3000028`, `latest`.
+        public var description: String {
+            switch self {
+            case .time(let date): "time \(RFC3339.format(date))"
+            case .lsn(let lsn): "lsn \(lsn)"
+            case .latest: "latest"
+            }
+        }
+    }
+
+    /// The base backup and the WAL a restore to a target uses.
+    public struct RestorePlan: Sendable {
+        /// The newest base backup complete before the target.
+        public var backup: BaseBackup
+        /// The archived files to replay: segments from the backup's start on its timeline and
+        /// later ones, and every timeline history file.
+        public var files: [WALArchive.Entry]
+    }
+
+    /// What a restore did.
+    public struct RestoreReport: Sendable {
+        /// The base backup restored.
+        public var backup: BaseBackup
+        /// The target.
+        public var target: Target
+        /// The archived files fetched (each checked against its SHA-256).
+        public var files: Int
+        /// The new timeline after promotion.
+        public var timeline: UInt32
+        /// From the start of the restore to the promoted server.
+        public var duration: Duration
+        /// Of which: starting the server and replaying WAL until it was promoted.
+        public var replay: Duration
+    }
+
+    /// Where and how to restore.
+    public struct RestoreRequest: Sendable {
+        /// Where to stop.
+        public var target: Target
+        /// The new data folder; it must not exist (its parent must, reachable by the server's user).
+        public var dataDirectory: String
+        /// The port the restored server listens on (127.0.0.1 only).
+        public var port: Int
+        /// Who connects to the restored server to watch it (its roles and passwords are the backup's).
+        public var connection: PostgresTools.Connection
+        /// The `restore_command` PostgreSQL runs, with `%f` and `%p`; it reads the prefetched,
+        /// checked files from the spool folder (``spoolDirectory``).
+        public var restoreCommand: String
+        /// Leave the restored server running (default: stop it once promoted).
+        public var keepRunning: Bool
+        /// How long replay may take.
+        public var timeout: Duration
+
+        /// Creates a request.
+        public init(
+            target: Target, dataDirectory: String, port: Int, connection: PostgresTools.Connection, restoreCommand: String,
+            keepRunning: Bool = false, timeout: Duration = .seconds(3600)
+        ) {
+            self.target = target
+            self.dataDirectory = dataDirectory
+            self.port = port
+            self.connection = connection
+            self.restoreCommand = restoreCommand
+            self.keepRunning = keepRunning
+            self.timeout = timeout
+        }
+
+        /// Where the checked WAL files wait for `restore_command`: beside the data folder.
+        public var spoolDirectory: String { dataDirectory + ".wal-spool" }
+    }
+
+    /// Chooses the base backup and the WAL for a target, and checks the archive has no gap on
+    /// the way.
+    ///
+    /// - Throws: ``RecoveryError/Code/notFound`` when no base backup is old enough, or naming the
+    ///   first missing segment when the archive has a gap before the target (for `latest`,
+    ///   anywhere after the backup: a restore never silently stops early).
+    public func plan(_ target: Target) async throws -> RestorePlan {
+        let backups = try await baseBackups()
+        let candidates: [BaseBackup]
+        switch target {
+        case .time(let date): candidates = backups.filter { $0.stopTime <= date }
+        case .lsn(let lsn): candidates = backups.filter { $0.stopLSN <= lsn }
+        case .latest: candidates = backups
+        }
+        guard let backup = candidates.last else {
+            throw RecoveryError(
+                .notFound,
+                backups.isEmpty
+                    ? "there is no base backup of stanza '\(archive.stanza)': take one with `carbon-recovery pg base-backup`"
+                    : "no base backup of stanza '\(archive.stanza)' was complete before \(target); the earliest restore point is \(RFC3339.format(backups[0].stopTime)) (lsn \(backups[0].stopLSN))",
+                target: archive.stanza)
+        }
+        let size = backup.walSegmentSize
+        let start = try WALFileName(backup.startSegment).segmentNumber(segmentSize: size)
+        let stop = try WALFileName(backup.stopSegment).segmentNumber(segmentSize: size)
+        let entries = try await archive.entries()
+        let segments = entries.filter { $0.file.kind == .segment && $0.file.timeline >= backup.timeline && $0.file.segmentNumber(segmentSize: size) >= start }
+        var end = max(stop, segments.map { $0.file.segmentNumber(segmentSize: size) }.max() ?? stop)
+        switch target {
+        case .time(let date):
+            // The first segment archived after the target holds the target's commit or later ones.
+            // Storage times may be whole seconds (and a little behind PostgreSQL's clock): a
+            // segment counts as "after" from 2 s past the target, so one more may be fetched.
+            let after = date.addingTimeInterval(2)
+            if let first = segments.filter({ ($0.archivedAt ?? .distantFuture) >= after }).map({ $0.file.segmentNumber(segmentSize: size) }).min() {
+                end = max(stop, first)
+            }
+        case .lsn(let lsn): end = max(stop, lsn.value / UInt64(size))
+        case .latest: break
+        }
+        let present = Set(segments.map { $0.file.segmentNumber(segmentSize: size) })
+        if let missing = (start...end).first(where: { !present.contains($0) }) {
+            let timeline = segments.filter { $0.file.segmentNumber(segmentSize: size) < missing }.map(\.file.timeline).max() ?? backup.timeline
+            let name = WALFileName.segment(timeline: timeline, number: missing, segmentSize: size)
+            throw RecoveryError(
+                .notFound,
+                "WAL segment \(name) is missing from the archive of stanza '\(archive.stanza)': base backup \(backup.id) cannot be replayed to \(target) "
+                    + "past it; restore to a time before it (`pg list` shows the window) or find the segment",
+                target: name)
+        }
+        let files = entries.filter { entry in
+            entry.file.kind == .history
+                || (entry.file.kind == .segment && entry.file.timeline >= backup.timeline && (start...end).contains(entry.file.segmentNumber(segmentSize: size)))
+        }
+        return RestorePlan(backup: backup, files: files)
+    }
+
+    /// Restores into a new data folder and replays WAL to the target: the base backup's tar
+    /// checked against its SHA-256 and every file against PostgreSQL's manifest
+    /// (`pg_verifybackup`), the WAL fetched ahead and checked against the checksums in the
+    /// archive, then the server started with `restore_command` and the target, promoted at
+    /// the target, and (unless ``RestoreRequest/keepRunning``) stopped cleanly.
+    ///
+    /// - Throws: what ``plan(_:)`` throws; ``RecoveryError/Code/validationFailed`` for a file
+    ///   that does not match its checksum or the manifest, or a replay that ends before the
+    ///   target (with the server's own words); ``RecoveryError/Code/conflict`` when the data
+    ///   folder exists; ``RecoveryError/Code/timeout``.
+    public func restore(_ request: RestoreRequest, plan given: RestorePlan? = nil) async throws -> RestoreReport {
+        let elapsed = clock.startStopwatch()
+        guard !FileManager.default.fileExists(atPath: request.dataDirectory), !FileManager.default.fileExists(atPath: request.spoolDirectory) else {
+            throw RecoveryError(.conflict, "\(request.dataDirectory) (or its .wal-spool) already exists: restore into a new folder", target: request.dataDirectory)
+        }
+        let plan: RestorePlan
+        if let given { plan = given } else { plan = try await self.plan(request.target) }
+        let backup = plan.backup
+
+        // WAL first: a damaged segment stops the restore before anything is written.
+        let fetched = try await mapConcurrently(plan.files, limit: 4) { entry in (entry, try await archive.fetch(entry)) }
+        guard let stored = try await archive.storage.get(backup.key) else {
+            throw RecoveryError(.notFound, "base backup \(backup.id) has a manifest but its tar \(backup.key) is gone", target: backup.key)
+        }
+        let tar = backup.compression == .gzip ? try Gzip.decompress(stored) : stored
+        guard hexSHA256(tar) == backup.sha256 else {
+            throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
+        }
+        let members = try BaseBackupTar.members(tar)
+        try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
+        do {
+            try await prepare(request, fetched: fetched)
+        } catch {
+            try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+            throw error
+        }
+        let replayStarted = clock.startStopwatch()
+        let timeline: UInt32
+        do {
+            timeline = try await replay(request)
+        } catch let error as RecoveryError {
+            try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+            throw RecoveryError(
+                error.code, error.message + "\n(the data folder is left as it is, with the server's log carbon-recovery-restore.log; delete it before restoring again)",
+                target: error.target)
+        }
+        let replay = replayStarted()
+        try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+        return RestoreReport(backup: backup, target: request.target, files: fetched.count, timeline: timeline, duration: elapsed(), replay: replay)
+    }
+
+    /// Checks the extracted files against PostgreSQL's manifest, writes the spool and the
+    /// recovery settings, and hands both folders to the server's user.
+    private func prepare(_ request: RestoreRequest, fetched: [(WALArchive.Entry, [UInt8])]) async throws {
+        let verify = try await tools.run("pg_verifybackup", ["--no-parse-wal", "--quiet", request.dataDirectory])
+        guard verify.status == 0 else {
+            throw RecoveryError(
+                .validationFailed, "the restored files do not match PostgreSQL's backup manifest: \(verify.error.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000))",
+                target: request.dataDirectory)
+        }
+        try await Self.onDispatch {
+            let files = FileManager.default
+            try files.createDirectory(atPath: request.spoolDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            for (entry, contents) in fetched {
+                let path = request.spoolDirectory + "/" + entry.file.name + "-" + entry.sha256
+                guard files.createFile(atPath: path, contents: Data(contents), attributes: [.posixPermissions: 0o600]) else {
+                    throw RecoveryError(.storageFailure, "could not write \(path)", target: path)
+                }
+            }
+            let target: String
+            switch request.target {
+            case .time(let date):
+                // PostgreSQL's own timestamp form: it refuses the RFC 3339 'T' and 'Z' here.
+                let text = RFC3339.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")
+                target = "recovery_target_time = '\(text)'\nrecovery_target_inclusive = on\n"
+            case .lsn(let lsn): target = "recovery_target_lsn = '\(lsn)'\nrecovery_target_inclusive = on\n"
+            case .latest: target = ""
+            }
+            let settings = """
+
+                # --- carbon-recovery pg restore ---
+                restore_command = '\(request.restoreCommand.replacingOccurrences(of: "'", with: "''"))'
+                \(target)recovery_target_timeline = 'latest'
+                recovery_target_action = 'promote'
+                listen_addresses = '127.0.0.1'
+                port = \(request.port)
+                unix_socket_directories = ''
+                archive_mode = off
+
+                """
+            let auto = request.dataDirectory + "/postgresql.auto.conf"
+            guard let handle = FileHandle(forWritingAtPath: auto) else { throw RecoveryError(.storageFailure, "could not open \(auto)", target: auto) }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(settings.utf8))
+            try handle.close()
+            guard files.createFile(atPath: request.dataDirectory + "/recovery.signal", contents: Data(), attributes: [.posixPermissions: 0o600]) else {
+                throw RecoveryError(.storageFailure, "could not write recovery.signal", target: request.dataDirectory)
+            }
+            if let user = tools.runAs {
+                guard let account = getpwnam(user) else { throw RecoveryError(.invalidInput, "there is no user '\(user)' to run PostgreSQL as", target: user) }
+                for folder in [request.dataDirectory, request.spoolDirectory] {
+                    try Self.chown(folder, uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
+                }
+            }
+        }
+    }
+
+    /// Starts the server on the restored folder and waits until it is promoted; the new timeline.
+    private func replay(_ request: RestoreRequest) async throws -> UInt32 {
+        let log = request.dataDirectory + "/carbon-recovery-restore.log"
+        // -w: until the server accepts connections (it does once consistent, while it replays);
+        // a server that dies on the way makes pg_ctl fail here.
+        let seconds = max(60, Int(request.timeout.components.seconds))
+        let start = try await tools.run("pg_ctl", ["start", "-D", request.dataDirectory, "-l", log, "-w", "-t", String(seconds)], asServerUser: true)
+        guard start.status == 0 else {
+            throw RecoveryError(.internalError, "pg_ctl could not start the restored server: \(start.error)\(Self.tail(log))", target: request.dataDirectory)
+        }
+        let connection = request.connection.on(port: request.port)
+        let deadline = ContinuousClock.now + request.timeout
+        do {
+            while true {
+                if let rows = try? await tools.query("SELECT pg_is_in_recovery(), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)", on: connection),
+                   let row = rows.first, row.first == "f", row.count == 2, let timeline = UInt32(row[1], radix: 16) {
+                    if !request.keepRunning { try await stop(request) }
+                    return timeline
+                }
+                let status = try await tools.run("pg_ctl", ["status", "-D", request.dataDirectory], asServerUser: true)
+                if status.status == 3 {
+                    try await Task.sleep(for: .milliseconds(300))   // the log's last lines
+                    throw RecoveryError(
+                        .validationFailed, "the restored server stopped before it was promoted at \(request.target):\(Self.tail(log))", target: request.dataDirectory)
+                }
+                guard ContinuousClock.now < deadline else {
+                    throw RecoveryError(.timeout, "replay did not reach \(request.target) within \(request.timeout)", target: request.dataDirectory)
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        } catch {
+            try? await stop(request)
+            throw error
+        }
+    }
+
+    /// Stops a restored server (fast shutdown) by the PID in its folder.
+    func stop(_ request: RestoreRequest) async throws {
+        _ = try await tools.run("pg_ctl", ["stop", "-D", request.dataDirectory, "-m", "fast", "-w"], asServerUser: true)
+    }
+
+    /// The last lines of the server's log, for an error.
+    static func tail(_ path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(8)
+        return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n")
+    }
+
+    /// Gives a folder and everything in it to a user.
+    static func chown(_ folder: String, uid: uid_t, gid: gid_t) throws {
+        guard Glibc.chown(folder, uid, gid) == 0 else { throw RecoveryError(.storageFailure, "could not hand \(folder) to uid \(uid)", target: folder) }
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return }
+        while let relative = walker.nextObject() as? String {
+            guard lchown(folder + "/" + relative, uid, gid) == 0 else {
+                throw RecoveryError(.storageFailure, "could not hand \(folder)/\(relative) to uid \(uid)", target: folder)
+            }
+        }
+    }
+
+    /// Runs blocking file work on a Dispatch thread, off Swift's cooperative pool.
+    static func onDispatch(_ work: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                do {
+                    try work()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
