@@ -10,7 +10,7 @@ struct PostgresCommand: AsyncParsableCommand {
         commandName: "pg",
         abstract: "PostgreSQL point-in-time recovery: WAL archiving, base backups, restores to a moment.",
         discussion: "See docs/postgres.md for the archive's layout, archive_command, and restores.",
-        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, Restore.self, RestoreWAL.self])
+        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Restore.self, RestoreWAL.self])
 }
 
 /// Where a PostgreSQL cluster's archive is: the stanza, a prefix and how files are stored.
@@ -310,6 +310,60 @@ extension PostgresCommand {
                     throw RecoveryError(.storageFailure, "could not write \(temporary)", target: temporary)
                 }
                 guard rename(temporary, path) == 0 else { throw RecoveryError(.storageFailure, "could not move \(temporary) to \(path)", target: path) }
+            }
+        }
+    }
+}
+
+extension PostgresCommand {
+    /// `carbon-recovery pg list`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the base backups, the restore window and every gap in the WAL archive.",
+            discussion: """
+                The window runs from the oldest base backup that can be made consistent to the moment the last segment of \
+                an unbroken run from a base backup was archived: nothing after that can be restored, so now minus that \
+                moment is the database's real recovery point. Each gap names its missing segments. Read-only.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var archiveOptions: ArchiveOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: PostgresTools())
+                let window = try await recovery.window()
+                let now = Date()
+                let age = window.latest.map { Int(now.timeIntervalSince($0).rounded()) }
+                switch global.output {
+                case .json:
+                    print(JSONValue.object([
+                        "stanza": .string(recovery.archive.stanza), "segments": .integer(Int64(window.segments)),
+                        "earliest": window.earliest.map { .string(RFC3339.format($0)) } ?? .null,
+                        "latest": window.latest.map { .string(RFC3339.format($0)) } ?? .null,
+                        "latestSegment": window.latestSegment.map { .string($0) } ?? .null,
+                        "recoveryPointAgeSeconds": age.map { .integer(Int64($0)) } ?? .null,
+                        "backups": .array(window.backups.map(\.json)),
+                        "gaps": .array(window.gaps.map { ["first": .string($0.first), "last": .string($0.last), "segments": .integer(Int64($0.segments))] }),
+                    ]).canonicalString)
+                case .table:
+                    if window.backups.isEmpty {
+                        print("stanza \(recovery.archive.stanza): no base backup (\(window.segments) WAL segments archived): nothing can be restored; take one with `pg base-backup`")
+                        return
+                    }
+                    let range = window.earliest.map { start in "restore window \(RFC3339.format(start)) → \(window.latest.map(RFC3339.format) ?? "?")" } ?? "no base backup can be made consistent"
+                    print("stanza \(recovery.archive.stanza): \(window.backups.count) base backups, \(window.segments) WAL segments; \(range)"
+                        + (age.map { " (recovery point \($0) s ago)" } ?? ""))
+                    Terminal.printTable(
+                        ["BACKUP", "STOP TIME", "TIMELINE", "LSN", "WAL", "SIZE"],
+                        window.backups.map {
+                            [$0.id, RFC3339.format($0.stopTime), String($0.timeline), "\($0.startLSN)–\($0.stopLSN)", "\($0.startSegment)–\($0.stopSegment)", "\($0.bytes)"]
+                        })
+                    for gap in window.gaps {
+                        print("gap: \(gap.first)\(gap.segments > 1 ? "–\(gap.last)" : "") (\(gap.segments) segment\(gap.segments == 1 ? "" : "s") missing)")
+                    }
+                }
             }
         }
     }

@@ -157,6 +157,13 @@ struct PostgresPointInTimeRecoveryTests {
             ["pg", "restore", "--stanza", gapStanza, "--latest", "--data-dir", parent + "/gap", "--port", "45001", "--run-as", "postgres"], environment: environment)
         #expect(gap.status != 0 && gap.standardError.contains("WAL segment \(missing) is missing"), "\(gap.standardOutput)\(gap.standardError)")
         #expect(!FileManager.default.fileExists(atPath: parent + "/gap"), "nothing written")
+        // `pg list` shows the gap, and a window that ends before it.
+        let list = try await run(try executable("carbon-recovery"), ["pg", "list", "--stanza", gapStanza, "--output", "json"], environment: environment)
+        let window = try JSONValue(parsing: Array(list.standardOutput.utf8))
+        #expect(window["gaps"] == [["first": .string(missing), "last": .string(missing), "segments": 1]], "\(list.standardOutput)\(list.standardError)")
+        if let latest = window["latestSegment"]?.stringValue { #expect(latest < missing, "\(list.standardOutput)") }
+        let listed = try await run(try executable("carbon-recovery"), ["pg", "list", "--stanza", gapStanza], environment: environment)
+        #expect(listed.standardOutput.contains("gap: \(missing) (1 segment missing)"), "\(listed.standardOutput)")
 
         // A tampered segment: same key, other contents.
         let segmentStanza = "tseg-\(UUID().uuidString.prefix(6).lowercased())"
