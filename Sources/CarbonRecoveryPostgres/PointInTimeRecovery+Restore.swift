@@ -28,6 +28,9 @@ extension PointInTimeRecovery {
 
     /// The base backup and the WAL a restore to a target uses.
     public struct RestorePlan: Sendable {
+        /// The timeline replay follows (`recovery_target_timeline`), and it with its ancestors.
+        public var timeline: UInt32
+        public var lineage: Set<UInt32>
         /// The newest base backup complete before the target.
         public var backup: BaseBackup
         /// The archived files to replay: segments from the backup's start on its timeline and
@@ -55,6 +58,10 @@ extension PointInTimeRecovery {
     public struct RestoreRequest: Sendable {
         /// Where to stop.
         public var target: Target
+        /// The timeline to follow; `nil` for PostgreSQL's `latest` (the highest timeline whose
+        /// history file is in the archive). Name one when a restored server archived a timeline
+        /// of its own into the stanza and you want the original's.
+        public var timeline: UInt32?
         /// The new data folder; it must not exist (its parent must, reachable by the server's user).
         public var dataDirectory: String
         /// The port the restored server listens on (127.0.0.1 only).
@@ -66,14 +73,20 @@ extension PointInTimeRecovery {
         public var restoreCommand: String
         /// Leave the restored server running (default: stop it once promoted).
         public var keepRunning: Bool
+        /// Keep the backup's WAL archiving (`archive_mode`, `archive_command`): the restored
+        /// server archives its new timeline into the same stanza, so it can be restored from in
+        /// turn. Default: archiving off, until you decide the restored server is the one.
+        public var archive: Bool
         /// How long replay may take.
         public var timeout: Duration
 
         /// Creates a request.
         public init(
-            target: Target, dataDirectory: String, port: Int, connection: PostgresTools.Connection, restoreCommand: String,
-            keepRunning: Bool = false, timeout: Duration = .seconds(3600)
+            target: Target, timeline: UInt32? = nil, dataDirectory: String, port: Int, connection: PostgresTools.Connection, restoreCommand: String,
+            keepRunning: Bool = false, archive: Bool = false, timeout: Duration = .seconds(3600)
         ) {
+            self.timeline = timeline
+            self.archive = archive
             self.target = target
             self.dataDirectory = dataDirectory
             self.port = port
@@ -93,8 +106,17 @@ extension PointInTimeRecovery {
     /// - Throws: ``RecoveryError/Code/notFound`` when no base backup is old enough, or naming the
     ///   first missing segment when the archive has a gap before the target (for `latest`,
     ///   anywhere after the backup: a restore never silently stops early).
-    public func plan(_ target: Target) async throws -> RestorePlan {
-        let backups = try await baseBackups()
+    public func plan(_ target: Target, timeline requested: UInt32? = nil) async throws -> RestorePlan {
+        let entries = try await archive.entries()
+        let histories = entries.filter { $0.file.kind == .history }
+        let timeline = requested ?? histories.map(\.file.timeline).max() ?? 1
+        var lineage: Set<UInt32> = [timeline]
+        if let history = histories.first(where: { $0.file.timeline == timeline }) {
+            lineage.formUnion(Self.ancestors(inHistory: try await archive.fetch(history)))
+        } else if timeline != 1 {
+            throw RecoveryError(.notFound, "timeline \(timeline) has no history file in the archive of stanza '\(archive.stanza)'", target: String(timeline))
+        }
+        let backups = try await baseBackups().filter { lineage.contains($0.timeline) }
         let candidates: [BaseBackup]
         switch target {
         case .time(let date): candidates = backups.filter { $0.stopTime <= date }
@@ -112,8 +134,7 @@ extension PointInTimeRecovery {
         let size = backup.walSegmentSize
         let start = try WALFileName(backup.startSegment).segmentNumber(segmentSize: size)
         let stop = try WALFileName(backup.stopSegment).segmentNumber(segmentSize: size)
-        let entries = try await archive.entries()
-        let segments = entries.filter { $0.file.kind == .segment && $0.file.timeline >= backup.timeline && $0.file.segmentNumber(segmentSize: size) >= start }
+        let segments = entries.filter { $0.file.kind == .segment && lineage.contains($0.file.timeline) && $0.file.segmentNumber(segmentSize: size) >= start }
         var end = max(stop, segments.map { $0.file.segmentNumber(segmentSize: size) }.max() ?? stop)
         switch target {
         case .time(let date):
@@ -139,9 +160,16 @@ extension PointInTimeRecovery {
         }
         let files = entries.filter { entry in
             entry.file.kind == .history
-                || (entry.file.kind == .segment && entry.file.timeline >= backup.timeline && (start...end).contains(entry.file.segmentNumber(segmentSize: size)))
+                || (entry.file.kind == .segment && lineage.contains(entry.file.timeline) && (start...end).contains(entry.file.segmentNumber(segmentSize: size)))
         }
-        return RestorePlan(backup: backup, files: files)
+        return RestorePlan(timeline: timeline, lineage: lineage, backup: backup, files: files)
+    }
+
+    /// The timelines a history file names (`parent<TAB>switch-point<TAB>reason` lines).
+    static func ancestors(inHistory contents: [UInt8]) -> Set<UInt32> {
+        Set(String(decoding: contents, as: UTF8.self).split(separator: "\n").compactMap { line in
+            line.hasPrefix("#") ? nil : line.split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { UInt32($0) }
+        })
     }
 
     /// Restores into a new data folder and replays WAL to the target: the base backup's tar
@@ -160,7 +188,7 @@ extension PointInTimeRecovery {
             throw RecoveryError(.conflict, "\(request.dataDirectory) (or its .wal-spool) already exists: restore into a new folder", target: request.dataDirectory)
         }
         let plan: RestorePlan
-        if let given { plan = given } else { plan = try await self.plan(request.target) }
+        if let given { plan = given } else { plan = try await self.plan(request.target, timeline: request.timeline) }
         let backup = plan.backup
 
         // WAL first: a damaged segment stops the restore before anything is written.
@@ -175,7 +203,7 @@ extension PointInTimeRecovery {
         let members = try BaseBackupTar.members(tar)
         try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
         do {
-            try await prepare(request, fetched: fetched)
+            try await prepare(request, timeline: plan.timeline, fetched: fetched)
         } catch {
             try? FileManager.default.removeItem(atPath: request.spoolDirectory)
             throw error
@@ -197,7 +225,7 @@ extension PointInTimeRecovery {
 
     /// Checks the extracted files against PostgreSQL's manifest, writes the spool and the
     /// recovery settings, and hands both folders to the server's user.
-    private func prepare(_ request: RestoreRequest, fetched: [(WALArchive.Entry, [UInt8])]) async throws {
+    private func prepare(_ request: RestoreRequest, timeline: UInt32, fetched: [(WALArchive.Entry, [UInt8])]) async throws {
         let verify = try await tools.run("pg_verifybackup", ["--no-parse-wal", "--quiet", request.dataDirectory])
         guard verify.status == 0 else {
             throw RecoveryError(
@@ -226,13 +254,12 @@ extension PointInTimeRecovery {
 
                 # --- carbon-recovery pg restore ---
                 restore_command = '\(request.restoreCommand.replacingOccurrences(of: "'", with: "''"))'
-                \(target)recovery_target_timeline = 'latest'
+                \(target)recovery_target_timeline = '\(timeline)'
                 recovery_target_action = 'promote'
                 listen_addresses = '127.0.0.1'
                 port = \(request.port)
                 unix_socket_directories = ''
-                archive_mode = off
-
+                \(request.archive ? "" : "archive_mode = off\n")
                 """
             let auto = request.dataDirectory + "/postgresql.auto.conf"
             guard let handle = FileHandle(forWritingAtPath: auto) else { throw RecoveryError(.storageFailure, "could not open \(auto)", target: auto) }

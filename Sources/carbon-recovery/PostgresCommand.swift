@@ -206,6 +206,11 @@ extension PostgresCommand {
         @Flag(help: "Replay to the end of the archive (refused when it has a gap).")
         var latest = false
 
+        @Option(help: ArgumentHelp(
+            "The timeline to follow (default: the highest in the archive, as PostgreSQL's 'latest').",
+            discussion: "Name the original's when a restored server archived a timeline of its own into the stanza.", valueName: "n"))
+        var timeline: UInt32?
+
         @Option(name: .customLong("data-dir"), help: ArgumentHelp("The new data folder (must not exist).", valueName: "path"))
         var dataDirectory: String
 
@@ -214,6 +219,9 @@ extension PostgresCommand {
 
         @Flag(name: .customLong("keep-running"), help: "Leave the restored server running.")
         var keepRunning = false
+
+        @Flag(help: "Keep the backup's WAL archiving: the restored server archives its new timeline into the same stanza (default: off).")
+        var archive = false
 
         func target() throws -> PointInTimeRecovery.Target {
             switch (toTime, toLSN, latest) {
@@ -238,8 +246,8 @@ extension PostgresCommand {
                 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
                 let spool = dataDirectory + ".wal-spool"
                 let request = PointInTimeRecovery.RestoreRequest(
-                    target: target, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
-                    restoreCommand: "\(executable) pg restore-wal --spool \(spool) %f %p", keepRunning: keepRunning)
+                    target: target, timeline: timeline, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
+                    restoreCommand: "\(executable) pg restore-wal --spool \(spool) %f %p", keepRunning: keepRunning, archive: archive)
                 let trail = try await openTrail(global, readOnly: false)
                 let report: PointInTimeRecovery.RestoreReport
                 do {

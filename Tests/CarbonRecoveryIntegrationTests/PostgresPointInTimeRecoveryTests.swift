@@ -84,7 +84,7 @@ struct PostgresPointInTimeRecoveryTests {
         let port = String(Int.random(in: 42_000...48_000))
         let restore = try await run(
             try executable("carbon-recovery"),
-            ["pg", "restore", "--stanza", "sandbox", "--to-time", RFC3339.format(target), "--data-dir", data, "--port", port, "--run-as", "postgres", "--keep-running"],
+            ["pg", "restore", "--stanza", "sandbox", "--timeline", "1", "--to-time", RFC3339.format(target), "--data-dir", data, "--port", port, "--run-as", "postgres", "--keep-running"],
             environment: environment, timeout: .seconds(300))
         #expect(restore.status == 0, "\(restore.standardOutput)\(restore.standardError)")
         defer { Task { await stopServer(data) } }
@@ -105,16 +105,71 @@ struct PostgresPointInTimeRecoveryTests {
         #expect(parameters["milliseconds"]?.integerValue.map { $0 > 0 } == true && parameters["timeline"]?.integerValue.map { $0 >= 2 } == true, "\(parameters)")
     }
 
+    @Test("a restore onto a new timeline archives it; a base backup taken there restores again, to a moment on that timeline")
+    func secondRestoreFromNewTimeline() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let environment = cli(sandbox, scratch)
+        let table = "tl_\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await sandbox.psql("CREATE TABLE \(table) (id int, phase text); INSERT INTO \(table) SELECT g, 'first' FROM generate_series(1, 50) g")
+        #expect(try await run(try executable("carbon-recovery"), ["pg", "base-backup", "--stanza", "sandbox"], environment: environment).status == 0)
+        try await switchAndWaitArchived(sandbox)
+        let parent = try restoreParent(scratch)
+
+        // First restore: to the end, archiving its new timeline into the same stanza.
+        let first = parent + "/first"
+        let firstPort = String(Int.random(in: 42_000...48_000))
+        let restored = try await run(
+            try executable("carbon-recovery"),
+            ["pg", "restore", "--stanza", "sandbox", "--timeline", "1", "--latest", "--archive", "--data-dir", first, "--port", firstPort, "--run-as", "postgres", "--keep-running", "--output", "json"],
+            environment: environment, timeout: .seconds(300))
+        #expect(restored.status == 0, "\(restored.standardOutput)\(restored.standardError)")
+        defer { Task { await stopServer(first) } }
+        let timeline = try #require(try JSONValue(parsing: Array(restored.standardOutput.utf8))["timeline"]?.integerValue)
+        #expect(timeline >= 2)
+        var server = sandbox
+        server.postgresPort = firstPort
+        #expect(try await server.psql("SELECT count(*) FROM \(table)") == "50")
+        _ = try await server.psql("INSERT INTO \(table) SELECT g, 'second' FROM generate_series(51, 80) g")
+        #expect(try await run(try executable("carbon-recovery"), ["pg", "base-backup", "--stanza", "sandbox", "--pg-port", firstPort], environment: environment).status == 0)
+        _ = try await server.psql("INSERT INTO \(table) SELECT g, 'third' FROM generate_series(81, 90) g")
+        let target = try #require(RFC3339.parse(try await server.psql(
+            "SELECT to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM \(table) WHERE id = 90")))
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await server.psql("DELETE FROM \(table)")
+        try await switchAndWaitArchived(server)
+        let history = try await WALArchive(storage: try sandboxStorage(bucket: sandbox.postgresBucket), stanza: "sandbox").entries()
+            .filter { $0.file.kind == .history }.map(\.file.timeline)
+        #expect(history.contains(UInt32(timeline)), "the new timeline's history file is archived: \(history)")
+
+        // Second restore: from the base backup on the new timeline, to a moment on it.
+        let second = parent + "/second"
+        let secondPort = String(Int.random(in: 42_000...48_000))
+        let again = try await run(
+            try executable("carbon-recovery"),
+            ["pg", "restore", "--stanza", "sandbox", "--timeline", String(timeline), "--to-time", RFC3339.format(target.addingTimeInterval(0.001)), "--data-dir", second, "--port", secondPort,
+             "--run-as", "postgres", "--keep-running", "--output", "json"],
+            environment: environment, timeout: .seconds(300))
+        #expect(again.status == 0, "\(again.standardOutput)\(again.standardError)")
+        defer { Task { await stopServer(second) } }
+        #expect(try JSONValue(parsing: Array(again.standardOutput.utf8))["timeline"]?.integerValue.map { $0 > timeline } == true, "\(again.standardOutput)")
+        var secondServer = sandbox
+        secondServer.postgresPort = secondPort
+        #expect(try await secondServer.psql("SELECT phase, count(*) FROM \(table) GROUP BY phase ORDER BY phase") == "first|50\nsecond|30\nthird|10")
+        await stopServer(second)
+        await stopServer(first)
+    }
+
     /// Copies stanza `sandbox`'s newest base backup and the WAL after it into a stanza of the
     /// test's own, changing one file on the way (or leaving it out).
     func copyArchive(_ sandbox: Sandbox, to stanza: String, change: (String, inout [UInt8]?) -> Void) async throws -> BaseBackup {
         let storage = try sandboxStorage(bucket: sandbox.postgresBucket)
         let source = PointInTimeRecovery(archive: try WALArchive(storage: storage, stanza: "sandbox"), tools: PostgresTools())
-        let backup = try #require(try await source.baseBackups().last)
+        let backup = try #require(try await source.baseBackups().last { $0.timeline == 1 }, "the sandbox server's own timeline")
         let start = try WALFileName(backup.startSegment)
         for try await object in storage.list(prefix: "postgres/sandbox/") {
             let wal = object.key.contains("/wal/") ? WALArchive.entry(forKey: object.key) : nil
-            if let wal, wal.file.kind == .segment && (wal.file.timeline != start.timeline || wal.file < start) { continue }
+            if let wal, wal.file.kind != .segment || wal.file.timeline != 1 || wal.file < start { continue }
             guard object.key.contains("/base/\(backup.id)/") || wal != nil else { continue }
             var bytes = try await storage.get(object.key)
             let key = object.key.replacingOccurrences(of: "postgres/sandbox/", with: "postgres/\(stanza)/")

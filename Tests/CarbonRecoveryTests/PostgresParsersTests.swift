@@ -28,6 +28,13 @@ struct PostgresParsersTests {
         #expect(try LSN(parsing: "1/FF000000").segment(timeline: 2, segmentSize: 16 << 20) == "0000000200000001000000FF")
     }
 
+    @Test("a timeline history file names the ancestors a restore follows")
+    func history() {
+        let text = "1\t0/3000000\tno recovery target specified\n\n2\t0/9000000\tbefore 2026-12-04 14:03:27.000+00\n# comment\n"
+        #expect(PointInTimeRecovery.ancestors(inHistory: Array(text.utf8)) == [1, 2])
+        #expect(PointInTimeRecovery.ancestors(inHistory: Array("garbage\n\u{0}\n-1\t0/0\n".utf8)).isEmpty)
+    }
+
     func manifest() throws -> BaseBackup {
         BaseBackup(
             id: "20261204T180157448Z", key: "postgres/main/base/20261204T180157448Z/base.tar.gz", sha256: String(repeating: "ab", count: 32), bytes: 1000,
