@@ -53,6 +53,7 @@ start_postgres() {
       chown postgres:postgres "$outside" && chmod 0700 "$outside"
       rmdir "$pgdir" && ln -s "$outside" "$pgdir"
       echo "$outside" > "$dir/$name.outside"
+      pgdir="$outside"   # the server's user cannot follow the link: every path it reads is the real one
       log "a folder above $dir is closed to the postgres user; $name's data is in $outside"
     fi
   fi
@@ -60,17 +61,23 @@ start_postgres() {
   # the roles and passwords of its backup), the database's copy only for initdb.
   if [ -f "$dir/pgpass" ]; then password="$(cut -d: -f5- "$dir/pgpass" | head -n 1)"; else password="$(random_hex 16)"; fi
   ( umask 077; [ -f "$dir/pgpass" ] || printf '127.0.0.1:*:*:postgres:%s\n' "$password" > "$dir/pgpass"
-    printf '%s\n' "$password" > "$dir/$name.initdb-password" )
-  [ "$(id -u)" = 0 ] && chown postgres "$dir/$name.initdb-password"
-  as_pg "$bin/initdb" --pgdata "$pgdir/data" --username postgres --pwfile "$dir/$name.initdb-password" \
+    printf '%s\n' "$password" > "$pgdir/initdb-password" )
+  [ "$(id -u)" = 0 ] && chown postgres "$pgdir/initdb-password"
+  as_pg "$bin/initdb" --pgdata "$pgdir/data" --username postgres --pwfile "$pgdir/initdb-password" \
     --auth scram-sha-256 --locale C --encoding UTF8 >"$dir/$name-initdb.log" 2>&1 \
-    || { rm -f "$dir/$name.initdb-password"; tail -n 20 "$dir/$name-initdb.log" >&2; die "initdb for $name failed"; }
-  rm -f "$dir/$name.initdb-password"
+    || { rm -f "$pgdir/initdb-password"; tail -n 20 "$dir/$name-initdb.log" >&2; die "initdb for $name failed"; }
+  rm -f "$pgdir/initdb-password"
 
   # The archiver's own copy of the storage credentials and its own audit trail, beside the database.
   ( umask 077; cp "$dir/s3-credentials" "$pgdir/s3-credentials" )
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir/s3-credentials"
   binary="$(pg_carbon_recovery)"
+  if [ -n "$binary" ] && ! as_pg test -x "$binary"; then
+    # A folder above the build is closed to the database's user: archive with a copy of its own.
+    install -m 0500 "$binary" "$pgdir/carbon-recovery"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir/carbon-recovery"
+    binary="$pgdir/carbon-recovery"
+  fi
   if [ -n "$binary" ] && as_pg test -x "$binary"; then
     archive_command="$binary pg archive-wal --s3-endpoint $s3_url --bucket $pg_bucket --credentials-file $pgdir/s3-credentials --audit-db $pgdir/archive-audit.db --stanza sandbox %p %f"
     echo "$binary" > "$dir/$name.archiver"

@@ -94,6 +94,16 @@ public struct PostgresTools: Sendable {
         }
     }
 
+    /// Whether ``runAs`` (or this process's user) may execute the file at `path`: the folders
+    /// above it must let that user through, which a checkout under `/root` does not.
+    public func serverUserCanExecute(_ path: String) async -> Bool {
+        guard let runAs else { return FileManager.default.isExecutableFile(atPath: path) }
+        let result = try? await Subprocess.run(
+            .path(FilePath("/usr/bin/setpriv")), arguments: ["--reuid=\(runAs)", "--regid=\(runAs)", "--init-groups", "--reset-env", "--", "/usr/bin/test", "-x", path],
+            output: .discarded, error: .discarded)
+        return result?.terminationStatus.isSuccess ?? false
+    }
+
     /// Runs SQL with `psql` and returns the rows, each a list of columns.
     ///
     /// - Throws: ``RecoveryError/Code/unreachable`` when the server cannot be reached,

@@ -243,7 +243,20 @@ extension PostgresCommand {
                     throw RecoveryError(.invalidInput, "PostgreSQL refuses to run as root: pass --run-as with the database's OS user (e.g. postgres)")
                 }
                 let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
-                let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+                var executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+                // restore_command runs as the server's user: when this executable is out of its
+                // reach, a copy of it beside the data folder (the user's, removed afterwards) serves.
+                let copy = dataDirectory + ".carbon-recovery"
+                if !(await postgres.tools.serverUserCanExecute(executable)) {
+                    guard !FileManager.default.fileExists(atPath: copy) else {
+                        throw RecoveryError(.conflict, "\(copy) already exists: remove it, or restore into another folder", target: copy)
+                    }
+                    try FileManager.default.copyItem(atPath: executable, toPath: copy)
+                    if let user = postgres.runAs, let account = getpwnam(user) { chown(copy, account.pointee.pw_uid, account.pointee.pw_gid) }
+                    chmod(copy, 0o500)
+                    executable = copy
+                }
+                defer { if executable == copy { try? FileManager.default.removeItem(atPath: copy) } }
                 let spool = dataDirectory + ".wal-spool"
                 let request = PointInTimeRecovery.RestoreRequest(
                     target: target, timeline: timeline, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
