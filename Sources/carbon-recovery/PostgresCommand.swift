@@ -35,6 +35,22 @@ struct ArchiveOptions: ParsableArguments {
     }
 }
 
+/// Runs `body` as one audited operation in the trail `global` names, closing the trail after.
+func performAudited<Result: Sendable>(
+    _ global: GlobalOptions, _ operation: String, target: String, parameters: JSONValue,
+    _ body: @escaping () async throws -> (Result, JSONValue)
+) async throws -> Result {
+    let trail = try await openTrail(global, readOnly: false)
+    do {
+        let result = try await OperationAudit(audit: trail).perform(operation, target: target, parameters: parameters) { _, _ in try await body() }
+        await trail.close()
+        return result
+    } catch {
+        await trail.close()
+        throw error
+    }
+}
+
 /// How to reach a PostgreSQL server and run its programs.
 struct PostgresOptions: ParsableArguments {
     @Option(name: .customLong("pg-host"), help: ArgumentHelp("The server's address.", valueName: "address"))
@@ -100,24 +116,16 @@ extension PostgresCommand {
                 guard let contents = FileManager.default.contents(atPath: path) else {
                     throw RecoveryError(.notFound, "\(path) does not exist or cannot be read by this user", target: path)
                 }
-                let trail = try await openTrail(global, readOnly: false)
-                let result: WALArchive.Result
-                do {
-                    result = try await OperationAudit(audit: trail).perform(
-                        "pg.archive-wal", target: "postgres/\(archive.stanza)/\(file.name)",
-                        parameters: ["file": .string(file.name), "kind": .string(file.kind.rawValue), "compression": .string(archive.compression.rawValue)]
-                    ) { _, _ in
-                        let result = try await archive.archive(Array(contents), name: file)
-                        return (result, [
-                            "key": .string(result.key), "sha256": .string(result.sha256), "bytes": .integer(Int64(result.bytes)),
-                            "storedBytes": .integer(Int64(result.storedBytes)), "stored": .bool(result.stored),
-                        ])
-                    }
-                } catch {
-                    await trail.close()
-                    throw error
+                let result = try await performAudited(
+                    global, "pg.archive-wal", target: "postgres/\(archive.stanza)/\(file.name)",
+                    parameters: ["file": .string(file.name), "kind": .string(file.kind.rawValue), "compression": .string(archive.compression.rawValue)]
+                ) {
+                    let result = try await archive.archive(Array(contents), name: file)
+                    return (result, [
+                        "key": .string(result.key), "sha256": .string(result.sha256), "bytes": .integer(Int64(result.bytes)),
+                        "storedBytes": .integer(Int64(result.storedBytes)), "stored": .bool(result.stored),
+                    ])
                 }
-                await trail.close()
                 switch global.output {
                 case .json:
                     print(JSONValue.object([
@@ -155,21 +163,13 @@ extension PostgresCommand {
             try await runReportingErrors {
                 let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
                 let server = postgres.connection
-                let trail = try await openTrail(global, readOnly: false)
-                let backup: BaseBackup
-                do {
-                    backup = try await OperationAudit(audit: trail).perform(
-                        "pg.base-backup", target: "postgres/\(recovery.archive.stanza)",
-                        parameters: ["server": .string("\(server.host):\(server.port)"), "user": .string(server.user)]
-                    ) { _, _ in
-                        let backup = try await recovery.baseBackup(of: server)
-                        return (backup, backup.json)
-                    }
-                } catch {
-                    await trail.close()
-                    throw error
+                let backup = try await performAudited(
+                    global, "pg.base-backup", target: "postgres/\(recovery.archive.stanza)",
+                    parameters: ["server": .string("\(server.host):\(server.port)"), "user": .string(server.user)]
+                ) {
+                    let backup = try await recovery.baseBackup(of: server)
+                    return (backup, backup.json)
                 }
-                await trail.close()
                 switch global.output {
                 case .json: print(backup.json.canonicalString)
                 case .table:
@@ -261,24 +261,16 @@ extension PostgresCommand {
                 let request = PointInTimeRecovery.RestoreRequest(
                     target: target, timeline: timeline, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
                     restoreCommand: "\(executable) pg restore-wal --spool \(spool) %f %p", keepRunning: keepRunning, archive: archive)
-                let trail = try await openTrail(global, readOnly: false)
-                let report: PointInTimeRecovery.RestoreReport
-                do {
-                    report = try await OperationAudit(audit: trail).perform(
-                        "pg.restore", target: "postgres/\(recovery.archive.stanza)",
-                        parameters: ["target": .string(target.description), "dataDirectory": .string(dataDirectory), "port": .integer(Int64(port))]
-                    ) { _, _ in
-                        let report = try await recovery.restore(request)
-                        return (report, [
-                            "backup": .string(report.backup.id), "files": .integer(Int64(report.files)), "timeline": .integer(Int64(report.timeline)),
-                            "milliseconds": .integer(report.duration.wholeMilliseconds), "replayMilliseconds": .integer(report.replay.wholeMilliseconds),
-                        ])
-                    }
-                } catch {
-                    await trail.close()
-                    throw error
+                let report = try await performAudited(
+                    global, "pg.restore", target: "postgres/\(recovery.archive.stanza)",
+                    parameters: ["target": .string(target.description), "dataDirectory": .string(dataDirectory), "port": .integer(Int64(port))]
+                ) {
+                    let report = try await recovery.restore(request)
+                    return (report, [
+                        "backup": .string(report.backup.id), "files": .integer(Int64(report.files)), "timeline": .integer(Int64(report.timeline)),
+                        "milliseconds": .integer(report.duration.wholeMilliseconds), "replayMilliseconds": .integer(report.replay.wholeMilliseconds),
+                    ])
                 }
-                await trail.close()
                 switch global.output {
                 case .json:
                     print(JSONValue.object([

@@ -36,15 +36,9 @@ struct PostgresPointInTimeRecoveryTests {
             "/usr/lib/postgresql/15/bin/pg_ctl", "stop", "-D", dataDirectory, "-m", "fast", "-w"])
     }
 
-    /// Waits until the server has archived the segment it is writing now (after switching it).
+    /// Switches the server's segment and waits until it is archived.
     func switchAndWaitArchived(_ sandbox: Sandbox) async throws {
-        let segment = try await sandbox.psql("SELECT pg_walfile_name(pg_switch_wal())")
-        for _ in 0..<600 {
-            let archived = try await sandbox.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-            if archived >= segment { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("\(segment) was not archived within 60 s")
+        try await waitUntilArchived(sandbox, try await sandbox.psql("SELECT pg_walfile_name(pg_switch_wal())"))
     }
 
     @Test("rows committed continuously, a moment T, then every row updated and a table dropped: restore to T has exactly the rows committed at or before T")

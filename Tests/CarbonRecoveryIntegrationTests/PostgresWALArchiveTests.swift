@@ -17,6 +17,18 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
     SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
 }
 
+/// Waits (60 s at most) until the server's archiver has archived `segment` (it archives in
+/// order); records an issue with pg_stat_archiver's row when it has not.
+func waitUntilArchived(_ sandbox: Sandbox, _ segment: String) async throws {
+    var status = ""
+    for _ in 0..<600 {
+        status = try await sandbox.psql("SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver")
+        if let archived = status.split(separator: "|").first, archived >= segment { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    Issue.record("\(segment) was not archived within 60 s; pg_stat_archiver: \(status)")
+}
+
 @Suite("PostgreSQL WAL archiving on the sandbox", .timeLimit(.minutes(8)))
 struct PostgresWALArchiveTests {
     /// The CLI's environment for the sandbox's PostgreSQL archive, with an audit trail of the test's own.
@@ -38,15 +50,7 @@ struct PostgresWALArchiveTests {
             _ = try await sandbox.psql("INSERT INTO \(table) (payload) SELECT md5(g::text || '\(round)') FROM generate_series(1, 5000) g")
             switched.append(try await sandbox.psql("SELECT pg_walfile_name(pg_switch_wal())"))
         }
-        // PostgreSQL archives in order; wait (bounded) until the last switched segment is archived.
-        let last = try #require(switched.last)
-        var status = ""
-        for _ in 0..<600 {
-            status = try await sandbox.psql("SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver")
-            if let archived = status.split(separator: "|").first, archived >= last { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect((status.split(separator: "|").first.map(String.init) ?? "") >= last, "pg_stat_archiver: \(status)")
+        try await waitUntilArchived(sandbox, try #require(switched.last))
 
         let storage = try sandboxStorage(bucket: sandbox.postgresBucket)
         let archive = try WALArchive(storage: storage, stanza: "sandbox")
@@ -77,12 +81,7 @@ struct PostgresWALArchiveTests {
         // Reading the trail as another user left the archiver able to write it.
         let again = try await sandbox.psql("SELECT pg_walfile_name(pg_switch_wal())")
         _ = try await sandbox.psql("INSERT INTO \(table) (payload) VALUES ('after the read')")
-        for _ in 0..<600 {
-            status = try await sandbox.psql("SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver")
-            if let archived = status.split(separator: "|").first, archived >= again { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect((status.split(separator: "|").first.map(String.init) ?? "") >= again, "pg_stat_archiver: \(status)")
+        try await waitUntilArchived(sandbox, again)
     }
 
     @Test("the same file archived again writes nothing; other contents under that name are refused with nothing written; --compress none stores it as is")
