@@ -36,6 +36,9 @@ extension PointInTimeRecovery {
         /// The archived files to replay: segments from the backup's start on its timeline and
         /// later ones, and every timeline history file.
         public var files: [WALArchive.Entry]
+        /// The first segment missing after what the target surely needs, if any: replay stops
+        /// there, and a target beyond it fails naming it.
+        public var gap: String?
     }
 
     /// What a restore did.
@@ -110,13 +113,19 @@ extension PointInTimeRecovery {
         let entries = try await archive.entries()
         let histories = entries.filter { $0.file.kind == .history }
         let timeline = requested ?? histories.map(\.file.timeline).max() ?? 1
-        var lineage: Set<UInt32> = [timeline]
+        // Each ancestor timeline and the position where the lineage left it.
+        var switchPoints: [UInt32: LSN] = [:]
         if let history = histories.first(where: { $0.file.timeline == timeline }) {
-            lineage.formUnion(Self.ancestors(inHistory: try await archive.fetch(history)))
+            switchPoints = Self.switchPoints(inHistory: try await archive.fetch(history))
         } else if timeline != 1 {
             throw RecoveryError(.notFound, "timeline \(timeline) has no history file in the archive of stanza '\(archive.stanza)'", target: String(timeline))
         }
-        let backups = try await baseBackups().filter { lineage.contains($0.timeline) }
+        let lineage = Set(switchPoints.keys).union([timeline])
+        // A backup on an ancestor counts only if it ended before the lineage left that timeline:
+        // a later one belongs to another branch of history.
+        let backups = try await baseBackups().filter { backup in
+            backup.timeline == timeline || switchPoints[backup.timeline].map { backup.stopLSN <= $0 } == true
+        }
         let candidates: [BaseBackup]
         switch target {
         case .time(let date): candidates = backups.filter { $0.stopTime <= date }
@@ -127,7 +136,7 @@ extension PointInTimeRecovery {
             throw RecoveryError(
                 .notFound,
                 backups.isEmpty
-                    ? "there is no base backup of stanza '\(archive.stanza)': take one with `carbon-recovery pg base-backup`"
+                    ? "there is no base backup of stanza '\(archive.stanza)' on timeline \(timeline): take one with `carbon-recovery pg base-backup`"
                     : "no base backup of stanza '\(archive.stanza)' was complete before \(target); the earliest restore point is \(RFC3339.format(backups[0].stopTime)) (lsn \(backups[0].stopLSN))",
                 target: archive.stanza)
         }
@@ -136,40 +145,62 @@ extension PointInTimeRecovery {
         let stop = try WALFileName(backup.stopSegment).segmentNumber(segmentSize: size)
         let segments = entries.filter { $0.file.kind == .segment && lineage.contains($0.file.timeline) && $0.file.segmentNumber(segmentSize: size) >= start }
         var end = max(stop, segments.map { $0.file.segmentNumber(segmentSize: size) }.max() ?? stop)
+        // How far the target can need WAL. A time: up to where a later base backup started after
+        // it (the server's own clock, in its backup_label: WAL from there on was written after
+        // the target), else the end. Storage times say when a segment was archived, not what it
+        // holds — an archiver that lags makes them useless here.
+        var required = end
         switch target {
         case .time(let date):
-            // The first segment archived after the target holds the target's commit or later ones.
-            // Storage times may be whole seconds (and a little behind PostgreSQL's clock): a
-            // segment counts as "after" from 2 s past the target, so one more may be fetched.
-            let after = date.addingTimeInterval(2)
-            if let first = segments.filter({ ($0.archivedAt ?? .distantFuture) >= after }).map({ $0.file.segmentNumber(segmentSize: size) }).min() {
-                end = max(stop, first)
+            if let later = backups.first(where: { $0.startTime > date.addingTimeInterval(1) }),
+               let number = try? WALFileName(later.startSegment).segmentNumber(segmentSize: size), number >= stop {
+                end = min(end, number)
             }
-        case .lsn(let lsn): end = max(stop, lsn.value / UInt64(size))
+            required = stop
+        case .lsn(let lsn):
+            required = max(stop, lsn.value / UInt64(size))
+            end = min(end, required)
         case .latest: break
         }
         let present = Set(segments.map { $0.file.segmentNumber(segmentSize: size) })
+        var gap: String?
         if let missing = (start...end).first(where: { !present.contains($0) }) {
             let timeline = segments.filter { $0.file.segmentNumber(segmentSize: size) < missing }.map(\.file.timeline).max() ?? backup.timeline
             let name = WALFileName.segment(timeline: timeline, number: missing, segmentSize: size)
-            throw RecoveryError(
-                .notFound,
-                "WAL segment \(name) is missing from the archive of stanza '\(archive.stanza)': base backup \(backup.id) cannot be replayed to \(target) "
-                    + "past it; restore to a time before it (`pg list` shows the window) or find the segment",
-                target: name)
+            // Before what the target surely needs (or anywhere for `latest`): refused now. Past
+            // that, for a time: replay up to the gap; a target beyond it fails naming it.
+            guard missing > required else {
+                throw RecoveryError(
+                    .notFound,
+                    "WAL segment \(name) is missing from the archive of stanza '\(archive.stanza)': base backup \(backup.id) cannot be replayed to \(target) "
+                        + "past it; restore to a time before it (`pg list` shows the window) or find the segment",
+                    target: name)
+            }
+            gap = name
+            end = missing - 1
         }
         let files = entries.filter { entry in
             entry.file.kind == .history
                 || (entry.file.kind == .segment && lineage.contains(entry.file.timeline) && (start...end).contains(entry.file.segmentNumber(segmentSize: size)))
         }
-        return RestorePlan(timeline: timeline, lineage: lineage, backup: backup, files: files)
+        return RestorePlan(timeline: timeline, lineage: lineage, backup: backup, files: files, gap: gap)
     }
 
-    /// The timelines a history file names (`parent<TAB>switch-point<TAB>reason` lines).
+    /// Each ancestor timeline in a history file (`parent<TAB>switch-point<TAB>reason` lines)
+    /// and the position where its child began.
+    static func switchPoints(inHistory contents: [UInt8]) -> [UInt32: LSN] {
+        var points: [UInt32: LSN] = [:]
+        for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            guard fields.count >= 2, let parent = UInt32(fields[0]), let lsn = try? LSN(parsing: String(fields[1])) else { continue }
+            points[parent] = lsn
+        }
+        return points
+    }
+
+    /// The timelines a history file names.
     static func ancestors(inHistory contents: [UInt8]) -> Set<UInt32> {
-        Set(String(decoding: contents, as: UTF8.self).split(separator: "\n").compactMap { line in
-            line.hasPrefix("#") ? nil : line.split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { UInt32($0) }
-        })
+        Set(switchPoints(inHistory: contents).keys)
     }
 
     /// Restores into a new data folder and replays WAL to the target: the base backup's tar
@@ -214,8 +245,10 @@ extension PointInTimeRecovery {
             timeline = try await replay(request)
         } catch let error as RecoveryError {
             try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+            let gap = plan.gap.map { "\nWAL segment \($0) is missing from the archive: nothing after it can be replayed." } ?? ""
             throw RecoveryError(
-                error.code, error.message + "\n(the data folder is left as it is, with the server's log carbon-recovery-restore.log; delete it before restoring again)",
+                error.code,
+                error.message + gap + "\n(the data folder is left as it is, with the server's log carbon-recovery-restore.log; delete it before restoring again)",
                 target: error.target)
         }
         let replay = replayStarted()

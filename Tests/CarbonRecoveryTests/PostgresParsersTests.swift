@@ -32,6 +32,7 @@ struct PostgresParsersTests {
     func history() {
         let text = "1\t0/3000000\tno recovery target specified\n\n2\t0/9000000\tbefore 2026-12-04 14:03:27.000+00\n# comment\n"
         #expect(PointInTimeRecovery.ancestors(inHistory: Array(text.utf8)) == [1, 2])
+        #expect(PointInTimeRecovery.switchPoints(inHistory: Array(text.utf8)) == [1: LSN(0x300_0000), 2: LSN(0x900_0000)], "where each ancestor was left")
         #expect(PointInTimeRecovery.ancestors(inHistory: Array("garbage\n\u{0}\n-1\t0/0\n".utf8)).isEmpty)
     }
 
