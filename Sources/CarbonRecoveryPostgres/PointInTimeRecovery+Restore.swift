@@ -232,11 +232,13 @@ extension PointInTimeRecovery {
             throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
         }
         let members = try BaseBackupTar.members(tar)
-        try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
         do {
+            try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
             try await prepare(request, timeline: plan.timeline, fetched: fetched)
         } catch {
+            // Both folders are ours (neither existed): a refused restore leaves nothing behind.
             try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+            try? FileManager.default.removeItem(atPath: request.dataDirectory)
             throw error
         }
         let replayStarted = clock.startStopwatch()

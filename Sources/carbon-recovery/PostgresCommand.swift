@@ -51,6 +51,12 @@ func performAudited<Result: Sendable>(
     }
 }
 
+/// `text` as one shell word: PostgreSQL runs `restore_command` through `sh -c`, so a path with a
+/// space or a shell character stays one argument and runs nothing.
+func shellQuoted(_ text: String) -> String {
+    "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
 /// How to reach a PostgreSQL server and run its programs.
 struct PostgresOptions: ParsableArguments {
     @Option(name: .customLong("pg-host"), help: ArgumentHelp("The server's address.", valueName: "address"))
@@ -260,7 +266,7 @@ extension PostgresCommand {
                 let spool = dataDirectory + ".wal-spool"
                 let request = PointInTimeRecovery.RestoreRequest(
                     target: target, timeline: timeline, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
-                    restoreCommand: "\(executable) pg restore-wal --spool \(spool) %f %p", keepRunning: keepRunning, archive: archive)
+                    restoreCommand: "\(shellQuoted(executable)) pg restore-wal --spool \(shellQuoted(spool)) %f %p", keepRunning: keepRunning, archive: archive)
                 let report = try await performAudited(
                     global, "pg.restore", target: "postgres/\(recovery.archive.stanza)",
                     parameters: ["target": .string(target.description), "dataDirectory": .string(dataDirectory), "port": .integer(Int64(port))]

@@ -137,7 +137,7 @@ struct PostgresPointInTimeRecoveryTests {
         #expect(history.contains(UInt32(timeline)), "the new timeline's history file is archived: \(history)")
 
         // Second restore: from the base backup on the new timeline, to a moment on it.
-        let second = parent + "/second"
+        let second = parent + "/second restore; echo x"   // restore_command quotes it for the shell
         let secondPort = String(Int.random(in: 42_000...48_000))
         let again = try await run(
             try executable("carbon-recovery"),
