@@ -12,7 +12,9 @@ struct ExamplesTests {
         _ = try Sandbox.current()
         let directory = try TemporaryDirectory()
         let database = directory.file("embed.db")
-        let embed = try await run(try executable("embed-sdk"), ["monitoring", database])
+        // The sandbox's one stand-in serves every test running in parallel: a backup can queue
+        // behind others' for minutes on a loaded CI machine (CI's 120 s limit ran out once).
+        let embed = try await run(try executable("embed-sdk"), ["monitoring", database], timeout: .seconds(300))
         #expect(embed.status == 0, "\(embed.standardError)")
         #expect(embed.standardOutput.contains("  Completed "), "the progress callback saw the end")
         #expect(embed.standardOutput.range(of: "backup embed-monitoring-[0-9]+: Completed, [1-9][0-9]* items", options: .regularExpression) != nil, "\(embed.standardOutput)")
@@ -20,7 +22,7 @@ struct ExamplesTests {
         #expect(embed.standardOutput.contains("audit trail \(database): 4 entries, verified"))
 
         // A namespace that does not exist: Velero completes an empty backup, which validation rejects.
-        let empty = try await run(try executable("embed-sdk"), ["no-such-namespace", database])
+        let empty = try await run(try executable("embed-sdk"), ["no-such-namespace", database], timeout: .seconds(300))
         #expect(empty.status == 1)
         #expect(empty.standardOutput.contains("validation: failed: ") && empty.standardOutput.contains("lacks namespaces the backup included: no-such-namespace"), "\(empty.standardOutput)")
 
