@@ -115,6 +115,7 @@ let package = Package(
                 "CarbonRecovery",
                 "CarbonRecoveryCompression",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
@@ -130,6 +131,7 @@ let package = Package(
             name: "CarbonRecoveryScheduler",
             dependencies: [
                 "CarbonRecovery",
+                "CarbonRecoveryPostgres",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

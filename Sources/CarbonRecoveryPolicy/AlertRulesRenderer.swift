@@ -253,6 +253,7 @@ public struct AlertRulesRenderer: Sendable {
                     ]))
         }
 
+        rules += try databaseRules()
         rules.append(
             Rule(
                 alert: "CarbonRecoveryStorageUnavailable", expression: "carbon_recovery_storage_location_available == 0", pendingFor: "5m",
@@ -271,6 +272,51 @@ public struct AlertRulesRenderer: Sendable {
                     "description": "{{ $value | printf \"%.0f\" }} notification(s) for notifier {{ $labels.notifier }} exhausted their "
                         + "retries and were not delivered.",
                 ]))
+        return rules
+    }
+
+    /// The rules of the policy's databases: the archive lag against each one's RPO, gaps in its
+    /// WAL archive, and the lag's series gone missing.
+    func databaseRules() throws(RecoveryError) -> [Rule] {
+        var rules: [Rule] = []
+        for database in policy.databases {
+            try KubernetesName.validateLabel(database.stanza, what: "stanza")
+            guard database.rpo.nanoseconds > 0 else {
+                throw RecoveryError.invalidInput("the RPO \(database.rpo) of database '\(database.stanza)' must be positive", target: "databases")
+            }
+            // A stanza is a DNS label (letters, digits and '-'): no escaping needed in a matcher.
+            let matcher = "{stanza=\"\(database.stanza)\"}"
+            rules.append(
+                Rule(
+                    alert: "CarbonRecoveryPostgresArchiveLag",
+                    expression: "carbon_recovery_pg_archive_lag_seconds\(matcher) > \(Self.seconds(database.rpo))",
+                    labels: ["severity": "critical", "stanza": database.stanza],
+                    annotations: [
+                        "summary": "PostgreSQL {{ $labels.stanza }}: WAL not archived within its RPO",
+                        "description": "The oldest WAL of database {{ $labels.stanza }} not in the archive is about {{ $value | humanizeDuration }} old, "
+                            + "more than its \(Self.readable(database.rpo)) RPO: losing the server now loses that much. "
+                            + "`carbon-recovery pg status --stanza \(database.stanza)` says why (a failing archive_command, archiving off, a stuck upload).",
+                    ]))
+            rules.append(
+                Rule(
+                    alert: "CarbonRecoveryPostgresWALGap", expression: "carbon_recovery_pg_wal_gaps\(matcher) > 0",
+                    labels: ["severity": "critical", "stanza": database.stanza],
+                    annotations: [
+                        "summary": "PostgreSQL {{ $labels.stanza }}: gaps in the WAL archive",
+                        "description": "The WAL archive of database {{ $labels.stanza }} has {{ $value | printf \"%.0f\" }} gap(s) after its oldest base backup: "
+                            + "no restore can replay across one. `carbon-recovery pg list --stanza \(database.stanza)` names the missing segments; "
+                            + "take a base backup (`pg base-backup`) so the newest WAL is restorable again.",
+                    ]))
+            rules.append(
+                Rule(
+                    alert: "CarbonRecoveryPostgresNoLagMetric", expression: "absent(carbon_recovery_pg_archive_lag_seconds\(matcher))", pendingFor: "15m",
+                    labels: ["severity": "warning", "stanza": database.stanza],
+                    annotations: [
+                        "summary": "No archive lag for PostgreSQL \(database.stanza)",
+                        "description": "carbon_recovery_pg_archive_lag_seconds has had no series for database \(database.stanza) for 15m, so its RPO is "
+                            + "not being checked. Is `carbon-recovery run` running and scraped, and can it reach the server?",
+                    ]))
+        }
         return rules
     }
 

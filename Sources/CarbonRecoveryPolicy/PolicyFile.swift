@@ -217,7 +217,7 @@ struct Reader {
     // MARK: The document
 
     mutating func policy(_ root: Node) throws -> RecoveryPolicy {
-        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation", "audit", "recovery", "access"], required: ["storage"])
+        let top = try mapping(root, "", allowed: ["storage", "schedules", "manual", "objectives", "drills", "alerts", "notifiers", "automation", "audit", "recovery", "access", "databases"], required: ["storage"])
         let storage = try self.storage(top["storage"]!)
         var schedules: [ScheduledBackup] = []
         for (index, node) in (top["schedules"]?.sequence.map(Array.init) ?? []).enumerated() {
@@ -357,6 +357,7 @@ struct Reader {
             automation: automation, audit: audit)
         policy.recovery = recovery
         if let node = top["access"] { policy.access = try access(node) }
+        policy.databases = try databases(top["databases"])
         return policy
     }
 

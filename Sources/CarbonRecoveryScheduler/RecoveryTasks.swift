@@ -14,7 +14,10 @@ import Synchronization
 /// - `drill/<name>` for each drill on its cron: a restore test (``RecoveryCoordinator/runDrill(_:objectives:)``),
 ///   or, for a `full-recovery` or `annual-exercise` drill that names a DR cluster, a recovery
 ///   drill there (``RecoveryCoordinator/runRecoveryDrill(_:objectives:recovery:production:)``)
-///   through the coordinator `drCoordinator` makes for it.
+///   through the coordinator `drCoordinator` makes for it;
+/// - for each of the policy's databases, `pg-check/<stanza>` (`automation.rpoCheck`): the archive
+///   lag against its RPO and the archive's gaps, as metrics; and `pg-base-backup/<stanza>` on its
+///   `baseBackup` cron, audited as `pg.base-backup` (see ``DatabaseRecoveryFactory``).
 ///
 /// A task's run fails (and its `task.run` outcome says why) when its work found a problem a
 /// person must see: a backup that could not be validated, a failed drill, a backup that could
@@ -24,6 +27,8 @@ public enum RecoveryTasks {
     enum Work {
         case validate, rpoCheck, cleanup
         case drill(DrillPolicy)
+        case databaseCheck(DatabasePolicy)
+        case baseBackup(DatabasePolicy)
     }
 
     /// The one place that decides which tasks a policy asks for.
@@ -38,6 +43,10 @@ public enum RecoveryTasks {
         if let cron = policy.automation.cleanup { selected.append(("cleanup", cron, .cleanup)) }
         for drill in policy.drills {
             selected.append(("drill/\(drill.name)", drill.cron, .drill(drill)))
+        }
+        for database in policy.databases {
+            if let cron = policy.automation.rpoCheck { selected.append(("pg-check/\(database.stanza)", cron, .databaseCheck(database))) }
+            if let cron = database.baseBackup { selected.append(("pg-base-backup/\(database.stanza)", cron, .baseBackup(database))) }
         }
         return selected
     }
@@ -61,9 +70,11 @@ public enum RecoveryTasks {
     ///   - productionIdentity: The production cluster, which a recovery drill refuses as its DR cluster.
     ///   - drCoordinator: Makes a DR cluster's coordinator; `nil` when recovery drills cannot run
     ///     here (such a drill then fails, saying so).
+    ///   - databases: Opens a database's archive; `nil` when the policy's databases cannot be
+    ///     reached from here (their tasks then fail, saying so).
     public static func standard(
         for policy: RecoveryPolicy, coordinator: RecoveryCoordinator, productionIdentity: ClusterIdentity? = nil,
-        drCoordinator: DRCoordinatorFactory? = nil
+        drCoordinator: DRCoordinatorFactory? = nil, databases: DatabaseRecoveryFactory? = nil
     ) -> [RecoveryTask] {
         let usageClock = Throttle()
         return selected(for: policy).map { entry in
@@ -125,6 +136,10 @@ public enum RecoveryTasks {
                         "achievedRPOSeconds": report.points.compactMap(\.dataLoss).max().map { .integer(Int64($0.rounded())) } ?? .null,
                         "cleanup": .string(report.cleanup?.description ?? "-"),
                     ])
+                case .databaseCheck(let database):
+                    return try await checkDatabase(database, recovery: try open(database, with: databases))
+                case .baseBackup(let database):
+                    return try await baseBackup(database, recovery: try open(database, with: databases), coordinator: coordinator)
                 case .drill(let drill):
                     let report = try await coordinator.runDrill(drill, objectives: policy.objectives)
                     guard report.passed else {

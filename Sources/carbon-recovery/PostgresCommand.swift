@@ -10,7 +10,7 @@ struct PostgresCommand: AsyncParsableCommand {
         commandName: "pg",
         abstract: "PostgreSQL point-in-time recovery: WAL archiving, base backups, restores to a moment.",
         discussion: "See docs/postgres.md for the archive's layout, archive_command, and restores.",
-        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Restore.self, RestoreWAL.self])
+        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Status.self, Restore.self, RestoreWAL.self])
 }
 
 /// Where a PostgreSQL cluster's archive is: the stanza, a prefix and how files are stored.
@@ -383,6 +383,69 @@ extension PostgresCommand {
                         print("gap: \(gap.first)\(gap.segments > 1 ? "–\(gap.last)" : "") (\(gap.segments) segment\(gap.segments == 1 ? "" : "s") missing)")
                     }
                 }
+            }
+        }
+    }
+
+    /// `carbon-recovery pg status` — the live server's archive lag.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure how far the running server's WAL is ahead of the archive (the archive lag); change nothing.",
+            discussion: """
+                Bytes: the server's current WAL position minus the end of the newest segment of its timeline in the archive \
+                (read from the archive). Seconds: 0 while the archive holds everything written, else the time since \
+                PostgreSQL last archived a file — the oldest unarchived WAL is at most that old plus one upload (see \
+                docs/postgres.md). Exits 1 when archiving has a problem (each printed with its fix) or the lag exceeds \
+                --max-lag.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var archiveOptions: ArchiveOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        @Option(name: .customLong("max-lag"), help: ArgumentHelp("Exit 1 when the lag is longer (the database's RPO, e.g. 5m).", valueName: "duration"))
+        var maxLag: String?
+
+        func run() async throws {
+            try await runReportingErrors {
+                let limit = try maxLag.map { text in
+                    let duration = try GoDuration(parsing: text)
+                    guard duration.nanoseconds > 0 else { throw RecoveryError(.invalidInput, "--max-lag \(text) must be positive, e.g. 5m", target: text) }
+                    return duration
+                }
+                let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
+                let status = try await recovery.archiveStatus(of: postgres.connection)
+                var problems = status.problems
+                if let limit, status.lagSeconds > limit.timeInterval {
+                    problems.append("the archive lag \(Int(status.lagSeconds.rounded())) s is over --max-lag \(limit)")
+                }
+                switch global.output {
+                case .json:
+                    print(JSONValue.object([
+                        "stanza": .string(recovery.archive.stanza), "timeline": .integer(Int64(status.timeline)),
+                        "currentLSN": .string(status.currentLSN.description), "currentSegment": .string(status.currentSegment),
+                        "newestArchived": status.newestArchived.map { .string($0) } ?? .null,
+                        "unarchivedBytes": status.unarchivedBytes.map { .integer(Int64($0)) } ?? .null,
+                        "lagSeconds": .integer(Int64(status.lagSeconds.rounded())),
+                        "lastArchivedAt": status.lastArchivedAt.map { .string(RFC3339.format($0)) } ?? .null,
+                        "lastArchivedWAL": status.lastArchivedWAL.map { .string($0) } ?? .null,
+                        "failedCount": .integer(Int64(status.failedCount)),
+                        "lastFailedAt": status.lastFailedAt.map { .string(RFC3339.format($0)) } ?? .null,
+                        "archiveMode": .string(status.archiveMode), "archiveTimeout": .string(status.archiveTimeout),
+                        "checkedAt": .string(RFC3339.format(status.checkedAt)),
+                        "problems": .array(problems.map { .string($0) }),
+                    ]).canonicalString)
+                case .table:
+                    print("stanza \(recovery.archive.stanza): timeline \(status.timeline), writing \(status.currentSegment) at \(status.currentLSN)")
+                    print("archived through: \(status.newestArchived ?? "nothing of this timeline")")
+                    print("archive lag: \(status.unarchivedBytes.map { "\($0) bytes" } ?? "unknown bytes"), \(Int(status.lagSeconds.rounded())) s")
+                    print("last archived: \(status.lastArchivedWAL ?? "-") at \(status.lastArchivedAt.map(RFC3339.format) ?? "-"); failures: \(status.failedCount)"
+                        + (status.lastFailedAt.map { " (last \(RFC3339.format($0)) on \(status.lastFailedWAL ?? "?"))" } ?? ""))
+                    print("archive_mode \(status.archiveMode), archive_timeout \(status.archiveTimeout)")
+                    for problem in problems { print("PROBLEM: \(problem)") }
+                }
+                if !problems.isEmpty { throw ExitCode.failure }
             }
         }
     }

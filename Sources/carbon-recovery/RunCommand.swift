@@ -15,7 +15,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run what Velero does not, on the policy's crons: validate new backups, check RPOs, clean up, drill (foreground).",
         discussion: """
             Tasks: validate (automation.validate), rpo-check (automation.rpoCheck, when there are objectives), cleanup \
-            (automation.cleanup: expired, failed and retention), and drill/<name> for each drill. Every run is audited as \
+            (automation.cleanup: expired, failed and retention), drill/<name> for each drill, and for each database \
+            pg-check/<stanza> (automation.rpoCheck: archive lag against its RPO, WAL gaps) and pg-base-backup/<stanza> \
+            (its baseBackup cron). Every run is audited as \
             task.run; the scheduler's lifetime as scheduler.run. Fires missed while it was not running are reported once \
             and each task runs once for them, not once per missed fire. SIGTERM or SIGINT stops it cleanly: sleeps end at \
             once, a run in progress is recorded as abandoned, and the exit status is 0. Velero's own Schedules are deployed \
@@ -42,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let policy = try PolicyFile.load(path: config).policy
             guard !RecoveryTasks.names(for: policy).isEmpty else {
-                throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives), automation.cleanup, or a drill")
+                throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives or databases), automation.cleanup, a drill, or a database's baseBackup")
             }
             if let metricsPort, !(0...65_535).contains(metricsPort) {
                 throw RecoveryError.invalidInput("--metrics-port \(metricsPort) is not a TCP port (0-65535)")
@@ -67,7 +69,8 @@ struct RunCommand: AsyncParsableCommand {
             let production = try? await context.cluster.identity()
             let tasks = RecoveryTasks.standard(
                 for: policy, coordinator: context.coordinator, productionIdentity: production,
-                drCoordinator: context.drCoordinatorFactory(connection: connection))
+                drCoordinator: context.drCoordinatorFactory(connection: connection),
+                databases: policy.databases.isEmpty ? nil : try connection.databaseRecoveryFactory())
             let scheduler = RecoveryTaskScheduler(
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }

@@ -331,6 +331,69 @@ struct AlertRulesCLITests {
         #expect(result.status == 0, "\(result.standardOutput)\(result.standardError)")
     }
 
+    @Test("a policy's databases: the archive lag against each RPO, WAL gaps, and a lag series gone missing",
+          .enabled(if: hasPromtool, "promtool is missing: install Debian's prometheus package"))
+    func databases() async throws {
+        let directory = try TemporaryDirectory()
+        let config = directory.file("databases.yaml")
+        try """
+            storage:
+              endpoint: https://minio.storage.svc:9000
+              bucket: backups
+              credentials: {environment: {accessKeyID: A, secretAccessKey: B}}
+            databases:
+              - {stanza: platform-db, bucket: platform-pg, rpo: 5m, rto: 1h}
+              - {stanza: other-db, bucket: platform-pg, rpo: 1h, rto: 4h}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let rules = try await render(config, into: directory, rules: 12)
+        let text = try String(contentsOfFile: rules, encoding: .utf8)
+        #expect(text.contains("carbon_recovery_pg_archive_lag_seconds{stanza=\"platform-db\"} > 300\n"), "\(text)")
+        #expect(text.contains("carbon_recovery_pg_archive_lag_seconds{stanza=\"other-db\"} > 3600\n"), "\(text)")
+
+        func lag(_ stanza: String, _ value: String, rpo: String) -> Expected {
+            Expected(
+                labels: ["stanza": stanza, "severity": "critical"],
+                annotations: [
+                    "summary": "PostgreSQL \(stanza): WAL not archived within its RPO",
+                    "description": "The oldest WAL of database \(stanza) not in the archive is about \(value) old, more than its \(rpo) RPO: losing the "
+                        + "server now loses that much. `carbon-recovery pg status --stanza \(stanza)` says why (a failing archive_command, archiving "
+                        + "off, a stuck upload).",
+                ])
+        }
+        let gap = Expected(
+            labels: ["stanza": "platform-db", "severity": "critical"],
+            annotations: [
+                "summary": "PostgreSQL platform-db: gaps in the WAL archive",
+                "description": "The WAL archive of database platform-db has 1 gap(s) after its oldest base backup: no restore can replay across one. "
+                    + "`carbon-recovery pg list --stanza platform-db` names the missing segments; take a base backup (`pg base-backup`) so the newest "
+                    + "WAL is restorable again.",
+            ])
+        let missing = Expected(
+            labels: ["stanza": "other-db", "severity": "warning"],
+            annotations: [
+                "summary": "No archive lag for PostgreSQL other-db",
+                "description": "carbon_recovery_pg_archive_lag_seconds has had no series for database other-db for 15m, so its RPO is not being "
+                    + "checked. Is `carbon-recovery run` running and scraped, and can it reach the server?",
+            ])
+        // platform-db's lag grows a minute a minute from 10m: 4 minutes at 14m (under its 5m RPO),
+        // 7 at 17m (over); a gap appears at 21m. other-db never reports.
+        let scenario = Scenario(
+            series: [
+                ("carbon_recovery_pg_archive_lag_seconds{stanza=\"platform-db\"}", "0x10 60+60x20"),
+                ("carbon_recovery_pg_wal_gaps{stanza=\"platform-db\"}", "0x20 1x10"),
+            ],
+            checks: [
+                Check(time: "14m", alert: "CarbonRecoveryPostgresArchiveLag", firing: []),
+                Check(time: "17m", alert: "CarbonRecoveryPostgresArchiveLag", firing: [lag("platform-db", "7m 0s", rpo: "5m")]),
+                Check(time: "20m", alert: "CarbonRecoveryPostgresWALGap", firing: []),
+                Check(time: "22m", alert: "CarbonRecoveryPostgresWALGap", firing: [gap]),
+                Check(time: "10m", alert: "CarbonRecoveryPostgresNoLagMetric", firing: []),
+                Check(time: "20m", alert: "CarbonRecoveryPostgresNoLagMetric", firing: [missing]),
+            ])
+        let result = try await promtoolTest(directory, "databases-test.yaml", unitTests(rules, [scenario]))
+        #expect(result.status == 0, "\(result.standardOutput)\(result.standardError)")
+    }
+
     @Test("a policy without objectives still gets the Velero, storage and notification rules",
           .enabled(if: hasPromtool, "promtool is missing: install Debian's prometheus package"))
     func withoutObjectives() async throws {

@@ -168,6 +168,21 @@ struct PolicyFileTests {
           - {name: a, cron: "0 2 * * *", includeClusterResources: true}
         recovery: {clusterResourcesSchedule: weekly}
         """, ["error unknown-schedule recovery.clusterResourcesSchedule"]),
+        // The databases: the archive inside Velero's location, no base-backup cron, a slow lag check.
+        ("""
+        databases:
+          - {stanza: db, rpo: 5m, rto: 1h}
+          - {stanza: other, bucket: 254carbon-pg, rpo: 1h, rto: 1h, baseBackup: "0 0 30 2 *"}
+        automation: {rpoCheck: "*/10 * * * *"}
+        """, [
+            "error database-archive-in-velero-location databases[0].bucket", "error cron-never-fires databases[1].baseBackup",
+            "warning database-without-base-backup databases[0].baseBackup", "warning database-check-slower-than-rpo automation.rpoCheck",
+        ]),
+        ("""
+        databases:
+          - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *"}
+        automation: {rpoCheck: off}
+        """, ["warning database-check-slower-than-rpo automation.rpoCheck"]),
     ])
     func ruleFires(yaml: String, expected: [String]) throws {
         #expect(try rules(policyText(yaml)) == expected)
@@ -193,6 +208,11 @@ struct PolicyFileTests {
           - {class: c, namespaces: [registry], rto: 4h, rpo: 24h}
         drills:
           - {name: d, cron: "0 5 1 */3 *", kind: full-recovery, schedule: a, drCluster: {context: dr}}
+        """,
+        """
+        databases:
+          - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *"}
+        automation: {rpoCheck: "* * * * *"}
         """,
     ])
     func ruleSilent(yaml: String) throws {
@@ -241,6 +261,17 @@ struct PolicyFileTests {
         (storageText("encryption: {type: SSE-C, customerKeyFile: /etc/velero/sse-c.key}", endpoint: "http://minio:9000"), "storage.encryption.type: SSE-C sends the key with every request: the storage endpoint must be https://"),
         (storageText("encryption: {type: SSE-C, customerKey: 's3cr3tkeybytes'}"), "storage.encryption.customerKey: unknown field"),
         (storageText("caFile: ca.pem"), "storage.caFile: 'ca.pem' must be an absolute path"),
+        (policyText("databases:\n  - {stanza: db, rto: 1h}"), "databases[0].rpo: missing; it is required"),
+        (policyText("databases:\n  - {stanza: Platform_DB, rpo: 5m, rto: 1h}"), "databases[0]: stanza 'Platform_DB'"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, port: 70000}"), "databases[0]: port 70000 of database 'db' is not a TCP port"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, compression: zstd}"), "compression 'zstd' of database 'db' is not one of gzip, none"),
+        (policyText("databases:\n  - {stanza: db, rpo: 0s, rto: 1h}"), "RPO '0s' of database 'db' must be positive"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, keepBaseBackups: 0}"), "keepBaseBackups 0 of database 'db' must be at least 1"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, passwordFile: pgpass}"), "databases[0].passwordFile: give an absolute path"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, password: s3cr3t}"), "databases[0].password: unknown field"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, prefix: /abs/}"), "databases[0].prefix: '/abs/' must be empty or a relative folder"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h, baseBackup: nightly}"), "databases[0].baseBackup: cron schedule 'nightly' is invalid"),
+        (policyText("databases:\n  - {stanza: db, rpo: 5m, rto: 1h}\n  - {stanza: db, rpo: 1h, rto: 1h}"), "databases[1].stanza: stanza 'db' is named twice"),
     ])
     func badFile(text: String, message: String) throws {
         let error = #expect(throws: RecoveryError.self) { try PolicyFile.parse(text) }
@@ -277,6 +308,36 @@ struct PolicyFileTests {
         #expect(policy.drills[0].drCluster == nil)
         #expect(policy.drills[1].drCluster == DrillPolicy.DRCluster(context: "dr-admin", kubeconfig: "/etc/dr/kubeconfig"))
         #expect(policy.drills[2].drCluster == DrillPolicy.DRCluster(context: "dr-admin"))
+    }
+
+    @Test("the databases section reads every field, with the defaults for those left out")
+    func databasesSection() throws {
+        let policy = try PolicyFile.parse(policyText("""
+            databases:
+              - stanza: platform-db
+                host: 10.0.0.5
+                port: 5433
+                user: backup
+                passwordFile: /etc/carbon-recovery/pgpass
+                bin: /usr/lib/postgresql/16/bin
+                runAs: postgres
+                bucket: 254carbon-pg
+                prefix: databases/
+                compression: none
+                rpo: 5m
+                rto: 1h
+                baseBackup: "0 1 * * *"
+                keepBaseBackups: 7
+              - {stanza: other, rpo: 1h, rto: 4h}
+            """)).policy
+        #expect(policy.databases == [
+            DatabasePolicy(
+                stanza: "platform-db", host: "10.0.0.5", port: 5433, user: "backup", passwordFile: "/etc/carbon-recovery/pgpass", binDirectory: "/usr/lib/postgresql/16/bin",
+                runAs: "postgres", bucket: "254carbon-pg", prefix: "databases/", compression: "none", rpo: .minutes(5), rto: .hours(1),
+                baseBackup: try CronSchedule(parsing: "0 1 * * *"), keepBaseBackups: 7),
+            DatabasePolicy(stanza: "other", rpo: .hours(1), rto: .hours(4)),
+        ])
+        #expect(try PolicyFile.parse(policyText("")).policy.databases.isEmpty)
     }
 
     @Test("a missing file is not-found, naming it")

@@ -34,6 +34,9 @@ public struct RecoveryPolicy: Sendable, Hashable {
     /// Who may do what through Velero; `nil` when the policy does not say (Velero's permissions
     /// are then left as they are).
     public var access: AccessPolicy?
+    /// PostgreSQL clusters recovered to a point in time from their WAL archives, each with its
+    /// objectives, base-backup cron and retention.
+    public var databases: [DatabasePolicy] = []
 
     /// Creates a policy.
     public init(

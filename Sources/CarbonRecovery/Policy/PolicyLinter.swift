@@ -66,7 +66,12 @@ public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
 ///   backups cross the network in the clear;
 /// - `rpo-check-slower-than-rpo` (warning): the in-process scheduler's RPO check runs less often
 ///   than the smallest RPO, so a breach is noticed late (or it is off while objectives exist);
-///   an automation cron that never fires is a `cron-never-fires` error.
+///   an automation cron that never fires is a `cron-never-fires` error;
+/// - for the policy's databases: `database-archive-in-velero-location` (error), the WAL archive
+///   inside the Velero location's folder, which Velero then refuses as holding others' data;
+///   `database-without-base-backup` (warning), no base-backup cron, so the restore window never
+///   moves forward; `database-check-slower-than-rpo` (warning), the archive-lag check runs less
+///   often than the database's RPO (or is off).
 ///
 /// Gaps are measured over the fire times of a 62-day window from ``referenceDate`` (UTC).
 public struct PolicyLinter: Sendable {
@@ -277,12 +282,13 @@ public struct PolicyLinter: Sendable {
                     + "and anyone who may create a Restore or DownloadRequest can take the cluster or read every backed-up Secret.",
                 fix: "add an access section (operators, viewers, customResourceGroups); deploy then renders least-privilege roles, and doctor checks the bindings (docs/security.md)."))
         }
+        findings += databaseFindings(policy)
         return findings.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
     }
 
     // MARK: Helpers
 
-    private func fires(_ cron: CronSchedule, within span: TimeInterval) -> [Date] {
+    func fires(_ cron: CronSchedule, within span: TimeInterval) -> [Date] {
         var dates: [Date] = []
         var cursor = referenceDate.addingTimeInterval(-1)
         let end = referenceDate.addingTimeInterval(span)

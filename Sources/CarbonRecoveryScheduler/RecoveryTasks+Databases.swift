@@ -1,0 +1,65 @@
+import CarbonRecovery
+import CarbonRecoveryPostgres
+import Foundation
+
+extension RecoveryTasks {
+    /// Opens the point-in-time recovery of one of the policy's databases: its archive (the
+    /// storage of its `bucket`, its prefix and compression) and PostgreSQL's programs.
+    public typealias DatabaseRecoveryFactory = @Sendable (DatabasePolicy) throws -> PointInTimeRecovery
+
+    /// The connection a database entry names; its password comes from its password file.
+    public static func connection(of database: DatabasePolicy) -> PostgresTools.Connection {
+        PostgresTools.Connection(host: database.host, port: database.port, user: database.user, passwordFile: database.passwordFile)
+    }
+
+    static func open(_ database: DatabasePolicy, with factory: DatabaseRecoveryFactory?) throws -> PointInTimeRecovery {
+        guard let factory else {
+            throw RecoveryError(.unsupported, "database '\(database.stanza)' is in the policy, but this scheduler cannot open its archive")
+        }
+        return try factory(database)
+    }
+
+    /// `pg-check/<stanza>`: the archive lag and the archive's window, recorded as metrics. The
+    /// run fails, naming why, when the lag is over the RPO, the archive has a gap, or archiving
+    /// has a problem: each loses data a restore would need.
+    static func checkDatabase(_ database: DatabasePolicy, recovery: PointInTimeRecovery) async throws -> JSONValue {
+        let status = try await recovery.archiveStatus(of: connection(of: database))
+        status.recordMetrics(stanza: database.stanza)
+        let window = try await recovery.window()
+        window.recordMetrics(stanza: database.stanza)
+        var problems = status.problems
+        if status.lagSeconds > database.rpo.timeInterval {
+            problems.append("the archive lag \(Int(status.lagSeconds.rounded())) s is over the RPO \(database.rpo)")
+        }
+        if !window.gaps.isEmpty {
+            problems.append(
+                "the WAL archive has \(window.gaps.count) gap(s), first \(window.gaps[0].first): no restore replays across one; take a base backup")
+        }
+        if window.backups.isEmpty { problems.append("no base backup: nothing can be restored; take one with `pg base-backup`") }
+        guard problems.isEmpty else {
+            throw RecoveryError(.validationFailed, "database '\(database.stanza)': " + problems.joined(separator: "; "), target: "postgres/\(database.stanza)")
+        }
+        return .object([
+            "lagSeconds": .integer(Int64(status.lagSeconds.rounded())),
+            "unarchivedBytes": status.unarchivedBytes.map { .integer(Int64($0)) } ?? .null,
+            "newestArchived": status.newestArchived.map { .string($0) } ?? .null,
+            "baseBackups": .integer(Int64(window.backups.count)),
+            "gaps": .integer(Int64(window.gaps.count)),
+        ])
+    }
+
+    /// `pg-base-backup/<stanza>`: a base backup, audited as `pg.base-backup` like the CLI's.
+    static func baseBackup(_ database: DatabasePolicy, recovery: PointInTimeRecovery, coordinator: RecoveryCoordinator) async throws -> JSONValue {
+        let server = connection(of: database)
+        let backup = try await coordinator.perform(
+            "pg.base-backup", target: "postgres/\(database.stanza)",
+            parameters: ["server": .string("\(server.host):\(server.port)"), "user": .string(server.user)]
+        ) { _, _ in
+            let backup = try await recovery.baseBackup(of: server)
+            return (backup, backup.json)
+        }
+        // The gauge moves at once, not at the next check.
+        if let window = try? await recovery.window() { window.recordMetrics(stanza: database.stanza) }
+        return .object(["backup": .string(backup.id), "bytes": .integer(Int64(backup.bytes)), "stopLSN": .string(backup.stopLSN.description)])
+    }
+}
