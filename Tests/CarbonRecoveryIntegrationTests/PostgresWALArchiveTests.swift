@@ -10,12 +10,11 @@ import CarbonRecoveryMinIO
 import CarbonRecoveryPostgres
 import Crypto
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TestSupport
-
-func sha256Hex(_ bytes: [UInt8]) -> String {
-    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-}
 
 /// Waits (60 s at most) until the server's archiver has archived `segment` (it archives in
 /// order); records an issue with pg_stat_archiver's row when it has not.
@@ -61,7 +60,7 @@ struct PostgresWALArchiveTests {
             let stored = try #require(try await storage.get(entry.key))
             let segment = try Gzip.decompress(stored)
             #expect(segment.count == 16 << 20, "a whole 16 MiB segment")
-            #expect(sha256Hex(segment) == entry.sha256, "the key's checksum is the segment's")
+            #expect(WALArchive.sha256(of: segment) == entry.sha256, "the key's checksum is the segment's")
         }
 
         // The archiver's own trail (beside the database) has each one, and verifies.
@@ -84,6 +83,106 @@ struct PostgresWALArchiveTests {
         try await waitUntilArchived(sandbox, again)
     }
 
+    @Test("pg status: the server's archive lag from the real archive; WAL not yet archived is counted and over --max-lag exits 1; the wrong stanza is named")
+    func archiveLag() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let environment = cliEnvironment(sandbox, scratch).merging(["PGPASSFILE": sandbox.postgresPassFile]) { $1 }
+        let server = ["--pg-port", sandbox.postgresPort, "--stanza", "sandbox"]
+        func status(_ extra: [String] = []) async throws -> (status: Int32, json: JSONValue, error: String) {
+            let result = try await run(try executable("carbon-recovery"), ["pg", "status", "--output", "json"] + server + extra, environment: environment)
+            return (result.status, (try? JSONValue(parsing: Array(result.standardOutput.utf8))) ?? .null, result.standardError)
+        }
+        // Caught up: everything before the segment being written is archived (other tests write
+        // and switch meanwhile, so switch, wait and measure until one measurement sees it).
+        var caughtUp: (status: Int32, json: JSONValue, error: String) = (0, .null, "")
+        var switched = ""
+        for _ in 0..<5 {
+            switched = try await sandbox.psql("SELECT pg_walfile_name(pg_switch_wal())")
+            try await waitUntilArchived(sandbox, switched)
+            caughtUp = try await status()
+            if (caughtUp.json["unarchivedBytes"]?.integerValue ?? .max) < 16 << 20 { break }
+        }
+        #expect(caughtUp.status == 0, "\(caughtUp.json) \(caughtUp.error)")
+        #expect((caughtUp.json["newestArchived"]?.stringValue ?? "") >= switched, "\(caughtUp.json)")
+        #expect((caughtUp.json["unarchivedBytes"]?.integerValue ?? -1) >= 0 && (caughtUp.json["unarchivedBytes"]?.integerValue ?? .max) < 16 << 20, "\(caughtUp.json)")
+        #expect(caughtUp.json["archiveMode"]?.stringValue == "on" && caughtUp.json["problems"]?.arrayValue == [], "\(caughtUp.json)")
+
+        // Rows written after the last switch are not in the archive yet (another test may switch
+        // meanwhile, so write and measure until the measurement sees them).
+        let table = "lag_\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await sandbox.psql("CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload text)")
+        var behind: (status: Int32, json: JSONValue, error: String) = (0, .null, "")
+        for _ in 0..<5 {
+            _ = try await sandbox.psql("INSERT INTO \(table) (payload) SELECT md5(g::text) FROM generate_series(1, 2000) g")
+            behind = try await status(["--max-lag", "1ms"])
+            if (behind.json["unarchivedBytes"]?.integerValue ?? 0) > 0 { break }
+        }
+        let unarchived = try #require(behind.json["unarchivedBytes"]?.integerValue)
+        #expect(unarchived > 0, "\(behind.json)")
+        let current = try LSN(parsing: try #require(behind.json["currentLSN"]?.stringValue))
+        let newest = try WALFileName(try #require(behind.json["newestArchived"]?.stringValue))
+        #expect(UInt64(unarchived) == current.value - (newest.segmentNumber(segmentSize: 16 << 20) + 1) * UInt64(16 << 20), "the bytes are exact: \(behind.json)")
+        #expect(behind.status == 1 && (behind.json["problems"]?.arrayValue ?? []).contains { $0.stringValue?.contains("is over --max-lag 1ms") == true }, "\(behind.json)")
+
+        // An archive_command writing elsewhere: this stanza has nothing of the server's.
+        let elsewhere = try await run(
+            try executable("carbon-recovery"), ["pg", "status", "--pg-port", sandbox.postgresPort, "--stanza", "nobody-\(table.suffix(8))"], environment: environment)
+        #expect(elsewhere.status == 1, "\(elsewhere.standardOutput)")
+        #expect(elsewhere.standardOutput.contains("PROBLEM: the archive holds no segment of timeline"), "\(elsewhere.standardOutput)")
+        #expect(elsewhere.standardOutput.contains("but this archive does not hold it: archive_command writes somewhere else"), "\(elsewhere.standardOutput)")
+
+        for bad in [["--max-lag", "0s"], ["--max-lag", "soon"], ["--compress", "zstd"]] {
+            let refused = try await run(try executable("carbon-recovery"), ["pg", "status"] + server + bad, environment: environment)
+            #expect(refused.status == 1 && refused.standardError.hasPrefix("error: ") && refused.standardOutput.isEmpty, "\(bad): \(refused.standardError)")
+        }
+        let wrongPassword = try await run(
+            try executable("carbon-recovery"), ["pg", "status"] + server, environment: environment.merging(["PGPASSFILE": "/nonexistent"]) { $1 })
+        #expect(wrongPassword.status == 1 && wrongPassword.standardError.contains("refused the login"), "\(wrongPassword.standardError)")
+    }
+
+    @Test("run checks the policy's database: the lag and gaps as metrics, a base backup on its cron, audited")
+    func runChecksDatabase() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let file = scratch.file("carbon-recovery.yaml")
+        try """
+            storage:
+              endpoint: \(sandbox.s3Endpoint)
+              bucket: 254carbon-backups
+              credentials: {file: {path: \(sandbox.credentialsFile)}}
+            databases:
+              - {stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: "@every 5s"}
+            automation: {validate: "off", rpoCheck: "@every 3s", cleanup: "off"}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let environment = cliEnvironment(sandbox, scratch)
+        let scheduler = try CLIProcess(["run", "--config", file, "--metrics-port", "0"], environment: environment)
+        let url = String(try await scheduler.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("metrics: ") }.dropFirst("metrics: ".count))
+        let started = try await scheduler.waitForLine { $0.hasPrefix("scheduler started:") }
+        #expect(started.contains("pg-check/sandbox (next") && started.contains("pg-base-backup/sandbox (next"), "\(started)")
+        let backedUp = try await scheduler.waitForLine(timeout: .seconds(180)) { $0.hasPrefix("ran pg-base-backup/sandbox") }
+        #expect(backedUp.contains(#""stopLSN":"#), "\(backedUp)")
+        // A check after the backup: a base backup exists, so the check passes (the lag is far under an hour).
+        let mark = scheduler.output.utf8.count
+        let checked = try await scheduler.waitForLine(timeout: .seconds(120)) { line in
+            line.hasPrefix("ran pg-check/sandbox") && String(scheduler.output.utf8.dropFirst(mark)).map { $0.contains(line) } == true
+        }
+        #expect(checked.contains(#""lagSeconds":"#) && checked.contains(#""gaps":0"#), "\(scheduler.output)")
+        let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: url)))
+        let exposition = String(decoding: data, as: UTF8.self)
+        for series in [
+            #"carbon_recovery_pg_archive_lag_seconds{stanza="sandbox"}"#, #"carbon_recovery_pg_archive_lag_bytes{stanza="sandbox"}"#,
+            #"carbon_recovery_pg_archive_failures{stanza="sandbox"}"#, #"carbon_recovery_pg_wal_gaps{stanza="sandbox"} 0"#,
+            #"carbon_recovery_pg_last_base_backup_timestamp_seconds{stanza="sandbox"}"#,
+        ] {
+            #expect(exposition.contains(series), "\(series) in \(exposition)")
+        }
+        #expect(try await scheduler.terminate(timeout: .seconds(120)) == 0, "\(scheduler.output)")
+        let query = try await run(try executable("carbon-recovery"), ["audit", "query", "--operation", "pg.base-backup", "--output", "json"], environment: environment)
+        let outcomes = (try JSONValue(parsing: Array(query.standardOutput.utf8))["entries"]?.arrayValue ?? []).filter { $0["kind"]?.stringValue == "outcome" }
+        #expect(outcomes.contains { $0["outcome"]?.stringValue == "success" && $0["target"]?.stringValue == "postgres/sandbox" }, "\(query.standardOutput)")
+    }
+
     @Test("the same file archived again writes nothing; other contents under that name are refused with nothing written; --compress none stores it as is")
     func idempotentAndConflicts() async throws {
         let sandbox = try Sandbox.current()
@@ -101,7 +200,7 @@ struct PostgresWALArchiveTests {
         let storage = try sandboxStorage(bucket: sandbox.postgresBucket)
         let archive = try WALArchive(storage: storage, stanza: stanza, compression: .none)
         let stored = try await archive.entries()
-        #expect(stored.count == 1 && stored.first?.compression == WALArchive.Compression.none && stored.first?.sha256 == sha256Hex(contents), "\(stored)")
+        #expect(stored.count == 1 && stored.first?.compression == WALArchive.Compression.none && stored.first?.sha256 == WALArchive.sha256(of: contents), "\(stored)")
         #expect(try await storage.get(try #require(stored.first).key) == contents, "stored as PostgreSQL wrote it")
 
         let second = try await run(try executable("carbon-recovery"), arguments, environment: environment)
@@ -159,13 +258,13 @@ struct PostgresWALArchiveTests {
             while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
             for entry in try await archive.entries() {
                 let object = try #require(try await storage.get(entry.key))
-                #expect(object.count == contents.count && sha256Hex(object) == entry.sha256, "an object in the archive is whole (killed after \(delay) ms)")
+                #expect(object.count == contents.count && WALArchive.sha256(of: object) == entry.sha256, "an object in the archive is whole (killed after \(delay) ms)")
             }
         }
         let retry = try await run(try executable("carbon-recovery"), arguments, environment: environment)
         #expect(retry.status == 0, "\(retry.standardOutput)\(retry.standardError)")
         let entries = try await archive.entries()
-        #expect(entries.count == 1 && entries.first?.sha256 == sha256Hex(contents), "\(entries)")
+        #expect(entries.count == 1 && entries.first?.sha256 == WALArchive.sha256(of: contents), "\(entries)")
         #expect(try await storage.get(try #require(entries.first).key) == contents)
     }
 }
