@@ -29,15 +29,19 @@ extension PointInTimeRecovery {
         public var unarchivedBytes: UInt64?
         /// The estimated age of the oldest unarchived WAL, in seconds (see the type's discussion).
         public var lagSeconds: TimeInterval
-        /// When PostgreSQL last archived a file, and which.
+        /// When PostgreSQL last archived a file (`pg_stat_archiver.last_archived_time`).
         public var lastArchivedAt: Date?
+        /// The file PostgreSQL last archived.
         public var lastArchivedWAL: String?
-        /// Failed `archive_command` runs since the statistics were reset, and the last one.
+        /// Failed `archive_command` runs since the statistics were reset.
         public var failedCount: Int
+        /// When `archive_command` last failed.
         public var lastFailedAt: Date?
+        /// The file it last failed on.
         public var lastFailedWAL: String?
-        /// `archive_mode` and `archive_timeout` as the server runs them.
+        /// `archive_mode` as the server runs it.
         public var archiveMode: String
+        /// `archive_timeout` as the server runs it.
         public var archiveTimeout: String
         /// When this was measured.
         public var checkedAt: Date
