@@ -62,4 +62,21 @@ extension RecoveryTasks {
         if let window = try? await recovery.window() { window.recordMetrics(stanza: database.stanza) }
         return .object(["backup": .string(backup.id), "bytes": .integer(Int64(backup.bytes)), "stopLSN": .string(backup.stopLSN.description)])
     }
+
+    /// `pg-cleanup/<stanza>`: the newest `keepBaseBackups` base backups and the WAL they need
+    /// are kept, the rest deleted, audited as `pg.cleanup` like the CLI's.
+    static func cleanUp(_ database: DatabasePolicy, recovery: PointInTimeRecovery, coordinator: RecoveryCoordinator) async throws -> JSONValue {
+        let keep = database.keepBaseBackups ?? Int.max
+        let plan = try await recovery.planRetention(keep: keep)
+        let details: JSONValue = .object([
+            "expired": .array(plan.expired.map { .string($0.id) }), "walDeleted": .integer(Int64(plan.wal.count)),
+            "firstNeededSegment": plan.firstNeededSegment.map { .string($0) } ?? .null, "storedBytes": .integer(plan.storedBytes),
+        ])
+        guard !plan.expired.isEmpty || !plan.unfinished.isEmpty || !plan.wal.isEmpty else { return details }
+        try await coordinator.perform("pg.cleanup", target: "postgres/\(database.stanza)", parameters: ["keep": .integer(Int64(keep))]) { _, _ in
+            try await recovery.applyRetention(plan)
+            return ((), details)
+        }
+        return details
+    }
 }

@@ -17,7 +17,8 @@ import Synchronization
 ///   through the coordinator `drCoordinator` makes for it;
 /// - for each of the policy's databases, `pg-check/<stanza>` (`automation.rpoCheck`): the archive
 ///   lag against its RPO and the archive's gaps, as metrics; and `pg-base-backup/<stanza>` on its
-///   `baseBackup` cron, audited as `pg.base-backup` (see ``DatabaseRecoveryFactory``).
+///   `baseBackup` cron, audited as `pg.base-backup`; with `keepBaseBackups`, `pg-cleanup/<stanza>`
+///   (`automation.cleanup`), audited as `pg.cleanup` (see ``DatabaseRecoveryFactory``).
 ///
 /// A task's run fails (and its `task.run` outcome says why) when its work found a problem a
 /// person must see: a backup that could not be validated, a failed drill, a backup that could
@@ -29,6 +30,7 @@ public enum RecoveryTasks {
         case drill(DrillPolicy)
         case databaseCheck(DatabasePolicy)
         case baseBackup(DatabasePolicy)
+        case databaseCleanup(DatabasePolicy)
     }
 
     /// The one place that decides which tasks a policy asks for.
@@ -47,6 +49,9 @@ public enum RecoveryTasks {
         for database in policy.databases {
             if let cron = policy.automation.rpoCheck { selected.append(("pg-check/\(database.stanza)", cron, .databaseCheck(database))) }
             if let cron = database.baseBackup { selected.append(("pg-base-backup/\(database.stanza)", cron, .baseBackup(database))) }
+            if let cron = policy.automation.cleanup, database.keepBaseBackups != nil {
+                selected.append(("pg-cleanup/\(database.stanza)", cron, .databaseCleanup(database)))
+            }
         }
         return selected
     }
@@ -140,6 +145,8 @@ public enum RecoveryTasks {
                     return try await checkDatabase(database, recovery: try open(database, with: databases))
                 case .baseBackup(let database):
                     return try await baseBackup(database, recovery: try open(database, with: databases), coordinator: coordinator)
+                case .databaseCleanup(let database):
+                    return try await cleanUp(database, recovery: try open(database, with: databases), coordinator: coordinator)
                 case .drill(let drill):
                     let report = try await coordinator.runDrill(drill, objectives: policy.objectives)
                     guard report.passed else {

@@ -10,7 +10,7 @@ struct PostgresCommand: AsyncParsableCommand {
         commandName: "pg",
         abstract: "PostgreSQL point-in-time recovery: WAL archiving, base backups, restores to a moment.",
         discussion: "See docs/postgres.md for the archive's layout, archive_command, and restores.",
-        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Status.self, Restore.self, RestoreWAL.self])
+        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Status.self, Cleanup.self, Restore.self, RestoreWAL.self])
 }
 
 /// Where a PostgreSQL cluster's archive is: the stanza, a prefix and how files are stored.

@@ -180,9 +180,9 @@ struct PolicyFileTests {
         ]),
         ("""
         databases:
-          - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *"}
-        automation: {rpoCheck: off}
-        """, ["warning database-check-slower-than-rpo automation.rpoCheck"]),
+          - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *", keepBaseBackups: 7}
+        automation: {rpoCheck: off, cleanup: off}
+        """, ["warning database-retention-off databases[0].keepBaseBackups", "warning database-check-slower-than-rpo automation.rpoCheck"]),
     ])
     func ruleFires(yaml: String, expected: [String]) throws {
         #expect(try rules(policyText(yaml)) == expected)

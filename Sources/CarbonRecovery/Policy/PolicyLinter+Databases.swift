@@ -26,6 +26,12 @@ extension PolicyLinter {
                     evidence: "'\(database.stanza)' has no base-backup cron: a restore replays all WAL since the last base backup taken by hand, and retention can never free old WAL.",
                     fix: "baseBackup: \"0 1 * * *\" (nightly), so a restore replays at most a day of WAL."))
             }
+            if database.keepBaseBackups != nil && policy.automation.cleanup == nil {
+                findings.append(.init(
+                    rule: "database-retention-off", severity: .warning, field: "\(field).keepBaseBackups",
+                    evidence: "'\(database.stanza)' keeps \(database.keepBaseBackups ?? 0) base backups, but automation.cleanup is off: `run` never applies it, and the archive grows without end.",
+                    fix: "set automation.cleanup (e.g. '30 4 * * *'), or run `carbon-recovery pg cleanup --keep N` yourself."))
+            }
             if let check = policy.automation.rpoCheck {
                 let gap = Self.largestGap(fires(check, within: window), window: window, start: referenceDate)
                 if gap.isFinite, gap > database.rpo.timeInterval {

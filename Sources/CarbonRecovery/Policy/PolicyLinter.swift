@@ -71,7 +71,8 @@ public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
 ///   inside the Velero location's folder, which Velero then refuses as holding others' data;
 ///   `database-without-base-backup` (warning), no base-backup cron, so the restore window never
 ///   moves forward; `database-check-slower-than-rpo` (warning), the archive-lag check runs less
-///   often than the database's RPO (or is off).
+///   often than the database's RPO (or is off); `database-retention-off` (warning),
+///   `keepBaseBackups` without `automation.cleanup`, so it is never applied.
 ///
 /// Gaps are measured over the fire times of a 62-day window from ``referenceDate`` (UTC).
 public struct PolicyLinter: Sendable {
