@@ -11,11 +11,19 @@ package enum Gzip {
         return Array(buffer: compressed)
     }
 
-    package static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
+    /// Decompresses a gzip stream that must expand to at most `limit` bytes: what a stored
+    /// object's size says (a base backup's manifest), or the largest a file of its kind can be
+    /// (a WAL segment: 1 GiB), so that a crafted object cannot exhaust memory.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidObject`` for a stream that is not gzip, or that
+    ///   expands beyond `limit`.
+    package static func decompress(_ bytes: [UInt8], limit: Int = .max) throws -> [UInt8] {
         var buffer = ByteBuffer(bytes: bytes)
         do {
-            let plain = try buffer.decompress(with: .gzip())
+            let plain = try buffer.decompress(with: .gzip(), maxSize: limit)
             return Array(buffer: plain)
+        } catch let error as CompressNIOError where error == .bufferOverflow {
+            throw RecoveryError(.invalidObject, "the gzip stream expands beyond \(limit) bytes: refused")
         } catch {
             throw RecoveryError(.invalidObject, "not a gzip stream: \(error)")
         }

@@ -222,19 +222,32 @@ extension PointInTimeRecovery {
         if let given { plan = given } else { plan = try await self.plan(request.target, timeline: request.timeline) }
         let backup = plan.backup
 
-        // WAL first: a damaged segment stops the restore before anything is written.
-        let fetched = try await mapConcurrently(plan.files, limit: 4) { entry in (entry, try await archive.fetch(entry)) }
-        guard let stored = try await archive.storage.get(backup.key) else {
-            throw RecoveryError(.notFound, "base backup \(backup.id) has a manifest but its tar \(backup.key) is gone", target: backup.key)
-        }
-        let tar = backup.compression == .gzip ? try Gzip.decompress(stored) : stored
-        guard hexSHA256(tar) == backup.sha256 else {
-            throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
-        }
-        let members = try BaseBackupTar.members(tar)
         do {
+            // WAL first, each file written to the spool as soon as it is fetched and checked (at
+            // most four in memory): a damaged segment stops the restore before the data folder exists.
+            let spool = request.spoolDirectory
+            try await Self.onDispatch {
+                try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            }
+            _ = try await mapConcurrently(plan.files, limit: 4) { entry in
+                let contents = try await archive.fetch(entry)
+                let path = spool + "/" + entry.file.name + "-" + entry.sha256
+                try await Self.onDispatch {
+                    guard FileManager.default.createFile(atPath: path, contents: Data(contents), attributes: [.posixPermissions: 0o600]) else {
+                        throw RecoveryError(.storageFailure, "could not write \(path)", target: path)
+                    }
+                }
+            }
+            guard let stored = try await archive.storage.get(backup.key) else {
+                throw RecoveryError(.notFound, "base backup \(backup.id) has a manifest but its tar \(backup.key) is gone", target: backup.key)
+            }
+            let tar = backup.compression == .gzip ? try Gzip.decompress(stored, limit: backup.bytes) : stored
+            guard hexSHA256(tar) == backup.sha256 else {
+                throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
+            }
+            let members = try BaseBackupTar.members(tar)
             try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
-            try await prepare(request, timeline: plan.timeline, fetched: fetched)
+            try await prepare(request, timeline: plan.timeline)
         } catch {
             // Both folders are ours (neither existed): a refused restore leaves nothing behind.
             try? FileManager.default.removeItem(atPath: request.spoolDirectory)
@@ -255,12 +268,12 @@ extension PointInTimeRecovery {
         }
         let replay = replayStarted()
         try? FileManager.default.removeItem(atPath: request.spoolDirectory)
-        return RestoreReport(backup: backup, target: request.target, files: fetched.count, timeline: timeline, duration: elapsed(), replay: replay)
+        return RestoreReport(backup: backup, target: request.target, files: plan.files.count, timeline: timeline, duration: elapsed(), replay: replay)
     }
 
-    /// Checks the extracted files against PostgreSQL's manifest, writes the spool and the
-    /// recovery settings, and hands both folders to the server's user.
-    private func prepare(_ request: RestoreRequest, timeline: UInt32, fetched: [(WALArchive.Entry, [UInt8])]) async throws {
+    /// Checks the extracted files against PostgreSQL's manifest, writes the recovery settings,
+    /// and hands the data and spool folders to the server's user.
+    private func prepare(_ request: RestoreRequest, timeline: UInt32) async throws {
         let verify = try await tools.run("pg_verifybackup", ["--no-parse-wal", "--quiet", request.dataDirectory])
         guard verify.status == 0 else {
             throw RecoveryError(
@@ -269,13 +282,6 @@ extension PointInTimeRecovery {
         }
         try await Self.onDispatch {
             let files = FileManager.default
-            try files.createDirectory(atPath: request.spoolDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-            for (entry, contents) in fetched {
-                let path = request.spoolDirectory + "/" + entry.file.name + "-" + entry.sha256
-                guard files.createFile(atPath: path, contents: Data(contents), attributes: [.posixPermissions: 0o600]) else {
-                    throw RecoveryError(.storageFailure, "could not write \(path)", target: path)
-                }
-            }
             let target: String
             switch request.target {
             case .time(let date):

@@ -158,9 +158,9 @@ public struct WALArchive: Sendable {
         }
         let contents: [UInt8]
         do {
-            contents = entry.compression == .gzip ? try Gzip.decompress(stored) : stored
-        } catch {
-            throw RecoveryError(.validationFailed, "\(entry.file.name) in the archive is not a gzip stream: refused (\(entry.key))", target: entry.key)
+            contents = entry.compression == .gzip ? try Gzip.decompress(stored, limit: Self.largestFile) : stored
+        } catch let error as RecoveryError {
+            throw RecoveryError(.validationFailed, "\(entry.file.name) in the archive is damaged or tampered (\(error.message)): refused (\(entry.key))", target: entry.key)
         }
         guard hexSHA256(contents) == entry.sha256 else {
             throw RecoveryError(
@@ -168,6 +168,9 @@ public struct WALArchive: Sendable {
         }
         return contents
     }
+
+    /// The largest file PostgreSQL archives: a WAL segment of the largest `wal_segment_size` (1 GiB).
+    static let largestFile = 1 << 30
 
     /// The SHA-256 of a file in lower-case hex, as the archive's keys carry it.
     public static func sha256(of contents: [UInt8]) -> String { hexSHA256(contents) }

@@ -2,6 +2,7 @@
 // Each is table-tested and fuzzed: bad input is a clear error, never a crash or a path outside
 // the data folder.
 import CarbonRecovery
+import CarbonRecoveryCompression
 @testable import CarbonRecoveryPostgres
 import Foundation
 import Testing
@@ -115,5 +116,16 @@ struct PostgresParsersTests {
             guard let json = try? JSONValue(parsing: bytes) else { continue }
             _ = try? BaseBackup(json: json)
         }
+    }
+
+    @Test("gunzip stops at the size a file may have: a small object that expands past it is refused, not held in memory")
+    func gunzipLimit() throws {
+        let bomb = try Gzip.compress([UInt8](repeating: 0, count: 4 << 20))
+        #expect(bomb.count < 64 << 10, "4 MiB of zeros compress to \(bomb.count) bytes")
+        let error = #expect(throws: RecoveryError.self) { try Gzip.decompress(bomb, limit: 1 << 20) }
+        #expect(error?.code == .invalidObject && error?.message.contains("expands beyond 1048576 bytes") == true, "\(String(describing: error))")
+        #expect(try Gzip.decompress(bomb, limit: 4 << 20).count == 4 << 20, "exactly the limit is fine")
+        let garbage = #expect(throws: RecoveryError.self) { try Gzip.decompress([0x1f, 0x8b, 1, 2, 3], limit: 100) }
+        #expect(garbage?.message.hasPrefix("not a gzip stream") == true)
     }
 }
