@@ -52,10 +52,12 @@ struct MultiProcessTests {
         process.arguments = ["append", "--db", path, "--count", "100000", "--tag", "victim"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        // Wait until it has written a good number of entries, then kill it without warning.
+        // Wait until it has written a good number of entries (however slow a loaded machine
+        // makes it: a condition, not a time), then kill it without warning.
         let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
-        for _ in 0..<500 {
-            if try await reader.statistics(matching: AuditQuery()).totalEntries > 300 { break }
+        let deadline = ContinuousClock.now + .seconds(180)
+        while try await reader.statistics(matching: AuditQuery()).totalEntries <= 300 {
+            guard process.isRunning, ContinuousClock.now < deadline else { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         kill(process.processIdentifier, SIGKILL)
