@@ -80,10 +80,13 @@ extension PointInTimeRecovery {
             throw RecoveryError(.unsupported, "\(server) is a standby (in recovery): it does not archive its own WAL; measure the archive lag on its primary")
         }
         let current = try LSN(parsing: row[1])
-        let segment = try WALFileName(row[2])
-        guard segment.kind == .segment, let segmentSize = Int(row[3]), segmentSize > 0 else {
+        let reported = try WALFileName(row[2])
+        guard reported.kind == .segment, let segmentSize = Int(row[3]), segmentSize > 0 else {
             throw RecoveryError(.invalidObject, "\(server) reported an unreadable WAL position (\(row[2]), wal_segment_size \(row[3]))")
         }
+        // pg_walfile_name() names the segment before a position exactly on a boundary (the one
+        // that ends there); the segment written next is the position's own.
+        let segment = try WALFileName(current.segment(timeline: reported.timeline, segmentSize: segmentSize))
         func date(_ text: String) -> Date? { Double(text).map { Date(timeIntervalSince1970: $0) } }
         let checkedAt = clock.now()
         let lastArchivedAt = date(row[5]), statsReset = date(row[9])
@@ -108,9 +111,9 @@ extension PointInTimeRecovery {
         if newest == nil && current.value >= UInt64(segmentSize) {
             problems.append("the archive holds no segment of timeline \(segment.timeline): is archive_command writing to this bucket, prefix and stanza '\(archive.stanza)'?")
         }
-        if let claimed = try? WALFileName(row[4]), claimed.kind == .segment, claimed.timeline == segment.timeline,
-           try await archive.entries(named: claimed).isEmpty
-        {
+        // Whatever PostgreSQL last archived (a segment, a backup label, a history file) is in
+        // the archive if archive_command writes here: it exits 0 only once the storage holds it.
+        if let claimed = try? WALFileName(row[4]), try await archive.entries(named: claimed).isEmpty {
             problems.append("PostgreSQL archived \(claimed.name), but this archive does not hold it: archive_command writes somewhere else")
         }
         return ArchiveStatus(

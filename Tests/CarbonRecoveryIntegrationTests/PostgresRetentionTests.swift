@@ -115,15 +115,10 @@ struct PostgresRetentionTests {
         let stanza = "ret-\(UUID().uuidString.prefix(8).lowercased())"
         let archive = try await makeArchive(sandbox, stanza: stanza)
         let file = scratch.file("carbon-recovery.yaml")
-        try """
-            storage:
-              endpoint: \(sandbox.s3Endpoint)
-              bucket: 254carbon-backups
-              credentials: {file: {path: \(sandbox.credentialsFile)}}
-            databases:
-              - {stanza: \(stanza), bucket: \(sandbox.postgresBucket), compression: none, rpo: 1h, rto: 1h, keepBaseBackups: 1}
-            automation: {validate: "off", rpoCheck: "off", cleanup: "@every 2s"}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        try databasePolicy(
+            sandbox, database: "{stanza: \(stanza), bucket: \(sandbox.postgresBucket), compression: none, rpo: 1h, rto: 1h, keepBaseBackups: 1}",
+            automation: #"{validate: "off", rpoCheck: "off", cleanup: "@every 2s"}"#
+        ).write(toFile: file, atomically: true, encoding: .utf8)
         let environment = [
             "XDG_STATE_HOME": scratch.file("state"), "CARBON_RECOVERY_AUDIT_DB": scratch.file("audit.db"), "CARBON_RECOVERY_S3_ENDPOINT": sandbox.s3Endpoint,
             "AWS_SHARED_CREDENTIALS_FILE": sandbox.credentialsFile,

@@ -16,6 +16,20 @@ import FoundationNetworking
 import Testing
 import TestSupport
 
+/// A policy on the sandbox's storage with one database entry (a YAML flow mapping) and the
+/// automation cadences (another).
+func databasePolicy(_ sandbox: Sandbox, database: String, automation: String) -> String {
+    """
+    storage:
+      endpoint: \(sandbox.s3Endpoint)
+      bucket: 254carbon-backups
+      credentials: {file: {path: \(sandbox.credentialsFile)}}
+    databases:
+      - \(database)
+    automation: \(automation)
+    """
+}
+
 /// Waits (60 s at most) until the server's archiver has archived `segment` (it archives in
 /// order); records an issue with pg_stat_archiver's row when it has not.
 func waitUntilArchived(_ sandbox: Sandbox, _ segment: String) async throws {
@@ -146,15 +160,11 @@ struct PostgresWALArchiveTests {
         let sandbox = try Sandbox.current()
         let scratch = try TemporaryDirectory()
         let file = scratch.file("carbon-recovery.yaml")
-        try """
-            storage:
-              endpoint: \(sandbox.s3Endpoint)
-              bucket: 254carbon-backups
-              credentials: {file: {path: \(sandbox.credentialsFile)}}
-            databases:
-              - {stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: "@every 5s"}
-            automation: {validate: "off", rpoCheck: "@every 3s", cleanup: "off"}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        try databasePolicy(
+            sandbox,
+            database: "{stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: \"@every 5s\"}",
+            automation: #"{validate: "off", rpoCheck: "@every 3s", cleanup: "off"}"#
+        ).write(toFile: file, atomically: true, encoding: .utf8)
         let environment = cliEnvironment(sandbox, scratch)
         let scheduler = try CLIProcess(["run", "--config", file, "--metrics-port", "0"], environment: environment)
         let url = String(try await scheduler.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("metrics: ") }.dropFirst("metrics: ".count))

@@ -27,7 +27,9 @@ struct PostgresArchiveStatusTests {
         lsn: String, inRecovery: Bool = false, lastArchived: String = "", archivedAgo: TimeInterval? = nil, failed: Int = 0, lastFailed: String = "",
         failedAgo: TimeInterval? = nil, statsResetAgo: TimeInterval = 86_400, mode: String = "on"
     ) throws -> [String] {
-        let position = try LSN(parsing: lsn)
+        var position = try LSN(parsing: lsn)
+        // As pg_walfile_name() does: a position on a segment boundary names the segment before.
+        if position.value > 0 && position.value % UInt64(Self.segmentSize) == 0 { position = LSN(position.value - 1) }
         func epoch(_ ago: TimeInterval?) -> String { ago.map { String(Self.now.timeIntervalSince1970 - $0) } ?? "" }
         return [
             inRecovery ? "t" : "f", inRecovery ? "" : lsn, inRecovery ? "" : position.segment(timeline: 1, segmentSize: Self.segmentSize), String(Self.segmentSize),
@@ -52,6 +54,7 @@ struct PostgresArchiveStatusTests {
         let status = try await recovery.archiveStatus(row: try row(lsn: "0/4000000", lastArchived: "000000010000000000000003", archivedAgo: 7_200))
         #expect(status.unarchivedBytes == 0)
         #expect(status.lagSeconds == 0)
+        #expect(status.currentSegment == "000000010000000000000004", "the segment written next, not the one pg_walfile_name() names")
     }
 
     @Test("the newest archived segment is found in the log folder before the current one, and across the whole archive")
