@@ -256,6 +256,52 @@ public struct KubectlClusterClient: ClusterClient {
         return AccessDecision(status: try KubectlRunner.parse(output, operation: "access-review", target: review.description)["status"])
     }
 
+    /// `kubectl create` of a `List` of `SubjectAccessReview`s: one process for all of them
+    /// (kubectl still sends one request each, in order), the answers in the same order.
+    public func reviewAccess(_ reviews: [AccessReview]) async throws -> [AccessDecision] {
+        if reviews.isEmpty { return [] }
+        if reviews.count == 1 { return [try await reviewAccess(reviews[0])] }
+        var bytes: [UInt8] = []
+        CanonicalJSON.append(["apiVersion": "v1", "kind": "List", "items": .array(reviews.map(\.object))], to: &bytes)
+        let target = "\(reviews.count) access reviews"
+        let output = try await runner.run(["create", "--output=json", "--filename=-"], input: bytes, operation: "access-review", target: target)
+        // kubectl prints several created objects as one JSON document after another (newer ones
+        // as a List): take either.
+        let items = try Self.documents(output).flatMap { bytes -> [JSONValue] in
+            let json = try KubectlRunner.parse(bytes, operation: "access-review", target: target)
+            return json["kind"]?.stringValue == "List" ? json["items"]?.arrayValue ?? [] : [json]
+        }
+        guard items.count == reviews.count else {
+            throw RecoveryError(.kubectlFailed, "kubectl answered \(items.count) of \(reviews.count) access reviews", operation: "access-review", target: target)
+        }
+        return items.map { AccessDecision(status: $0["status"]) }
+    }
+
+    /// Splits JSON values printed one after another (`{…}{…}`, whitespace between) at their
+    /// top-level ends, minding strings and escapes; the input's bytes, never parsed here.
+    static func documents(_ output: [UInt8]) -> [[UInt8]] {
+        var documents: [[UInt8]] = []
+        var depth = 0, start = 0, inString = false, escaped = false
+        for (index, byte) in output.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                if depth == 0 { start = index }
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 { documents.append(Array(output[start...index])) }
+                if depth < 0 { return [output] }   // not JSON values: let the parser say so
+            default: break
+            }
+        }
+        return depth == 0 && !documents.isEmpty ? documents : [output]
+    }
+
     public func identity() async throws -> ClusterIdentity {
         let output = try await runner.run(["config", "view", "--minify", "--output=json"], operation: "identity", target: nil)
         let json = try KubectlRunner.parse(output, operation: "identity", target: nil)

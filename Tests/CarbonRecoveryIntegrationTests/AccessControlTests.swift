@@ -95,6 +95,10 @@ struct AccessControlTests {
             if decision.allowed != allowed { wrong.append("\(who.rawValue): \(review) should be \(allowed ? "allowed" : "denied")\(decision.reason.map { " (\($0))" } ?? "")") }
         }
         #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+        // The whole table in one kubectl process: the same answers, in order.
+        let batch = try await client.reviewAccess(Self.table.map { $0.0.review($0.1, $0.2, $0.3, subresource: $0.4, in: $0.5, name: $0.6) })
+        #expect(batch.map(\.allowed) == Self.table.map(\.7), "one batch answers each question in order")
+        #expect(try await client.reviewAccess([AccessReview]()).isEmpty)
         #expect(Self.table.count >= 30 && Self.table.contains { $0.7 } && Self.table.contains { !$0.7 })
         for who in Who.allCases { #expect(Self.table.contains { $0.0 == who }) }
     }

@@ -67,6 +67,10 @@ public protocol ClusterClient: Sendable {
     /// as `doctor` does for every subject its bindings name. The default throws
     /// ``RecoveryError/Code/unsupported``, so clients written before it keep compiling.
     func reviewAccess(_ review: AccessReview) async throws -> AccessDecision
+    /// Asks several questions at once; the answers in the same order. The default asks them one
+    /// by one; implementations should batch (kubectl:
+    /// one process for all of them instead of one each).
+    func reviewAccess(_ reviews: [AccessReview]) async throws -> [AccessDecision]
 }
 
 extension ClusterClient {
@@ -80,6 +84,12 @@ extension ClusterClient {
 
     public func reviewAccess(_ review: AccessReview) async throws -> AccessDecision {
         throw RecoveryError(.unsupported, "\(type(of: self)) cannot ask the authorizer (ClusterClient.reviewAccess(_:))", operation: "access-review")
+    }
+
+    public func reviewAccess(_ reviews: [AccessReview]) async throws -> [AccessDecision] {
+        var decisions: [AccessDecision] = []
+        for review in reviews { decisions.append(try await reviewAccess(review)) }
+        return decisions
     }
 
     public func discover() async throws -> ClusterDiscovery {
