@@ -98,7 +98,7 @@ struct RunCLITests {
             let ran = lines.firstIndex { $0.hasPrefix("ran \(task) for") }
             #expect(report != nil && ran != nil && report! < ran!, "\(second.output)")
         }
-        #expect(try await second.terminate(timeout: .seconds(90)) == 0, "\(second.output)")
+        #expect(try await second.terminate(timeout: .seconds(330)) == 0, "\(second.output)")
 
         // The audit trail has it all: two scheduler lifetimes that ended well, runs, a validation, transitions.
         let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "10000"], environment: environment)

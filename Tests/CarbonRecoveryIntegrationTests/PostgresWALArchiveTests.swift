@@ -162,7 +162,7 @@ struct PostgresWALArchiveTests {
         let file = scratch.file("carbon-recovery.yaml")
         try databasePolicy(
             sandbox,
-            database: "{stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: \"@every 5s\"}",
+            database: "{stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: \"@every 30s\"}",
             automation: #"{validate: "off", rpoCheck: "@every 3s", cleanup: "off"}"#
         ).write(toFile: file, atomically: true, encoding: .utf8)
         let environment = cliEnvironment(sandbox, scratch)
