@@ -285,9 +285,7 @@ extension PointInTimeRecovery {
             let target: String
             switch request.target {
             case .time(let date):
-                // PostgreSQL's own timestamp form: it refuses the RFC 3339 'T' and 'Z' here.
-                let text = RFC3339.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")
-                target = "recovery_target_time = '\(text)'\nrecovery_target_inclusive = on\n"
+                target = "recovery_target_time = '\(Self.postgresTimestamp(date))'\nrecovery_target_inclusive = on\n"
             case .lsn(let lsn): target = "recovery_target_lsn = '\(lsn)'\nrecovery_target_inclusive = on\n"
             case .latest: target = ""
             }
@@ -317,6 +315,18 @@ extension PointInTimeRecovery {
                 }
             }
         }
+    }
+
+    /// `2026-12-04 14:03:27.346000+00`: PostgreSQL's own timestamp form (it refuses RFC 3339's
+    /// `T` and `Z` in `recovery_target_time`), to the microsecond PostgreSQL keeps, rounded —
+    /// not truncated: `.346` held as `.345999…` in a `Date` stays `.346`.
+    static func postgresTimestamp(_ date: Date) -> String {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        var seconds = micros / 1_000_000, fraction = micros % 1_000_000
+        if fraction < 0 { fraction += 1_000_000; seconds -= 1 }
+        let whole = RFC3339.format(Date(timeIntervalSince1970: TimeInterval(seconds)))   // yyyy-MM-ddTHH:mm:ss.000Z
+        let digits = String(fraction)
+        return whole.prefix(10) + " " + whole.dropFirst(11).prefix(8) + "." + String(repeating: "0", count: 6 - digits.count) + digits + "+00"
     }
 
     /// Starts the server on the restored folder and waits until it is promoted; the new timeline.

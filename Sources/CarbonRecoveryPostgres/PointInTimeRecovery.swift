@@ -22,13 +22,20 @@ public struct PointInTimeRecovery: Sendable {
     public let clock: any WallClock
     /// How long a base backup waits for its last WAL segment to reach the archive.
     public var archiveWait: Duration
+    /// The `carbon-recovery` executable whose `pg restore-wal` serves the restores this service
+    /// starts by itself (``drill(_:)``); `nil` refuses them.
+    public var restoreWALExecutable: String?
 
     /// Creates the service; nothing is read or written.
-    public init(archive: WALArchive, tools: PostgresTools, clock: any WallClock = SystemWallClock(), archiveWait: Duration = .seconds(120)) {
+    public init(
+        archive: WALArchive, tools: PostgresTools, clock: any WallClock = SystemWallClock(), archiveWait: Duration = .seconds(120),
+        restoreWALExecutable: String? = nil
+    ) {
         self.archive = archive
         self.tools = tools
         self.clock = clock
         self.archiveWait = archiveWait
+        self.restoreWALExecutable = restoreWALExecutable
     }
 
     /// The folder base backups are under.

@@ -63,6 +63,30 @@ extension RecoveryTasks {
         return .object(["backup": .string(backup.id), "bytes": .integer(Int64(backup.bytes)), "stopLSN": .string(backup.stopLSN.description)])
     }
 
+    /// `drill/<name>` of a `pitr` drill: ``PointInTimeRecovery/drill(_:)`` against the
+    /// database's RTO, audited as `drill.run` (target `drill/<name>`) with the report's figures;
+    /// a drill whose restored data did not match, or that missed the RTO, is a failed run.
+    static func drillDatabase(
+        _ drill: DrillPolicy, policy: RecoveryPolicy, factory: DatabaseRecoveryFactory?, coordinator: RecoveryCoordinator
+    ) async throws -> JSONValue {
+        guard let stanza = drill.database, let database = policy.databases.first(where: { $0.stanza == stanza }) else {
+            throw RecoveryError(.invalidInput, "drill '\(drill.name)' restores database '\(drill.database ?? "")', which the policy does not define")
+        }
+        let recovery = try open(database, with: factory)
+        var request = PointInTimeRecovery.DrillRequest(connection: connection(of: database), port: drill.scratchPort, rto: .nanoseconds(database.rto.nanoseconds))
+        if let folder = drill.scratchDirectory { request.scratchDirectory = folder }
+        let parameters: JSONValue = .object(["kind": .string(drill.kind.rawValue), "database": .string(stanza)])
+        let report = try await coordinator.perform("drill.run", target: "drill/\(drill.name)", parameters: parameters) { _, _ in
+            let report = try await recovery.drill(request)
+            guard report.passed else {
+                throw ReportedFailure(result: report, details: report.json, message: "drill '\(drill.name)' failed: " + report.problems.joined(separator: "; "))
+            }
+            return (report, report.json)
+        }
+        guard report.passed else { throw RecoveryError(.validationFailed, "drill '\(drill.name)' failed: " + report.problems.joined(separator: "; ")) }
+        return report.json
+    }
+
     /// `pg-cleanup/<stanza>`: the newest `keepBaseBackups` base backups and the WAL they need
     /// are kept, the rest deleted, audited as `pg.cleanup` like the CLI's.
     static func cleanUp(_ database: DatabasePolicy, recovery: PointInTimeRecovery, coordinator: RecoveryCoordinator) async throws -> JSONValue {

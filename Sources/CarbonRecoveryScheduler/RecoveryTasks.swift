@@ -14,7 +14,9 @@ import Synchronization
 /// - `drill/<name>` for each drill on its cron: a restore test (``RecoveryCoordinator/runDrill(_:objectives:)``),
 ///   or, for a `full-recovery` or `annual-exercise` drill that names a DR cluster, a recovery
 ///   drill there (``RecoveryCoordinator/runRecoveryDrill(_:objectives:recovery:production:)``)
-///   through the coordinator `drCoordinator` makes for it;
+///   through the coordinator `drCoordinator` makes for it; a `pitr` drill restores its
+///   database's archive to a marker moment into a scratch instance and compares
+///   (`PointInTimeRecovery.drill`), audited as `drill.run` like the others;
 /// - for each of the policy's databases, `pg-check/<stanza>` (`automation.rpoCheck`): the archive
 ///   lag against its RPO and the archive's gaps, as metrics; and `pg-base-backup/<stanza>` on its
 ///   `baseBackup` cron, audited as `pg.base-backup`; with `keepBaseBackups`, `pg-cleanup/<stanza>`
@@ -126,6 +128,8 @@ public enum RecoveryTasks {
                                     separator: "; "))
                     }
                     return .object(["deleted": .array(result.deleted.map { .string($0) })])
+                case .drill(let drill) where drill.kind == .pitr:
+                    return try await drillDatabase(drill, policy: policy, factory: databases, coordinator: coordinator)
                 case .drill(let drill) where drill.kind != .restoreTest && (drill.drCluster != nil || drill.kind == .annualExercise):
                     guard let dr = drill.drCluster, let drCoordinator else {
                         throw RecoveryError(.unsupported, "drill '\(drill.name)' recovers into a DR cluster, but \(drill.drCluster == nil ? "it names none" : "this scheduler cannot reach one")")

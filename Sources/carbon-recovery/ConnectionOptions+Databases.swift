@@ -17,7 +17,16 @@ extension ConnectionOptions {
             let archive = try WALArchive(
                 storage: try MinIOStorageBackend(configuration: storageConfiguration), stanza: database.stanza, prefix: database.prefix,
                 compression: WALArchive.Compression(rawValue: database.compression) ?? .gzip)
-            return PointInTimeRecovery(archive: archive, tools: PostgresTools(binDirectory: database.binDirectory ?? defaultBin, runAs: database.runAs))
+            return PointInTimeRecovery(
+                archive: archive, tools: PostgresTools(binDirectory: database.binDirectory ?? defaultBin, runAs: database.runAs),
+                restoreWALExecutable: currentExecutable())
         }
     }
+}
+
+/// This program's own file: `/proc/self/exe` (argv[0] is only a name when found on `PATH`),
+/// else argv[0] made absolute.
+func currentExecutable() -> String {
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), path.hasPrefix("/") { return path }
+    return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
 }

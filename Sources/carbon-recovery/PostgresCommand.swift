@@ -10,7 +10,7 @@ struct PostgresCommand: AsyncParsableCommand {
         commandName: "pg",
         abstract: "PostgreSQL point-in-time recovery: WAL archiving, base backups, restores to a moment.",
         discussion: "See docs/postgres.md for the archive's layout, archive_command, and restores.",
-        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Status.self, Cleanup.self, Restore.self, RestoreWAL.self])
+        subcommands: [ArchiveWAL.self, BaseBackupCommand.self, List.self, Status.self, Cleanup.self, Restore.self, RestoreWAL.self, Drill.self])
 }
 
 /// Where a PostgreSQL cluster's archive is: the stanza, a prefix and how files are stored.
@@ -49,12 +49,6 @@ func performAudited<Result: Sendable>(
         await trail.close()
         throw error
     }
-}
-
-/// `text` as one shell word: PostgreSQL runs `restore_command` through `sh -c`, so a path with a
-/// space or a shell character stays one argument and runs nothing.
-func shellQuoted(_ text: String) -> String {
-    "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// How to reach a PostgreSQL server and run its programs.
@@ -249,24 +243,15 @@ extension PostgresCommand {
                     throw RecoveryError(.invalidInput, "PostgreSQL refuses to run as root: pass --run-as with the database's OS user (e.g. postgres)")
                 }
                 let recovery = PointInTimeRecovery(archive: try archiveOptions.archive(connection), tools: postgres.tools)
-                var executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+                let executable = currentExecutable()
                 // restore_command runs as the server's user: when this executable is out of its
                 // reach, a copy of it beside the data folder (the user's, removed afterwards) serves.
                 let copy = dataDirectory + ".carbon-recovery"
-                if !(await postgres.tools.serverUserCanExecute(executable)) {
-                    guard !FileManager.default.fileExists(atPath: copy) else {
-                        throw RecoveryError(.conflict, "\(copy) already exists: remove it, or restore into another folder", target: copy)
-                    }
-                    try FileManager.default.copyItem(atPath: executable, toPath: copy)
-                    if let user = postgres.runAs, let account = getpwnam(user) { chown(copy, account.pointee.pw_uid, account.pointee.pw_gid) }
-                    chmod(copy, 0o500)
-                    executable = copy
-                }
-                defer { if executable == copy { try? FileManager.default.removeItem(atPath: copy) } }
-                let spool = dataDirectory + ".wal-spool"
+                let (command, copied) = try await RestoreWALCommand.staged(executable, copyingTo: copy, tools: postgres.tools)
+                defer { if copied { try? FileManager.default.removeItem(atPath: copy) } }
                 let request = PointInTimeRecovery.RestoreRequest(
                     target: target, timeline: timeline, dataDirectory: dataDirectory, port: port, connection: postgres.connection,
-                    restoreCommand: "\(shellQuoted(executable)) pg restore-wal --spool \(shellQuoted(spool)) %f %p", keepRunning: keepRunning, archive: archive)
+                    restoreCommand: command.command(spool: dataDirectory + ".wal-spool"), keepRunning: keepRunning, archive: archive)
                 let report = try await performAudited(
                     global, "pg.restore", target: "postgres/\(recovery.archive.stanza)",
                     parameters: ["target": .string(target.description), "dataDirectory": .string(dataDirectory), "port": .integer(Int64(port))]

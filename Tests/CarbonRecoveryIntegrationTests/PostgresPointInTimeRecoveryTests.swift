@@ -261,11 +261,61 @@ struct PostgresPointInTimeRecoveryTests {
             (["pg", "restore", "--stanza", "sandbox", "--to-time", "2000-01-01T00:00:00Z", "--data-dir", parent + "/a", "--port", "45010", "--run-as", "postgres"], "no base backup of stanza 'sandbox'"),   // none yet, or none before 2000
             (["pg", "restore", "--stanza", "nothing-here", "--latest", "--data-dir", parent + "/a", "--port", "45010", "--run-as", "postgres"], "there is no base backup of stanza 'nothing-here'"),
             (["pg", "base-backup", "--stanza", "sandbox", "--pg-port", "1"], "could not be reached"),
+            (["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--rto", "soon"], "soon"),
+            (["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--rto", "0s"], "--rto 0s must be positive"),
+            (["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--port", "0"], "--port 0 is not a port"),
+            (["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--scratch-dir", parent + "/a"], "is not a folder"),
+            (["pg", "drill", "--stanza", "sandbox"], "refuses to run as root"),
+            (["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--pg-port", "1"], "could not be reached"),
         ]
         for (arguments, message) in cases {
             let result = try await run(try executable("carbon-recovery"), arguments, environment: environment)
             #expect(result.status != 0 && result.standardError.contains(message), "\(arguments): \(result.standardOutput)\(result.standardError)")
         }
         #expect(!FileManager.default.fileExists(atPath: parent + "/a"), "nothing written")
+        let query = try await run(try executable("carbon-recovery"), ["audit", "query", "--operation", "pg.drill", "--kind", "outcome", "--output", "json"], environment: environment)
+        let outcomes = try JSONValue(parsing: Array(query.standardOutput.utf8))["entries"]?.arrayValue ?? []
+        #expect(outcomes.count == 1 && outcomes.first?["outcome"]?.stringValue == "failure", "only the unreachable server got as far as the trail: \(query.standardOutput)")
+    }
+
+    @Test("pg drill: markers before and after a moment, a restore to it into a scratch instance, compared and measured; over the RTO it fails, audited, scratch removed")
+    func drill() async throws {
+        let sandbox = try Sandbox.current()
+        let scratch = try TemporaryDirectory()
+        let environment = cli(sandbox, scratch)
+        let parent = try restoreParent(scratch)
+        #expect(try await run(try executable("carbon-recovery"), ["pg", "base-backup", "--stanza", "sandbox"], environment: environment).status == 0)
+
+        // An RTO no restore meets: the data matches, so the RTO is the drill's only problem.
+        let drill = try await run(
+            try executable("carbon-recovery"), ["pg", "drill", "--stanza", "sandbox", "--run-as", "postgres", "--scratch-dir", parent, "--rto", "1ms", "--output", "json"],
+            environment: environment, timeout: .seconds(300))
+        #expect(drill.status == 1, "\(drill.standardOutput)\(drill.standardError)")
+        let report = try JSONValue(parsing: Array(drill.standardOutput.utf8))
+        let problems = report["problems"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(problems.count == 1 && problems.first?.contains("over the RTO of 0.001 s") == true, "\(report)")
+        #expect(report["passed"] == .bool(false) && report["timeline"]?.integerValue.map { $0 >= 2 } == true, "\(report)")
+        let seconds = try #require(Double(report["recoveryTimeSeconds"]?.stringValue ?? ""))
+        #expect(seconds > 0 && seconds < 300)
+
+        // The markers in production: one each side of the target, written by the server's clock.
+        let marker = try #require(report["marker"]?.stringValue)
+        let target = try #require(RFC3339.parse(report["target"]?.stringValue ?? ""))
+        let rows = try await sandbox.psql(
+            "SELECT phase, to_char(written_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM carbon_recovery.drill_markers WHERE id LIKE '\(marker)-%' ORDER BY 1")
+        let written = rows.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        #expect(written.map { $0[0] } == ["after", "before"], "\(rows)")
+        if written.count == 2, let after = RFC3339.parse(written[0][1]), let before = RFC3339.parse(written[1][1]) {
+            #expect(before < target && target < after, "\(before) < \(target) < \(after)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty, "the scratch instance's folders are removed")
+
+        // Audited as a failure, with the figures.
+        let query = try await run(try executable("carbon-recovery"), ["audit", "query", "--operation", "pg.drill", "--kind", "outcome", "--output", "json"], environment: environment)
+        let outcome = try #require(try JSONValue(parsing: Array(query.standardOutput.utf8))["entries"]?.arrayValue?.first)
+        #expect(outcome["outcome"]?.stringValue == "failure" && outcome["target"]?.stringValue == "postgres/sandbox", "\(outcome)")
+        #expect(outcome["error"]?.stringValue?.contains("over the RTO") == true, "\(outcome)")
+        let details = try JSONValue(parsing: Array((outcome["parameters"]?.stringValue ?? "{}").utf8))
+        #expect(details["marker"]?.stringValue == marker && details["recoveryTimeSeconds"]?.stringValue == report["recoveryTimeSeconds"]?.stringValue, "\(details)")
     }
 }

@@ -42,7 +42,7 @@ func waitUntilArchived(_ sandbox: Sandbox, _ segment: String) async throws {
     Issue.record("\(segment) was not archived within 60 s; pg_stat_archiver: \(status)")
 }
 
-@Suite("PostgreSQL WAL archiving on the sandbox", .timeLimit(.minutes(8)))
+@Suite("PostgreSQL WAL archiving on the sandbox", .timeLimit(.minutes(12)))
 struct PostgresWALArchiveTests {
     /// The CLI's environment for the sandbox's PostgreSQL archive, with an audit trail of the test's own.
     func cliEnvironment(_ sandbox: Sandbox, _ scratch: TemporaryDirectory) -> [String: String] {
@@ -155,21 +155,25 @@ struct PostgresWALArchiveTests {
         #expect(wrongPassword.status == 1 && wrongPassword.standardError.contains("refused the login"), "\(wrongPassword.standardError)")
     }
 
-    @Test("run checks the policy's database: the lag and gaps as metrics, a base backup on its cron, audited")
+    @Test("run checks the policy's database: the lag and gaps as metrics, a base backup on its cron, a PITR drill, audited")
     func runChecksDatabase() async throws {
         let sandbox = try Sandbox.current()
         let scratch = try TemporaryDirectory()
         let file = scratch.file("carbon-recovery.yaml")
-        try databasePolicy(
+        let drills = scratch.file("drills")   // the database's OS user must reach it
+        try FileManager.default.createDirectory(atPath: drills, withIntermediateDirectories: true)
+        chmod(scratch.path, 0o755)
+        chmod(drills, 0o755)
+        try (databasePolicy(
             sandbox,
-            database: "{stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: \"@every 30s\"}",
+            database: "{stanza: sandbox, port: \(sandbox.postgresPort), passwordFile: \(sandbox.postgresPassFile), bucket: \(sandbox.postgresBucket), rpo: 1h, rto: 1h, baseBackup: \"@every 30s\", runAs: postgres}",
             automation: #"{validate: "off", rpoCheck: "@every 3s", cleanup: "off"}"#
-        ).write(toFile: file, atomically: true, encoding: .utf8)
+        ) + "\ndrills:\n  - {name: pitr, cron: \"@every 45s\", kind: pitr, database: sandbox, scratchDirectory: \(drills)}\n").write(toFile: file, atomically: true, encoding: .utf8)
         let environment = cliEnvironment(sandbox, scratch)
         let scheduler = try CLIProcess(["run", "--config", file, "--metrics-port", "0"], environment: environment)
         let url = String(try await scheduler.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("metrics: ") }.dropFirst("metrics: ".count))
         let started = try await scheduler.waitForLine { $0.hasPrefix("scheduler started:") }
-        #expect(started.contains("pg-check/sandbox (next") && started.contains("pg-base-backup/sandbox (next"), "\(started)")
+        #expect(started.contains("pg-check/sandbox (next") && started.contains("pg-base-backup/sandbox (next") && started.contains("drill/pitr (next"), "\(started)")
         let backedUp = try await scheduler.waitForLine(timeout: .seconds(180)) { $0.hasPrefix("ran pg-base-backup/sandbox") }
         #expect(backedUp.contains(#""stopLSN":"#), "\(backedUp)")
         // A check after the backup: a base backup exists, so the check passes (the lag is far under an hour).
@@ -187,10 +191,17 @@ struct PostgresWALArchiveTests {
         ] {
             #expect(exposition.contains(series), "\(series) in \(exposition)")
         }
-        #expect(try await scheduler.terminate(timeout: .seconds(120)) == 0, "\(scheduler.output)")
+        // The PITR drill (a run before the first base backup may fail; the next one restores it).
+        let drilled = try await scheduler.waitForLine(timeout: .seconds(300)) { $0.hasPrefix("ran drill/pitr") }
+        #expect(drilled.contains(#""passed":true"#) && drilled.contains(#""recoveryTimeSeconds":"#), "\(drilled)")
+        #expect(try await scheduler.terminate(timeout: .seconds(330)) == 0, "\(scheduler.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: drills).isEmpty, "the drill's scratch instance is removed")
         let query = try await run(try executable("carbon-recovery"), ["audit", "query", "--operation", "pg.base-backup", "--output", "json"], environment: environment)
         let outcomes = (try JSONValue(parsing: Array(query.standardOutput.utf8))["entries"]?.arrayValue ?? []).filter { $0["kind"]?.stringValue == "outcome" }
         #expect(outcomes.contains { $0["outcome"]?.stringValue == "success" && $0["target"]?.stringValue == "postgres/sandbox" }, "\(query.standardOutput)")
+        let drillQuery = try await run(try executable("carbon-recovery"), ["audit", "query", "--operation", "drill.run", "--kind", "outcome", "--output", "json"], environment: environment)
+        let drillOutcomes = try JSONValue(parsing: Array(drillQuery.standardOutput.utf8))["entries"]?.arrayValue ?? []
+        #expect(drillOutcomes.contains { $0["outcome"]?.stringValue == "success" && $0["target"]?.stringValue == "drill/pitr" }, "\(drillQuery.standardOutput)")
     }
 
     @Test("the same file archived again writes nothing; other contents under that name are refused with nothing written; --compress none stores it as is")

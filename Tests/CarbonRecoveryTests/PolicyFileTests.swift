@@ -183,6 +183,14 @@ struct PolicyFileTests {
           - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *", keepBaseBackups: 7}
         automation: {rpoCheck: off, cleanup: off}
         """, ["warning database-retention-off databases[0].keepBaseBackups", "warning database-check-slower-than-rpo automation.rpoCheck"]),
+        // A pitr drill of a database the policy does not define; the other drill rules leave it alone.
+        ("""
+        databases:
+          - {stanza: db, bucket: 254carbon-pg, rpo: 5m, rto: 1h, baseBackup: "0 1 * * *"}
+        automation: {rpoCheck: "* * * * *"}
+        drills:
+          - {name: p, cron: "0 5 * * 1", kind: pitr, database: other}
+        """, ["error unknown-database drills[0].database"]),
     ])
     func ruleFires(yaml: String, expected: [String]) throws {
         #expect(try rules(policyText(yaml)) == expected)
@@ -252,6 +260,12 @@ struct PolicyFileTests {
         (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {kubeconfig: /k}}"), "drills[0].drCluster.context: missing; it is required"),
         (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {context: dr, kubeconfig: k.yaml}}"), "drills[0].drCluster.kubeconfig: write an absolute path"),
         (policyText("drills:\n  - {name: d, cron: '0 6 1 1 *', kind: full-recovery, schedule: a, drCluster: {context: dr, server: x}}"), "drills[0].drCluster.server: unknown field"),
+        (policyText("drills:\n  - {name: p, cron: '0 5 * * 1', kind: pitr}"), "drills[0].database: a pitr drill names the stanza of one of the policy's databases"),
+        (policyText("drills:\n  - {name: p, cron: '0 5 * * 1', kind: pitr, database: db, schedule: a}"), "drills[0].schedule: a pitr drill restores a database's WAL archive"),
+        (policyText("drills:\n  - {name: p, cron: '0 5 * * 1', kind: pitr, database: db, scratchPort: 0}"), "drills[0].scratchPort: 0 is not a TCP port"),
+        (policyText("drills:\n  - {name: p, cron: '0 5 * * 1', kind: pitr, database: db, scratchDirectory: tmp}"), "drills[0].scratchDirectory: write an absolute path"),
+        (policyText("drills:\n  - {name: d, cron: '0 4 1 * *', kind: restore-test, schedule: a, database: db}"), "drills[0].database: only a pitr drill takes database"),
+        (policyText("drills:\n  - {name: d, cron: '0 4 1 * *', kind: restore-test}"), "drills[0].schedule: a restore-test drill names the schedule"),
         (storageText("encryption: {type: AES}"), "storage.encryption.type: 'AES' is not one of none, SSE-S3, SSE-KMS, SSE-C"),
         (storageText("encryption: {type: SSE-KMS}"), "storage.encryption.kmsKeyID: SSE-KMS needs kmsKeyID"),
         (storageText("encryption: {type: SSE-KMS, kmsKeyID: 'alias/with space'}"), "storage.encryption.kmsKeyID: a KMS key id must be"),
@@ -308,6 +322,22 @@ struct PolicyFileTests {
         #expect(policy.drills[0].drCluster == nil)
         #expect(policy.drills[1].drCluster == DrillPolicy.DRCluster(context: "dr-admin", kubeconfig: "/etc/dr/kubeconfig"))
         #expect(policy.drills[2].drCluster == DrillPolicy.DRCluster(context: "dr-admin"))
+    }
+
+    @Test("a pitr drill names its database, and optionally the scratch instance's port and folder; it has no schedule")
+    func pitrDrill() throws {
+        let policy = try PolicyFile.parse(policyText("""
+            databases:
+              - {stanza: platform-db, bucket: 254carbon-pg, rpo: 5m, rto: 1h}
+            drills:
+              - {name: weekly-pitr, cron: "0 5 * * 1", kind: pitr, database: platform-db, scratchPort: 55432, scratchDirectory: /var/tmp/drills}
+              - {name: daily-pitr, cron: "0 6 * * *", kind: pitr, database: platform-db}
+            """)).policy
+        #expect(policy.drills == [
+            DrillPolicy(name: "weekly-pitr", cron: try CronSchedule(parsing: "0 5 * * 1"), kind: .pitr, schedule: "", database: "platform-db", scratchPort: 55432, scratchDirectory: "/var/tmp/drills"),
+            DrillPolicy(name: "daily-pitr", cron: try CronSchedule(parsing: "0 6 * * *"), kind: .pitr, schedule: "", database: "platform-db"),
+        ])
+        #expect(PolicyLinter().lint(policy).filter { $0.field.hasPrefix("drills") }.isEmpty, "no schedule rule fires for a pitr drill")
     }
 
     @Test("the databases section reads every field, with the defaults for those left out")

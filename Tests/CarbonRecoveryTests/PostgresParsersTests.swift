@@ -118,6 +118,23 @@ struct PostgresParsersTests {
         }
     }
 
+    @Test("a restore's target time is written to the microsecond, rounded: a millisecond held as .xxx999… in a Date stays itself")
+    func targetTimestamp() throws {
+        for text in ["2026-12-04T14:03:27.346Z", "2026-12-04T14:03:27.001Z", "2026-12-31T23:59:59.999Z", "1969-12-31T23:59:59.500Z"] {
+            let date = try #require(RFC3339.parse(text))
+            let expected = text.prefix(10) + " " + text.dropFirst(11).prefix(12) + "000+00"
+            #expect(PointInTimeRecovery.postgresTimestamp(date) == expected, "\(text)")
+        }
+        #expect(PointInTimeRecovery.postgresTimestamp(Date(timeIntervalSince1970: 1_764_900_000.000_001)) == "2025-12-05 02:00:00.000001+00")
+        #expect(PointInTimeRecovery.postgresTimestamp(Date(timeIntervalSince1970: 1_764_900_000.999_9996)) == "2025-12-05 02:00:01.000000+00")
+    }
+
+    @Test("a free port is a real, bindable port on 127.0.0.1")
+    func freePort() throws {
+        let port = try PointInTimeRecovery.freePort()
+        #expect((1024...65_535).contains(port))
+    }
+
     @Test("gunzip stops at the size a file may have: a small object that expands past it is refused, not held in memory")
     func gunzipLimit() throws {
         let bomb = try Gzip.compress([UInt8](repeating: 0, count: 4 << 20))

@@ -113,4 +113,16 @@ struct ScheduledWorkTests {
         let outcomes = try await audit.entries(matching: AuditQuery(operation: "drill.run", kind: .outcome, limit: 10)).entries
         #expect(outcomes.map(\.outcome) == [.failure] && outcomes.first?.target == "drill/monthly")
     }
+
+    @Test("a database's pitr drill is refused by both cluster drill runners, nothing recorded")
+    func pitrDrillRefused() async throws {
+        let time = TestTime(Date(timeIntervalSince1970: 1_790_000_000))
+        let audit = InMemoryAuditTrail()
+        let coordinator = coordinator(InMemoryBackupEngine(clock: time), audit, RecordingNotifier(), time)
+        let drill = DrillPolicy(name: "db", cron: try CronSchedule(parsing: "0 5 * * 1"), kind: .pitr, schedule: "", database: "platform-db")
+        await #expect(throws: RecoveryError.self) { _ = try await coordinator.runDrill(drill, objectives: objectives) }
+        let error = await #expect(throws: RecoveryError.self) { _ = try await coordinator.runRecoveryDrill(drill, objectives: objectives, production: nil) }
+        #expect(error?.code == .invalidInput && error?.message.contains("PointInTimeRecovery.drill") == true, "\(String(describing: error))")
+        #expect(try await audit.entries(matching: AuditQuery(limit: 10)).entries.isEmpty)
+    }
 }

@@ -340,9 +340,3 @@ public struct RecoveryCoordinator: Sendable {
     }
 }
 
-/// A result that is also a failure: the outcome is recorded as `failure`, the result returned.
-struct ReportedFailure<Result: Sendable>: Error {
-    var result: Result
-    var details: JSONValue = [:]
-    var message: String
-}

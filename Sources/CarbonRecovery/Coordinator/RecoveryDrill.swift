@@ -28,7 +28,7 @@ extension RecoveryCoordinator {
     ///   - recovery: The policy's recovery settings.
     ///   - production: The production cluster's identity, to refuse a DR cluster that is the same.
     /// - Returns: The recovery's report.
-    /// - Throws: ``RecoveryError`` — `invalidInput` for a restore-test drill (nothing recorded);
+    /// - Throws: ``RecoveryError`` — `invalidInput` for a restore-test or `pitr` drill (nothing recorded);
     ///   `unsupported` without a cluster client; `conflict` when the DR cluster is production;
     ///   what the recovery threw.
     public func runRecoveryDrill(
@@ -36,6 +36,9 @@ extension RecoveryCoordinator {
     ) async throws -> ClusterRecoveryReport {
         guard drill.kind != .restoreTest else {
             throw RecoveryError.invalidInput("drill '\(drill.name)' is a restore test; run it with runDrill(_:objectives:)")
+        }
+        guard drill.kind != .pitr else {
+            throw RecoveryError.invalidInput("drill '\(drill.name)' is a database's point-in-time recovery drill; run it with PointInTimeRecovery.drill")
         }
         guard let cluster else {
             throw RecoveryError(.unsupported, "a recovery drill needs the DR cluster's ClusterClient: create the coordinator with `cluster:`")

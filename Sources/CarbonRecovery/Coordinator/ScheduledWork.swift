@@ -215,8 +215,11 @@ extension RecoveryCoordinator {
     /// namespaces.
     ///
     /// - Throws: ``RecoveryError`` — `notFound` when the schedule has no completed backup (recorded
-    ///   as a failed `drill.run`), or what the restore test threw.
+    ///   as a failed `drill.run`), `invalidInput` for a `pitr` drill (nothing recorded), or what the restore test threw.
     public func runDrill(_ drill: DrillPolicy, objectives: [RecoveryObjective]) async throws -> RestoreTestReport {
+        guard drill.kind != .pitr else {
+            throw RecoveryError.invalidInput("drill '\(drill.name)' is a database's point-in-time recovery drill; run it with PointInTimeRecovery.drill")
+        }
         let parameters: JSONValue = .object(["kind": .string(drill.kind.rawValue), "schedule": .string(drill.schedule)])
         return try await perform("drill.run", target: "drill/\(drill.name)", parameters: parameters) { _, _ in
             let completed = try await engine.listBackups().filter { $0.scheduleName == drill.schedule && $0.phase == .completed }

@@ -156,6 +156,12 @@ public struct DrillPolicy: Sendable, Hashable {
         /// Annually: every backup never validated is validated, every objective's RPO is
         /// checked, and every namespace is recovered into the DR cluster, verified and removed.
         case annualExercise = "annual-exercise"
+        /// A point-in-time recovery drill of one of the policy's databases
+        /// (``DrillPolicy/database``): a marker row written just before a moment and one just
+        /// after, the archive restored to that moment into a scratch instance, the markers
+        /// compared (the first present, the second absent), the recovery time measured against
+        /// the database's RTO (`CarbonRecoveryPostgres`' `PointInTimeRecovery.drill`).
+        case pitr
     }
 
     /// The cluster a recovery drill restores into, by kubeconfig context. A drill never
@@ -185,14 +191,28 @@ public struct DrillPolicy: Sendable, Hashable {
     public var schedule: String
     /// Where a recovery drill restores (`full-recovery`, `annual-exercise`).
     public var drCluster: DRCluster?
+    /// For a `pitr` drill: the stanza of the database (in the policy's `databases`) it restores.
+    public var database: String?
+    /// For a `pitr` drill: the port of the scratch instance on 127.0.0.1; `nil` picks a free one.
+    public var scratchPort: Int?
+    /// For a `pitr` drill: the folder the scratch instance's data folder is made in (and
+    /// removed from); `nil` for the system's temporary folder. The database's OS user must
+    /// reach it.
+    public var scratchDirectory: String?
 
-    /// Creates a drill.
-    public init(name: String, cron: CronSchedule, kind: Kind, schedule: String, drCluster: DRCluster? = nil) {
+    /// Creates a drill. A `pitr` drill names a ``database`` and no ``schedule`` (empty).
+    public init(
+        name: String, cron: CronSchedule, kind: Kind, schedule: String, drCluster: DRCluster? = nil, database: String? = nil, scratchPort: Int? = nil,
+        scratchDirectory: String? = nil
+    ) {
         self.name = name
         self.cron = cron
         self.kind = kind
         self.schedule = schedule
         self.drCluster = drCluster
+        self.database = database
+        self.scratchPort = scratchPort
+        self.scratchDirectory = scratchDirectory
     }
 }
 

@@ -47,6 +47,14 @@ extension PolicyLinter {
                     fix: "set automation.rpoCheck (e.g. '* * * * *')."))
             }
         }
+        for (index, drill) in policy.drills.enumerated() where drill.kind == .pitr {
+            if !policy.databases.contains(where: { $0.stanza == drill.database }) {
+                findings.append(.init(
+                    rule: "unknown-database", severity: .error, field: "drills[\(index)].database",
+                    evidence: "pitr drill '\(drill.name)' restores database '\(drill.database ?? "")', which the policy's databases section does not define.",
+                    fix: policy.databases.isEmpty ? "add the database under databases:, with its stanza, port and objectives." : "name one of: \(policy.databases.map(\.stanza).joined(separator: ", "))."))
+            }
+        }
         return findings
     }
 }

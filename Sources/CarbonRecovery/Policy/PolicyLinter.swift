@@ -45,6 +45,7 @@ public struct PolicyFinding: Sendable, Hashable, CustomStringConvertible {
 /// - `retention-shorter-than-drill` (warning): a drill's schedule keeps its backups for less
 ///   than the longest gap between drills, so backups taken after one drill are gone by the next;
 /// - `unknown-schedule` (error): a drill names a schedule the policy does not have;
+/// - `unknown-database` (error): a `pitr` drill names a database the policy does not have;
 /// - `drill-without-dr-cluster` (warning): a full-recovery drill names no DR cluster, so it
 ///   only restores into scratch namespaces of the production cluster;
 /// - `overlapping-schedules` (warning): two schedules back up the same namespace at the same minute;
@@ -152,7 +153,7 @@ public struct PolicyLinter: Sendable {
         }
 
         // Drills against the retention of the schedule they restore from.
-        for (index, drill) in policy.drills.enumerated() {
+        for (index, drill) in policy.drills.enumerated() where drill.kind != .pitr {
             if drill.kind == .fullRecovery && drill.drCluster == nil {
                 findings.append(.init(
                     rule: "drill-without-dr-cluster", severity: .warning, field: "drills[\(index)]",
