@@ -227,6 +227,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // Examples: thin executables that show how to embed the SDK.

@@ -49,6 +49,8 @@ struct Options {
     var marker: String?
     var namespaces = 6
     var backupName = "bench-full"
+    var scale = 18
+    var segments = 64
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.makeIterator()
@@ -86,6 +88,8 @@ struct Options {
             case "--marker": marker = try value()
             case "--namespaces": namespaces = try number()
             case "--backup": backupName = try value()
+            case "--scale": scale = try number()
+            case "--segments": segments = try number()
             case "-h", "--help":
                 print("usage: carbon-bench audit [--entries N] [--single N] [--batch N] [--keep PATH] [--dir DIR]")
                 print("       carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]")
@@ -98,7 +102,7 @@ struct Options {
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait", "recovery-seed", "recovery"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait", "recovery-seed", "recovery", "postgres"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -541,6 +545,7 @@ do {
     case "lock-wait": try await runLockWait(options)
     case "recovery-seed": try await runRecoverySeed(options)
     case "recovery": try await runRecovery(options)
+    case "postgres": try await runPostgres(options)
     default: try await runAudit(options)
     }
 } catch {
