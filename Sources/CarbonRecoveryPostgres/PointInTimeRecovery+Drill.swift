@@ -187,20 +187,6 @@ extension PointInTimeRecovery {
         }
     }
 
-    /// A TCP port on 127.0.0.1 nothing listens on now (the kernel's pick).
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw RecoveryError(.internalError, "could not open a socket to find a free port") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        guard bound else { throw RecoveryError(.internalError, "could not find a free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    /// A TCP port on 127.0.0.1 nothing listens on now, outside the ephemeral range (see ``LoopbackPort``).
+    static func freePort() throws -> Int { try LoopbackPort.unused() }
 }

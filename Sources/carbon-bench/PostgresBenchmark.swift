@@ -62,7 +62,7 @@ func runPostgres(_ options: Options) async throws {
     guard let keyID = keys["aws_access_key_id"], let secret = keys["aws_secret_access_key"] else { throw BenchError("no keys in \(credentials)") }
 
     // 1. The database and its WAL.
-    let primaryPort = try freeLoopbackPort()
+    let primaryPort = try LoopbackPort.unused()
     let data = work + "/primary"
     _ = try await asPostgres(bin + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync"])
     try appendText(
@@ -191,7 +191,7 @@ func runPostgres(_ options: Options) async throws {
     let replayed = try await sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
 
     say("restoring both to \(target)…")
-    let oursData = work + "/restored-ours", oursPort = try freeLoopbackPort()
+    let oursData = work + "/restored-ours", oursPort = try LoopbackPort.unused()
     var restoreEnvironment = ours
     restoreEnvironment["PGPASSFILE"] = ""
     restoreEnvironment.merge(psqlEnvironment) { $1 }
@@ -199,7 +199,7 @@ func runPostgres(_ options: Options) async throws {
         cli, ["pg", "restore", "--stanza", "bench", "--timeline", "1", "--to-time", target, "--data-dir", oursData, "--port", String(oursPort), "--run-as", "postgres", "--keep-running"],
         environment: restoreEnvironment)
     servers.append(oursData)
-    let theirsData = work + "/restored-pgbackrest", theirsPort = try freeLoopbackPort()
+    let theirsData = work + "/restored-pgbackrest", theirsPort = try LoopbackPort.unused()
     let clock = ContinuousClock()
     let started = clock.now
     _ = try await asPostgres(
@@ -290,18 +290,3 @@ func refreshListings(pidFile: String) throws {
     guard kill(pid, SIGHUP) == 0 else { throw BenchError("cannot signal the S3 server (pid \(pid))") }
 }
 
-/// A free TCP port on 127.0.0.1 (the kernel's pick).
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw BenchError("socket failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-    }
-    guard bound else { throw BenchError("no free port on 127.0.0.1") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}

@@ -75,7 +75,7 @@ struct PostgresPointInTimeRecoveryTests {
         try await switchAndWaitArchived(sandbox)
 
         let data = try restoreParent(scratch) + "/data"
-        let port = String(Int.random(in: 42_000...48_000))
+        let port = String(try LoopbackPort.unused())
         let restore = try await run(
             try executable("carbon-recovery"),
             ["pg", "restore", "--stanza", "sandbox", "--timeline", "1", "--to-time", RFC3339.format(target), "--data-dir", data, "--port", port, "--run-as", "postgres", "--keep-running"],
@@ -112,7 +112,7 @@ struct PostgresPointInTimeRecoveryTests {
 
         // First restore: to the end, archiving its new timeline into the same stanza.
         let first = parent + "/first"
-        let firstPort = String(Int.random(in: 42_000...48_000))
+        let firstPort = String(try LoopbackPort.unused())
         let restored = try await run(
             try executable("carbon-recovery"),
             ["pg", "restore", "--stanza", "sandbox", "--timeline", "1", "--latest", "--archive", "--data-dir", first, "--port", firstPort, "--run-as", "postgres", "--keep-running", "--output", "json"],
@@ -138,7 +138,7 @@ struct PostgresPointInTimeRecoveryTests {
 
         // Second restore: from the base backup on the new timeline, to a moment on it.
         let second = parent + "/second restore; echo x"   // restore_command quotes it for the shell
-        let secondPort = String(Int.random(in: 42_000...48_000))
+        let secondPort = String(try LoopbackPort.unused())
         let again = try await run(
             try executable("carbon-recovery"),
             ["pg", "restore", "--stanza", "sandbox", "--timeline", String(timeline), "--to-time", RFC3339.format(target.addingTimeInterval(0.001)), "--data-dir", second, "--port", secondPort,

@@ -229,11 +229,9 @@ public final class ListeningSocket: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
-    /// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-    public static func unusedPort() throws -> Int {
-        let socket = try ListeningSocket()
-        return socket.port
-    }
+    /// A port on 127.0.0.1 that nothing listens on, below the ephemeral range so that no
+    /// outgoing connection takes it before a server started on it binds it.
+    public static func unusedPort() throws -> Int { try LoopbackPort.unused() }
 }
 
 /// A helper server started for one test (argv only), stopped by PID when the test ends.
