@@ -352,20 +352,6 @@ public struct MinIOStorageBackend: StorageBackend {
         }
     }
 
-    // MARK: Beyond the protocol
-
-    /// Whether the bucket has object lock enabled (GetObjectLockConfiguration). A server that
-    /// does not know the request, or a bucket without a lock configuration, answers `false`.
-    public func objectLockEnabled() async throws -> Bool {
-        let response = try await send(.GET, key: nil, query: [("object-lock", "")], operation: "storage.object-lock", accept: [200, 400, 404, 501])
-        if response.status != 200 {
-            if response.errorCode == "NoSuchBucket" { throw bucketMissing(operation: "storage.object-lock") }
-            return false
-        }
-        guard let root = try? S3XMLElement.parse(response.body), root.name == "ObjectLockConfiguration" else { return false }
-        return root["ObjectLockEnabled"] == "Enabled"
-    }
-
     /// Uploads a stream of chunks as one object with bounded memory: parts of
     /// ``Configuration/partSize`` go up as they fill, ``Configuration/multipartConcurrency`` at
     /// a time. A stream shorter than one part becomes a single PUT. On failure the multipart
@@ -402,6 +388,20 @@ public struct MinIOStorageBackend: StorageBackend {
             }
             return try await nextPart()
         }
+    }
+
+    // MARK: Beyond the protocol
+
+    /// Whether the bucket has object lock enabled (GetObjectLockConfiguration). A server that
+    /// does not know the request, or a bucket without a lock configuration, answers `false`.
+    public func objectLockEnabled() async throws -> Bool {
+        let response = try await send(.GET, key: nil, query: [("object-lock", "")], operation: "storage.object-lock", accept: [200, 400, 404, 501])
+        if response.status != 200 {
+            if response.errorCode == "NoSuchBucket" { throw bucketMissing(operation: "storage.object-lock") }
+            return false
+        }
+        guard let root = try? S3XMLElement.parse(response.body), root.name == "ObjectLockConfiguration" else { return false }
+        return root["ObjectLockEnabled"] == "Enabled"
     }
 
     /// The health of a MinIO server (`/minio/health/live`), or ``MinIOHealth/notMinIO`` when the

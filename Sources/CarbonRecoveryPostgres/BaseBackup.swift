@@ -7,7 +7,8 @@ import Foundation
 /// and after every WAL segment from ``startSegment`` to ``stopSegment`` is in the archive, so a
 /// listed backup can always be made consistent.
 public struct BaseBackup: Sendable, Equatable {
-    /// The backup's name: its stop time, `yyyyMMdd'T'HHmmssSSS'Z'` (sorts by time).
+    /// The backup's name: when it started on this machine's clock, `yyyyMMdd'T'HHmmssSSS'Z'`
+    /// (sorts by time; the key is chosen before the tar streams to it).
     public var id: String
     /// The storage key of the tar (`pg_basebackup --format=tar`, the main data folder, with
     /// PostgreSQL's own `backup_manifest` inside).

@@ -21,36 +21,56 @@ enum BaseBackupTar {
         var members: [Member] = []
         var offset = 0
         while offset + 512 <= bytes.count {
-            let header = bytes[offset..<(offset + 512)]
-            if header.allSatisfy({ $0 == 0 }) { break }
-            let stored = octal(header.dropFirst(148).prefix(8))
-            let sum = header.enumerated().reduce(0) { $0 + (148..<156 ~= $1.offset ? 0x20 : Int($1.element)) }
-            guard stored == sum else { throw RecoveryError(.invalidObject, "the base backup's tar has a damaged header at byte \(offset)") }
-            let name = string(header.dropFirst(0).prefix(100))
-            let prefix = string(header.dropFirst(345).prefix(155))
-            let path = prefix.isEmpty ? name : prefix + "/" + name
-            let size = octal(header.dropFirst(124).prefix(12))
-            let mode = octal(header.dropFirst(100).prefix(8))
-            let kind: Member.Kind
-            switch header[header.startIndex + 156] {
-            case UInt8(ascii: "0"), 0: kind = .file
-            case UInt8(ascii: "5"): kind = .directory
-            case UInt8(ascii: "2"): kind = .symlink
-            default: kind = .other
-            }
-            let components = path.split(separator: "/")
-            guard !path.isEmpty, !path.hasPrefix("/"), !components.contains(".."), !path.utf8.contains(0) else {
-                throw RecoveryError(.invalidObject, "the base backup's tar holds the path '\(path.prefix(120))', which is outside the data folder")
-            }
+            guard let header = try header(bytes[offset..<(offset + 512)], at: offset) else { break }
             let start = offset + 512
-            let dataSize = kind == .file ? size : 0
-            guard dataSize >= 0, start + dataSize <= bytes.count else {
-                throw RecoveryError(.invalidObject, "the base backup's tar ends inside \(path)")
+            guard start + header.size <= bytes.count else {
+                throw RecoveryError(.invalidObject, "the base backup's tar ends inside \(header.path)")
             }
-            members.append(Member(path: path.hasSuffix("/") ? String(path.dropLast()) : path, kind: kind, mode: mode, range: start..<(start + dataSize)))
-            offset = start + dataSize + (512 - dataSize % 512) % 512
+            members.append(Member(path: header.path, kind: header.kind, mode: header.mode, range: start..<(start + header.size)))
+            offset = start + header.size + header.padding
         }
         return members
+    }
+
+    /// A member's header: its path, kind, mode and the size of its data (zero for anything but
+    /// a file) and of the padding after it.
+    struct Header {
+        var path: String
+        var kind: Member.Kind
+        var mode: Int
+        var size: Int
+        var padding: Int { (512 - size % 512) % 512 }
+    }
+
+    /// Reads one 512-byte header block; `nil` for a block of zeros (the end of the archive).
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidObject`` for a bad checksum, a size that does not
+    ///   read, or a path that is empty, absolute, climbs out with `..` or holds a NUL.
+    static func header(_ block: ArraySlice<UInt8>, at offset: Int) throws -> Header? {
+        precondition(block.count == 512)
+        if block.allSatisfy({ $0 == 0 }) { return nil }
+        let stored = octal(block.dropFirst(148).prefix(8))
+        let sum = block.enumerated().reduce(0) { $0 + (148..<156 ~= $1.offset ? 0x20 : Int($1.element)) }
+        guard stored == sum else { throw RecoveryError(.invalidObject, "the base backup's tar has a damaged header at byte \(offset)") }
+        let name = string(block.prefix(100))
+        let prefix = string(block.dropFirst(345).prefix(155))
+        let path = prefix.isEmpty ? name : prefix + "/" + name
+        let size = octal(block.dropFirst(124).prefix(12))
+        let mode = octal(block.dropFirst(100).prefix(8))
+        let kind: Member.Kind
+        switch block[block.startIndex + 156] {
+        case UInt8(ascii: "0"), 0: kind = .file
+        case UInt8(ascii: "5"): kind = .directory
+        case UInt8(ascii: "2"): kind = .symlink
+        default: kind = .other
+        }
+        let components = path.split(separator: "/")
+        guard !path.isEmpty, !path.hasPrefix("/"), !components.contains(".."), !path.utf8.contains(0) else {
+            throw RecoveryError(.invalidObject, "the base backup's tar holds the path '\(path.prefix(120))', which is outside the data folder")
+        }
+        let dataSize = kind == .file ? size : 0
+        guard dataSize >= 0 else { throw RecoveryError(.invalidObject, "the base backup's tar has an unreadable size for \(path.prefix(120))") }
+        return Header(path: path.hasSuffix("/") ? String(path.dropLast()) : path, kind: kind, mode: mode, size: dataSize)
     }
 
     /// Writes the members into `folder` (which must not exist): directories 0700, files with

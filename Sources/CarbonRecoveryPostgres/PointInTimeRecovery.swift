@@ -1,5 +1,4 @@
 import CarbonRecovery
-import CarbonRecoveryCompression
 import Foundation
 
 /// Point-in-time recovery of one PostgreSQL cluster from its archive: base backups taken with
@@ -58,8 +57,10 @@ public struct PointInTimeRecovery: Sendable {
     }
 
     /// Takes a base backup with `pg_basebackup` (tar format, a fast checkpoint, SHA-256 file
-    /// checksums in PostgreSQL's manifest, no WAL: the archive holds it), stores it, waits until
-    /// the archive holds every segment the backup needs, then writes its manifest.
+    /// checksums in PostgreSQL's manifest, no WAL: the archive holds it), streams it to storage
+    /// (hashed, checked and compressed on the way, with bounded memory when the storage streams:
+    /// ``StorageBackend/upload(_:from:)``), waits until the archive holds every segment the
+    /// backup needs, then writes its manifest.
     ///
     /// - Throws: ``RecoveryError/Code/timeout`` when the backup's last segment is not archived
     ///   within ``archiveWait`` (no manifest is written: the backup is not usable);
@@ -70,39 +71,54 @@ public struct PointInTimeRecovery: Sendable {
         guard settings.count == 2, let segmentSize = Int(settings[0].first ?? ""), let serverVersion = Int(settings[1].first ?? "") else {
             throw RecoveryError(.invalidObject, "could not read wal_segment_size and server_version_num from \(connection.host):\(connection.port)")
         }
-        let result = try await tools.run(
-            "pg_basebackup", ["-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "--manifest-checksums=SHA256", "-w"],
-            connection: connection, limit: 16 << 30)
-        guard result.status == 0 else { throw PostgresTools.error(result.error, program: "pg_basebackup", connection: connection) }
-        let stopTime = clock.now()
-        let tar = result.output
-        let members = try BaseBackupTar.members(tar)
-        func contents(_ name: String) throws -> [UInt8] {
-            guard let member = members.first(where: { $0.path == name && $0.kind == .file }) else {
-                throw RecoveryError(.invalidObject, "pg_basebackup's tar has no \(name)")
-            }
-            return Array(tar[member.range])
-        }
-        let label = String(decoding: try contents("backup_label"), as: UTF8.self)
-        let manifest = try JSONValue(parsing: try contents("backup_manifest"))
-        guard let range = manifest["WAL-Ranges"]?.arrayValue?.last, case .integer(let timeline)? = range["Timeline"],
-              let start = range["Start-LSN"]?.stringValue, let end = range["End-LSN"]?.stringValue,
-              let files = manifest["Files"]?.arrayValue
-        else { throw RecoveryError(.invalidObject, "PostgreSQL's backup_manifest has no WAL range or file list") }
-        let startLSN = try LSN(parsing: start), stopLSN = try LSN(parsing: end)
-        let startTime = Self.labelTime(label) ?? stopTime
-        let id = Self.identifier(stopTime)
-        let sha256 = hexSHA256(tar)
-        let stored = archive.compression == .gzip ? try Gzip.compress(tar) : tar
+        let id = Self.identifier(clock.now())
         let key = baseRoot + id + "/base.tar" + (archive.compression == .gzip ? ".gz" : "")
-        try await archive.storage.put(key, data: stored)
-        let backup = BaseBackup(
-            id: id, key: key, sha256: sha256, bytes: tar.count, storedBytes: stored.count, compression: archive.compression, timeline: UInt32(timeline),
-            startLSN: startLSN, stopLSN: stopLSN, startSegment: startLSN.segment(timeline: UInt32(timeline), segmentSize: segmentSize),
-            stopSegment: stopLSN.segment(timeline: UInt32(timeline), segmentSize: segmentSize), walSegmentSize: segmentSize, startTime: startTime,
-            stopTime: stopTime, files: files.count, serverVersion: serverVersion)
+        let streamed = try await tools.stream(
+            "pg_basebackup", ["-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "--manifest-checksums=SHA256", "-w"], connection: connection
+        ) { output in
+            let stream = try BaseBackupStream(output, compression: archive.compression)
+            try await archive.storage.upload(key, from: stream)
+            return stream.summary
+        }
+        guard streamed.status == 0 else {
+            // The tar may be complete in storage while the program failed after it: it is not a backup.
+            try? await archive.storage.delete(key)
+            throw PostgresTools.error(streamed.error, program: "pg_basebackup", connection: connection)
+        }
+        let digest = streamed.result
+        let stopTime = clock.now()
+        // The tar is stored; what PostgreSQL wrote inside it says what it is. If that does not
+        // read, the object is not a backup and goes.
+        func describe() throws -> BaseBackup {
+            func contents(_ name: String) throws -> [UInt8] {
+                guard let bytes = digest.captured[name] else {
+                    throw RecoveryError(.invalidObject, "pg_basebackup's tar has no \(name)")
+                }
+                return bytes
+            }
+            let label = String(decoding: try contents("backup_label"), as: UTF8.self)
+            let manifest = try JSONValue(parsing: try contents("backup_manifest"))
+            guard let range = manifest["WAL-Ranges"]?.arrayValue?.last, case .integer(let timeline)? = range["Timeline"],
+                  let start = range["Start-LSN"]?.stringValue, let end = range["End-LSN"]?.stringValue,
+                  let files = manifest["Files"]?.arrayValue
+            else { throw RecoveryError(.invalidObject, "PostgreSQL's backup_manifest has no WAL range or file list") }
+            let startLSN = try LSN(parsing: start), stopLSN = try LSN(parsing: end)
+            let startTime = Self.labelTime(label) ?? stopTime
+            return BaseBackup(
+                id: id, key: key, sha256: digest.sha256, bytes: digest.bytes, storedBytes: digest.storedBytes, compression: archive.compression,
+                timeline: UInt32(timeline), startLSN: startLSN, stopLSN: stopLSN, startSegment: startLSN.segment(timeline: UInt32(timeline), segmentSize: segmentSize),
+                stopSegment: stopLSN.segment(timeline: UInt32(timeline), segmentSize: segmentSize), walSegmentSize: segmentSize, startTime: startTime,
+                stopTime: stopTime, files: files.count, serverVersion: serverVersion)
+        }
+        let backup: BaseBackup
+        do {
+            backup = try describe()
+        } catch {
+            try? await archive.storage.delete(key)
+            throw error
+        }
         try await waitForArchived(backup.stopSegment, connection: connection)
-        try await archive.storage.put(baseRoot + id + "/manifest.json", data: Array(backup.json.canonicalString.utf8))
+        try await archive.storage.put(baseRoot + backup.id + "/manifest.json", data: Array(backup.json.canonicalString.utf8))
         return backup
     }
 

@@ -69,14 +69,7 @@ public struct PostgresTools: Sendable {
             all = ["--reuid=\(runAs)", "--regid=\(runAs)", "--init-groups", "--reset-env", "--", executable] + arguments
             executable = "/usr/bin/setpriv"
         }
-        var environment: [Environment.Key: String?] = ["PGCONNECT_TIMEOUT": "10", "PGAPPNAME": "carbon-recovery"]
-        if let connection {
-            environment["PGHOST"] = connection.host
-            environment["PGPORT"] = String(connection.port)
-            environment["PGUSER"] = connection.user
-            environment["PGDATABASE"] = connection.database
-            environment["PGPASSFILE"] = connection.passwordFile
-        }
+        let environment = Self.environment(connection)
         do {
             let result = try await Subprocess.run(
                 .path(FilePath(executable)), arguments: Arguments(all), environment: .inherit.updating(environment),
@@ -92,6 +85,48 @@ public struct PostgresTools: Sendable {
                 .unsupported, "could not run \(executable) (\(error)); install PostgreSQL's programs (Debian: postgresql-15) or set the bin folder",
                 target: executable)
         }
+    }
+
+    /// Runs one of PostgreSQL's client programs and hands its standard output, as it arrives, to
+    /// `body` (a base backup's tar, too large to hold). The program's exit status and standard
+    /// error come back with `body`'s result; when `body` throws, the program is stopped.
+    func stream<Result: Sendable>(
+        _ program: String, _ arguments: [String], connection: Connection,
+        body: (AsyncMapSequence<SubprocessOutputSequence, [UInt8]>) async throws -> Result
+    ) async throws -> (status: Int32, error: String, result: Result) {
+        let executable = binDirectory + "/" + program
+        let environment = Self.environment(connection)
+        do {
+            let outcome = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(environment),
+                input: .none, output: .sequence, error: .bytes(limit: 1 << 20)
+            ) { execution in
+                try await body(execution.standardOutput.map { buffer in buffer.withUnsafeBytes { Array($0) } })
+            }
+            let status: Int32
+            switch outcome.terminationStatus {
+            case .exited(let code): status = code
+            case .signaled(let signal): status = 128 + Int32(signal)
+            }
+            return (status, String(decoding: outcome.standardError, as: UTF8.self), outcome.closureResult)
+        } catch let error as SubprocessError {
+            throw RecoveryError(
+                .unsupported, "could not run \(executable) (\(error)); install PostgreSQL's programs (Debian: postgresql-15) or set the bin folder",
+                target: executable)
+        }
+    }
+
+    /// libpq's variables for `connection` (the password only ever through its file).
+    private static func environment(_ connection: Connection?) -> [Environment.Key: String?] {
+        var environment: [Environment.Key: String?] = ["PGCONNECT_TIMEOUT": "10", "PGAPPNAME": "carbon-recovery"]
+        if let connection {
+            environment["PGHOST"] = connection.host
+            environment["PGPORT"] = String(connection.port)
+            environment["PGUSER"] = connection.user
+            environment["PGDATABASE"] = connection.database
+            environment["PGPASSFILE"] = connection.passwordFile
+        }
+        return environment
     }
 
     /// Whether ``runAs`` (or this process's user) may execute the file at `path`: the folders

@@ -178,10 +178,20 @@ func runPostgres(_ options: Options) async throws {
     _ = try await sql("SELECT pg_reload_conf()")
     try await Task.sleep(for: .seconds(1))
     say("base backups of \(databaseBytes / 1_048_576) MiB…")
-    _ = try await asPostgres(pgbackrest, ["--config=\(configuration)", "--stanza=bench", "backup", "--type=full"])
+    let theirBackup = try await asPostgres(pgbackrest, ["--config=\(configuration)", "--stanza=bench", "backup", "--type=full"])
     var backupEnvironment = ours
     backupEnvironment.merge(psqlEnvironment) { $1 }
-    _ = try await fileProcess(cli, ["pg", "base-backup", "--stanza", "bench"], environment: backupEnvironment)
+    // GNU time reports the peak memory: the tar streams to storage, so it stays far below the database's size.
+    let usage = work + "/base-backup.time"
+    let ourBackup = try await fileProcess("/usr/bin/time", ["-o", usage, "-f", "%M", cli, "pg", "base-backup", "--stanza", "bench"], environment: backupEnvironment)
+    let peakKiB = Double(try String(contentsOfFile: usage, encoding: .utf8).split(separator: "\n").last.map(String.init) ?? "") ?? 0
+    say(String(format: "  base backup: carbon-recovery %.1f s at %.0f MiB peak memory; pgBackRest backup --type=full %.1f s", ourBackup.seconds, peakKiB / 1024, theirBackup.seconds))
+    report(
+        "base backup of a \(databaseBytes / 1_048_576) MiB database to S3, gzip (s; lower is better)", measured: ourBackup.seconds, unit: "s",
+        baseline: theirBackup.seconds, baselineName: "pgBackRest backup --type=full (gzip, same server)", target: "informational")
+    report(
+        "peak memory of pg base-backup (MiB) against the database's size: the tar streams, it is not held", measured: peakKiB / 1024, unit: "MiB",
+        baseline: Double(databaseBytes) / 1_048_576, baselineName: "the database's size (MiB)", target: "<= 0.50x")
     say("writing at least \(segments) more segments…")
     try await writeUntil(segments: segments)
     let target = try await sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")

@@ -60,29 +60,14 @@ struct PostgresParsersTests {
         }
     }
 
-    /// A tar member header (ustar) for the tests.
-    func header(_ path: String, size: Int, type: UInt8 = UInt8(ascii: "0")) -> [UInt8] {
-        var header = [UInt8](repeating: 0, count: 512)
-        for (index, byte) in path.utf8.prefix(100).enumerated() { header[index] = byte }
-        for (index, byte) in "0000600\0".utf8.enumerated() { header[100 + index] = byte }
-        let octalSize = String(size, radix: 8)
-        for (index, byte) in (String(repeating: "0", count: 11 - octalSize.count) + octalSize).utf8.enumerated() { header[124 + index] = byte }
-        header[156] = type
-        for (index, byte) in "ustar\0".utf8.enumerated() { header[257 + index] = byte }
-        for index in 148..<156 { header[index] = 0x20 }
-        let sum = String(header.reduce(0) { $0 + Int($1) }, radix: 8)
-        for (index, byte) in (String(repeating: "0", count: 6 - sum.count) + sum + "\0").utf8.enumerated() { header[148 + index] = byte }
-        return header
-    }
-
     @Test("the tar reader finds members and refuses absolute paths, '..', damaged headers and truncation")
     func tarMembers() throws {
         let data = Array("hello".utf8)
-        let good = header("base/1/PG_VERSION", size: data.count) + data + [UInt8](repeating: 0, count: 507) + header("pg_wal", size: 0, type: UInt8(ascii: "5")) + [UInt8](repeating: 0, count: 1024)
+        let good = tarHeader("base/1/PG_VERSION", size: data.count) + data + [UInt8](repeating: 0, count: 507) + tarHeader("pg_wal", size: 0, type: UInt8(ascii: "5")) + [UInt8](repeating: 0, count: 1024)
         let members = try BaseBackupTar.members(good)
         #expect(members.map(\.path) == ["base/1/PG_VERSION", "pg_wal"] && Array(good[members[0].range]) == data)
         for path in ["/etc/passwd", "../x", "base/../../x"] {
-            #expect(throws: RecoveryError(.invalidObject, "")) { try BaseBackupTar.members(header(path, size: 0) + [UInt8](repeating: 0, count: 1024)) }
+            #expect(throws: RecoveryError(.invalidObject, "")) { try BaseBackupTar.members(tarHeader(path, size: 0) + [UInt8](repeating: 0, count: 1024)) }
         }
         var damaged = good
         damaged[0] ^= 1
@@ -94,7 +79,7 @@ struct PostgresParsersTests {
     func fuzz() throws {
         var random = SplitMix(state: 0x16_7A12)
         let data = Array("0123456789".utf8)
-        let seed = header("global/pg_control", size: data.count) + data + [UInt8](repeating: 0, count: 502) + header("base", size: 0, type: UInt8(ascii: "5"))
+        let seed = tarHeader("global/pg_control", size: data.count) + data + [UInt8](repeating: 0, count: 502) + tarHeader("base", size: 0, type: UInt8(ascii: "5"))
             + [UInt8](repeating: 0, count: 1024)
         for _ in 0..<10_000 {
             var bytes = seed

@@ -8,7 +8,9 @@
 /// - ``list(prefix:)`` yields every object under the prefix exactly once, in key order,
 ///   fetching pages lazily; cancelling the consumer stops the fetching.
 /// - ``head(_:)`` and ``get(_:)`` return `nil` for a missing key; ``delete(_:)`` of a missing key succeeds.
-/// - ``put(_:data:)`` is atomic: readers see the old object or the new one.
+/// - ``put(_:data:)`` is atomic: readers see the old object or the new one. So is
+///   ``upload(_:from:)``; its default collects the chunks and calls ``put(_:data:)``, so only a
+///   backend that can stream (S3 multipart) needs its own.
 /// - Object lock is optional: the default ``retention(of:)`` and ``setRetention(_:for:)`` throw
 ///   ``RecoveryError/Code/unsupported``.
 /// - Credentials never appear in an error, a log line or a description.
@@ -23,6 +25,12 @@ public protocol StorageBackend: Sendable {
     func get(_ key: String) async throws -> [UInt8]?
     /// Writes an object.
     func put(_ key: String, data: [UInt8]) async throws
+    /// Writes an object from a stream of chunks, for objects too large to hold (a database's
+    /// base backup). Atomic as ``put(_:data:)`` is; on failure nothing is left under `key`.
+    ///
+    /// The default collects the chunks and calls ``put(_:data:)``: a backend that can stream
+    /// (S3's multipart upload) implements it with bounded memory.
+    func upload<Chunks: AsyncSequence>(_ key: String, from chunks: Chunks) async throws where Chunks.Element == [UInt8]
     /// Deletes an object; deleting a missing one succeeds.
     func delete(_ key: String) async throws
     /// Objects and bytes under a prefix.
@@ -34,6 +42,13 @@ public protocol StorageBackend: Sendable {
 }
 
 extension StorageBackend {
+    /// Collects the chunks, then ``put(_:data:)``.
+    public func upload<Chunks: AsyncSequence>(_ key: String, from chunks: Chunks) async throws where Chunks.Element == [UInt8] {
+        var data: [UInt8] = []
+        for try await chunk in chunks { data.append(contentsOf: chunk) }
+        try await put(key, data: data)
+    }
+
     /// Sums ``list(prefix:)``.
     public func usage(prefix: String) async throws -> StorageUsage {
         var objects = 0
