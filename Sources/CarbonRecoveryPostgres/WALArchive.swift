@@ -107,8 +107,13 @@ public struct WALArchive: Sendable {
     ///   (two clusters archiving into one stanza, or a restored cluster writing on the old
     ///   timeline); what the storage throws.
     public func archive(_ contents: [UInt8], name file: WALFileName) async throws -> Result {
+        // The name check is a round trip to the storage; hashing and compressing are CPU work.
+        // They overlap: the compressed bytes are only used once the check says the name is free.
+        async let listed = entries(named: file)
+        let compression = self.compression
+        async let compressed = compression == .gzip ? Gzip.compress(contents, parts: ProcessInfo.processInfo.activeProcessorCount) : contents
         let sha256 = hexSHA256(contents)
-        let existing = try await entries(named: file)
+        let existing = try await listed
         if let same = existing.first(where: { $0.sha256 == sha256 }) {
             return Result(key: same.key, sha256: sha256, bytes: contents.count, storedBytes: Int(same.storedBytes), stored: false)
         }
@@ -120,7 +125,7 @@ public struct WALArchive: Sendable {
                     + "give each cluster its own stanza. Nothing was written",
                 target: other.key)
         }
-        let data = compression == .gzip ? try Gzip.compress(contents) : contents
+        let data = try await compressed
         let key = folder(of: file) + file.name + "-" + sha256 + (compression == .gzip ? ".gz" : "")
         try await storage.put(key, data: data)
         guard let written = try await storage.head(key), written.size == Int64(data.count) else {
