@@ -16,7 +16,7 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try await SQLiteAuditTrail(path: path)
+        await (try await SQLiteAuditTrail(path: path)).close()   // created, then quiet before the writers start
         let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
             for tag in ["p1", "p2", "p3", "p4"] {
                 // A short pause after each pair, as between real operations: SQLite's busy handler is
@@ -46,7 +46,7 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try await SQLiteAuditTrail(path: path)
+        await (try await SQLiteAuditTrail(path: path)).close()   // created, then quiet before the writers start
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
         process.arguments = ["append", "--db", path, "--count", "100000", "--tag", "victim"]
@@ -83,7 +83,7 @@ struct MultiProcessTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let bench = try executable("carbon-bench")
-        _ = try await SQLiteAuditTrail(path: path)
+        await (try await SQLiteAuditTrail(path: path)).close()   // created, then quiet before the writers start
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
         process.arguments = ["append", "--db", path, "--count", "1", "--tag", "held", "--hold-ms", "60000"]

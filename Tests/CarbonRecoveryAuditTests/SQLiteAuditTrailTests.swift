@@ -368,8 +368,10 @@ struct SQLiteAuditTrailTests {
         let path = directory.file("audit.db")
         let old = AuditSigningKey.generate(name: "old-key")
         let current = AuditSigningKey.generate(name: "current-key")
-        try await fill(try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)), pairs: 5)
-        _ = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old)).checkpoint()
+        try await fill(path: path, configuration: .init(signingKey: old), pairs: 5)
+        let signer = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: old))
+        _ = try await signer.checkpoint()
+        await signer.close()
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(signingKey: current))
         try await fill(trail, pairs: 5, tag: "later")
         _ = try await trail.checkpoint()
@@ -635,7 +637,7 @@ struct SQLiteAuditTrailTests {
     func readOnlyAppend() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        try await fill(try await SQLiteAuditTrail(path: path), pairs: 1)
+        try await fill(path: path, pairs: 1)
         let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         await #expect(throws: RecoveryError.self) {
             try await reader.record(.attempt(operation: "x.y", target: "t", actor: AuditActor(user: "u"), correlationID: "c"))
@@ -647,7 +649,7 @@ struct SQLiteAuditTrailTests {
     func schemaChecks() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
-        try await fill(try await SQLiteAuditTrail(path: path), pairs: 1)
+        try await fill(path: path, pairs: 1)
         #expect(RawSQL.exec(path, "INSERT INTO schema_version VALUES (99, 'future')") == nil)
         let error = await #expect(throws: RecoveryError.self) { try await SQLiteAuditTrail(path: path) }
         #expect(error?.message.contains("schema version 99") == true)

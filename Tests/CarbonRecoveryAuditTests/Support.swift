@@ -107,6 +107,15 @@ enum RawSQL {
 }
 
 /// Writes `pairs` attempt/outcome pairs.
+/// Opens the trail at `path`, appends `pairs` pairs and closes it: the next handle finds the file
+/// quiet. (A handle only dropped ends its session on its own queue, later; on a loaded machine a
+/// reader opened meanwhile can wait out its busy timeout behind it.)
+func fill(path: String, configuration: SQLiteAuditTrail.Configuration = .init(), pairs: Int) async throws {
+    let trail = try await SQLiteAuditTrail(path: path, configuration: configuration)
+    try await fill(trail, pairs: pairs)
+    await trail.close()
+}
+
 func fill(_ trail: SQLiteAuditTrail, pairs: Int, tag: String = "b") async throws {
     let actor = AuditActor(user: "alice", cluster: "admin@sandbox")
     var records: [AuditRecord] = []
