@@ -38,7 +38,7 @@ struct BaseBackupStream<Base: AsyncSequence>: AsyncSequence where Base.Element =
         /// The last bytes to store, once the tar has ended where a tar may end.
         fileprivate func finish() throws -> [UInt8] {
             try scanner.finish()
-            sha256 = hasher.finalize().map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+            sha256 = hex(hasher.finalize())
             let tail = try gzip?.finish() ?? []
             storedBytes += tail.count
             return tail

@@ -202,5 +202,10 @@ public struct WALArchive: Sendable {
 
 /// The SHA-256 of `bytes` in lower-case hex, as the archive's keys and manifests carry it.
 func hexSHA256(_ bytes: some Collection<UInt8>) -> String {
-    SHA256.hash(data: Array(bytes)).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    hex(SHA256.hash(data: Array(bytes)))
+}
+
+/// A digest in lower-case hex.
+func hex(_ digest: some Sequence<UInt8>) -> String {
+    digest.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
 }
