@@ -6,7 +6,13 @@ import Foundation
 import Testing
 import TestSupport
 
-func sandboxClient(kubeconfig: String? = nil, timeout: Duration = .seconds(30)) throws -> KubectlClusterClient {
+/// How long a test's kubectl call may take before it counts as hung. A hang detector, not a
+/// performance assertion: with six tests at once and private sandboxes starting beside them on
+/// two cores, CI saw an `apply` and a SubjectAccessReview each wait out 30 s at the same moment,
+/// then the same calls answer in under a second once the burst passes.
+let testKubectlTimeout: Duration = .seconds(120)
+
+func sandboxClient(kubeconfig: String? = nil, timeout: Duration = testKubectlTimeout) throws -> KubectlClusterClient {
     let sandbox = try Sandbox.current()
     return try KubectlClusterClient(configuration: .init(
         kubeconfig: kubeconfig ?? sandbox.kubeconfig, cacheDirectory: sandbox.kubectlCacheDirectory, requestTimeout: timeout))

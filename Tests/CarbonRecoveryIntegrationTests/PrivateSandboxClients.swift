@@ -15,7 +15,7 @@ enum PrivateSandboxTests {}
 func client(_ environment: [String: String], kubeconfig: String? = nil) throws -> KubectlClusterClient {
     try KubectlClusterClient(configuration: .init(
         kubeconfig: kubeconfig ?? environment["CARBON_RECOVERY_KUBECONFIG"], cacheDirectory: environment["CARBON_RECOVERY_KUBECTL_CACHE_DIR"],
-        requestTimeout: .seconds(30)))
+        requestTimeout: testKubectlTimeout))
 }
 
 /// The S3 backend an environment names, signing with its credentials file (read per request).

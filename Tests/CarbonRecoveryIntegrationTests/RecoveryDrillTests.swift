@@ -59,7 +59,7 @@ extension PrivateSandboxTests {
             let drReference = DrillPolicy.DRCluster(context: "sandbox-admin", kubeconfig: kubeconfig)
             let factory: RecoveryTasks.DRCoordinatorFactory = { reference in
                 let cluster = try KubectlClusterClient(configuration: .init(
-                    kubeconfig: reference.kubeconfig, context: reference.context, cacheDirectory: second["CARBON_RECOVERY_KUBECTL_CACHE_DIR"], requestTimeout: .seconds(30)))
+                    kubeconfig: reference.kubeconfig, context: reference.context, cacheDirectory: second["CARBON_RECOVERY_KUBECTL_CACHE_DIR"], requestTimeout: testKubectlTimeout))
                 return RecoveryCoordinator(engine: VeleroBackupEngine(cluster: cluster, storage: storage), storage: storage, audit: trail, cluster: cluster)
             }
             let objectives = [RecoveryObjective(namespaceClass: "critical", namespaces: ["data-platform", "vault-prod"], rto: .hours(1), rpo: .hours(24))]
