@@ -281,7 +281,7 @@ let package = Package(
         // The in-process scheduler on a simulated clock, with a real SQLite audit trail.
         .testTarget(
             name: "CarbonRecoverySchedulerTests",
-            dependencies: ["CarbonRecovery", "CarbonRecoveryScheduler", "CarbonRecoveryAudit", "CarbonRecoveryTestKit", "TestSupport"]
+            dependencies: ["CarbonRecovery", "CarbonRecoveryScheduler", "CarbonRecoveryAudit", "CarbonRecoveryPostgres", "CarbonRecoveryTestKit", "TestSupport"]
         ),
         // The outbox on real SQLite files; the notifiers against a real flaky receiver and a real Alertmanager.
         .testTarget(

@@ -19,13 +19,14 @@ extension RecoveryTasks {
         return try factory(database)
     }
 
-    /// `pg-check/<stanza>`: the archive lag and the archive's window, recorded as metrics. The
-    /// run fails, naming why, when the lag is over the RPO, the archive has a gap, or archiving
-    /// has a problem: each loses data a restore would need.
-    static func checkDatabase(_ database: DatabasePolicy, recovery: PointInTimeRecovery) async throws -> JSONValue {
+    /// `pg-check/<stanza>`: the archive lag (every run) and the archive's window (a listing of
+    /// the whole archive, at most every ``DatabaseWindows/maximumAge``), recorded as metrics.
+    /// The run fails, naming why, when the lag is over the RPO, the archive has a gap, or
+    /// archiving has a problem: each loses data a restore would need.
+    static func checkDatabase(_ database: DatabasePolicy, recovery: PointInTimeRecovery, windows: DatabaseWindows, now: Date) async throws -> JSONValue {
         let status = try await recovery.archiveStatus(of: connection(of: database))
         status.recordMetrics(stanza: database.stanza)
-        let window = try await recovery.window()
+        let (window, windowReadAt) = try await windows.window(of: database.stanza, now: now) { try await recovery.window() }
         window.recordMetrics(stanza: database.stanza)
         var problems = status.problems
         if status.lagSeconds > database.rpo.timeInterval {
@@ -45,11 +46,14 @@ extension RecoveryTasks {
             "newestArchived": status.newestArchived.map { .string($0) } ?? .null,
             "baseBackups": .integer(Int64(window.backups.count)),
             "gaps": .integer(Int64(window.gaps.count)),
+            "windowReadAt": .string(RFC3339.format(windowReadAt)),
         ])
     }
 
     /// `pg-base-backup/<stanza>`: a base backup, audited as `pg.base-backup` like the CLI's.
-    static func baseBackup(_ database: DatabasePolicy, recovery: PointInTimeRecovery, coordinator: RecoveryCoordinator) async throws -> JSONValue {
+    static func baseBackup(
+        _ database: DatabasePolicy, recovery: PointInTimeRecovery, coordinator: RecoveryCoordinator, windows: DatabaseWindows, now: Date
+    ) async throws -> JSONValue {
         let server = connection(of: database)
         let backup = try await coordinator.perform(
             "pg.base-backup", target: "postgres/\(database.stanza)",
@@ -59,7 +63,10 @@ extension RecoveryTasks {
             return (backup, backup.json)
         }
         // The gauge moves at once, not at the next check.
-        if let window = try? await recovery.window() { window.recordMetrics(stanza: database.stanza) }
+        if let window = try? await recovery.window() {
+            window.recordMetrics(stanza: database.stanza)
+            windows.store(window, of: database.stanza, readAt: now)
+        }
         return .object(["backup": .string(backup.id), "bytes": .integer(Int64(backup.bytes)), "stopLSN": .string(backup.stopLSN.description)])
     }
 

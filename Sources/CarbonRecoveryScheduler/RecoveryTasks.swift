@@ -18,7 +18,8 @@ import Synchronization
 ///   database's archive to a marker moment into a scratch instance and compares
 ///   (`PointInTimeRecovery.drill`), audited as `drill.run` like the others;
 /// - for each of the policy's databases, `pg-check/<stanza>` (`automation.rpoCheck`): the archive
-///   lag against its RPO and the archive's gaps, as metrics; and `pg-base-backup/<stanza>` on its
+///   lag against its RPO on every run, and the archive's gaps from a listing of the whole archive
+///   at most every 15 minutes, as metrics; and `pg-base-backup/<stanza>` on its
 ///   `baseBackup` cron, audited as `pg.base-backup`; with `keepBaseBackups`, `pg-cleanup/<stanza>`
 ///   (`automation.cleanup`), audited as `pg.cleanup` (see ``DatabaseRecoveryFactory``).
 ///
@@ -84,6 +85,7 @@ public enum RecoveryTasks {
         drCoordinator: DRCoordinatorFactory? = nil, databases: DatabaseRecoveryFactory? = nil
     ) -> [RecoveryTask] {
         let usageClock = Throttle()
+        let windows = DatabaseWindows()
         return selected(for: policy).map { entry in
             RecoveryTask(name: entry.name, cron: entry.cron) { run in
                 switch entry.work {
@@ -146,9 +148,9 @@ public enum RecoveryTasks {
                         "cleanup": .string(report.cleanup?.description ?? "-"),
                     ])
                 case .databaseCheck(let database):
-                    return try await checkDatabase(database, recovery: try open(database, with: databases))
+                    return try await checkDatabase(database, recovery: try open(database, with: databases), windows: windows, now: run.scheduledFor)
                 case .baseBackup(let database):
-                    return try await baseBackup(database, recovery: try open(database, with: databases), coordinator: coordinator)
+                    return try await baseBackup(database, recovery: try open(database, with: databases), coordinator: coordinator, windows: windows, now: run.scheduledFor)
                 case .databaseCleanup(let database):
                     return try await cleanUp(database, recovery: try open(database, with: databases), coordinator: coordinator)
                 case .drill(let drill):
