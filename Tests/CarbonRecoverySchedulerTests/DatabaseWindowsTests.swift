@@ -8,7 +8,7 @@ import Testing
 
 @Suite("The restore window pg-check reuses")
 struct DatabaseWindowsTests {
-    func window(segments: Int) -> PointInTimeRecovery.RestoreWindow {
+    func restoreWindow(segments: Int) -> PointInTimeRecovery.RestoreWindow {
         PointInTimeRecovery.RestoreWindow(backups: [], segments: segments, earliest: nil, latest: nil, latestSegment: nil, gaps: [])
     }
 
@@ -20,7 +20,7 @@ struct DatabaseWindowsTests {
         func check(_ stanza: String, at seconds: TimeInterval) async throws -> (Int, Date) {
             let (window, readAt) = try await windows.window(of: stanza, now: start + seconds) {
                 reads.withLock { $0 += 1 }
-                return window(segments: reads.withLock { $0 })
+                return restoreWindow(segments: reads.withLock { $0 })
             }
             return (window.segments, readAt)
         }
@@ -29,7 +29,7 @@ struct DatabaseWindowsTests {
         #expect(try await check("main", at: 899) == (1, start))
         #expect(try await check("other", at: 899) == (2, start + 899), "each stanza has its own")
         #expect(try await check("main", at: 900) == (3, start + 900), "15 minutes on: listed again")
-        windows.store(window(segments: 42), of: "main", readAt: start + 1_000)
+        windows.store(restoreWindow(segments: 42), of: "main", readAt: start + 1_000)
         #expect(try await check("main", at: 1_001) == (42, start + 1_000), "a base backup's window replaces it")
         #expect(try await check("main", at: 500) == (4, start + 500), "a fire time before the stored read (a clock set back) lists again")
         await #expect(throws: CancellationError.self) {
