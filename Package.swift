@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CarbonRecoveryNotifiers", targets: ["CarbonRecoveryNotifiers"]),
         .library(name: "CarbonRecoveryMetrics", targets: ["CarbonRecoveryMetrics"]),
         .library(name: "CarbonRecoveryPostgres", targets: ["CarbonRecoveryPostgres"]),
+        .library(name: "CarbonRecoveryReport", targets: ["CarbonRecoveryReport"]),
         .executable(name: "carbon-recovery", targets: ["carbon-recovery"]),
         .executable(name: "carbon-bench", targets: ["carbon-bench"]),
         .plugin(name: "AuditReport", targets: ["AuditReport"]),
@@ -155,6 +156,12 @@ let package = Package(
             ]
         ),
         // Prometheus exposition of the swift-metrics the SDK emits (`run --metrics-port`): a loopback
+        // The evidence report: RPO, RTO and drills over time from the audit trail, the policy and
+        // the archives, as one self-contained HTML page (inline SVG) and JSON.
+        .target(
+            name: "CarbonRecoveryReport",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryPostgres"]
+        ),
         // HTTP endpoint over SwiftNIO serving swift-prometheus's registry.
         .target(
             name: "CarbonRecoveryMetrics",
@@ -207,6 +214,7 @@ let package = Package(
                 "CarbonRecoveryNotifiers",
                 "CarbonRecoveryMetrics",
                 "CarbonRecoveryPostgres",
+                "CarbonRecoveryReport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -294,6 +302,11 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryCLITests",
             dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "TestSupport"]
+        ),
+        // The evidence report from a real SQLite trail; its page in a real headless Chromium.
+        .testTarget(
+            name: "CarbonRecoveryReportTests",
+            dependencies: ["CarbonRecovery", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "CarbonRecoveryReport", "CarbonRecoveryTestKit", "TestSupport"]
         ),
         // Against the sandbox's real servers (scripts/sandbox): kubectl + kube-apiserver, S3.
         .testTarget(
