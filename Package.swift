@@ -232,6 +232,8 @@ let package = Package(
                 "CarbonRecoveryVeleroStandIn",
                 "CarbonRecoveryCompression",
                 "CarbonRecoveryNotifiers",
+                "CarbonRecoveryPolicy",
+                "CarbonRecoveryReport",
                 .product(name: "Logging", package: "swift-log"),
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -63,6 +63,10 @@ extension EvidenceReport {
         }
     }
 
+    /// The audited operations the report reads (and whether it reads their attempts too): what
+    /// `audit query` must select to read the same entries (the benchmark's baseline).
+    package static var auditOperations: [(name: String, attempts: Bool)] { TrailFacts.operations }
+
     /// Reads the trail's entries of `input`'s range and builds the report; changes nothing.
     ///
     /// - Throws: ``RecoveryError/Code/invalidInput`` for an empty range; what the trail throws.

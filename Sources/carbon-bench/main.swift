@@ -14,6 +14,7 @@
 //   carbon-bench storage | cluster: against the sandbox's real servers (SandboxBenchmarks.swift).
 //   carbon-bench outbox: the notification outbox's enqueue rate and delivery latency (OutboxBenchmark.swift).
 //   carbon-bench recovery-seed | recovery: a whole-cluster recovery (RecoveryBenchmark.swift).
+//   carbon-bench report [--entries 1000000]: the evidence report over a trail (ReportBenchmark.swift).
 //
 //   swift run carbon-bench append --db PATH --count N [--tag T] [--hold-ms MS] [--pause-ms MS]
 //   swift run carbon-bench lock-wait --db PATH --store audit|outbox --marker PREFIX   (LockWaitProbe.swift)
@@ -102,7 +103,7 @@ struct Options {
             default: throw BenchError("unknown argument '\(argument)' (try --help)")
             }
         }
-        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait", "recovery-seed", "recovery", "postgres"]
+        let modes = ["audit", "append", "storage", "cluster", "wait", "usage-once", "list-once", "outbox", "lock-wait", "recovery-seed", "recovery", "postgres", "report"]
         guard modes.contains(mode) else { throw BenchError("unknown mode '\(mode)': use one of \(modes.joined(separator: ", "))") }
         if mode == "append" && database == nil { throw BenchError("append needs --db PATH") }
     }
@@ -546,6 +547,7 @@ do {
     case "recovery-seed": try await runRecoverySeed(options)
     case "recovery": try await runRecovery(options)
     case "postgres": try await runPostgres(options)
+    case "report": try await runReport(options)
     default: try await runAudit(options)
     }
 } catch {
