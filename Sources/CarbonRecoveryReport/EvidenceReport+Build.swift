@@ -169,7 +169,9 @@ extension EvidenceReport {
             observed: checked
                 ? "worst RPO age \(worst.map(Wording.duration) ?? "unknown (a namespace had no backup)"); \(breached) breach(es)"
                     + (breached > 0 ? ", about \(Wording.duration(namespaces.reduce(0) { $0 + $1.breachedSeconds })) over the RPO" : "")
-                : "no RPO check in the range",
+                : "no RPO check in the range"
+                    + (namespaces.allSatisfy { $0.currentAgeSeconds != nil }
+                        ? "; age now \(Wording.duration(namespaces.compactMap(\.currentAgeSeconds).max() ?? 0))" : ""),
             met: met(drills: covering, checked: checked, violated: breached > 0))
         return ObjectiveEvidence(
             namespaceClass: objective.namespaceClass, rpoSeconds: rpo, rtoSeconds: objective.rto.timeInterval, namespaces: namespaces, drills: covering, verdict: verdict)
