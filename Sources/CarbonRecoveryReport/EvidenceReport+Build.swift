@@ -43,11 +43,13 @@ extension EvidenceReport {
         public var windows: [String: WindowReading]
         /// What could not be read and what that leaves out, said at the top of the report.
         public var notes: [String]
+        /// Sections capabilities add after the report's own parts, in order (ids unique).
+        public var sections: [Section]
 
         public init(
             from: Date, to: Date, now: Date, policy: RecoveryPolicy, findings: [PolicyFinding], trailPath: String,
             verification: AuditVerificationReport, checkpoint: Checkpoint?, clusterBackups: [BackupStatus]? = nil,
-            windows: [String: WindowReading] = [:], notes: [String] = []
+            windows: [String: WindowReading] = [:], notes: [String] = [], sections: [Section] = []
         ) {
             self.from = from
             self.to = to
@@ -60,6 +62,7 @@ extension EvidenceReport {
             self.clusterBackups = clusterBackups
             self.windows = windows
             self.notes = notes
+            self.sections = sections
         }
     }
 
@@ -69,10 +72,16 @@ extension EvidenceReport {
 
     /// Reads the trail's entries of `input`'s range and builds the report; changes nothing.
     ///
-    /// - Throws: ``RecoveryError/Code/invalidInput`` for an empty range; what the trail throws.
+    /// - Throws: ``RecoveryError/Code/invalidInput`` for an empty range or a section whose id is
+    ///   not a name, is the report's own or is taken twice; what the trail throws.
     public static func build(trail: any AuditTrail, input: Input) async throws -> EvidenceReport {
         guard input.from < input.to else {
             throw RecoveryError(.invalidInput, "the report's range is empty: \(RFC3339.format(input.from)) is not before \(RFC3339.format(input.to))")
+        }
+        var ids: Set<String> = []
+        for section in input.sections {
+            try section.validate()
+            guard ids.insert(section.id).inserted else { throw RecoveryError(.invalidInput, "two report sections have the id \(section.id)") }
         }
         let facts = try await TrailFacts.read(from: trail, from: input.from, to: input.to)
         return assemble(facts, input: input)
@@ -102,7 +111,7 @@ extension EvidenceReport {
         return EvidenceReport(
             from: input.from, to: input.to, generatedAt: input.now, objectives: objectives, databases: databases, drills: drills,
             lastFullRecovery: drills.last { $0.level == TrailFacts.DrillRun.Level.fullRecovery.rawValue || $0.level == TrailFacts.DrillRun.Level.annualExercise.rawValue },
-            findings: input.findings, trail: trail, entriesRead: facts.entriesRead, notes: input.notes)
+            findings: input.findings, trail: trail, sections: input.sections, entriesRead: facts.entriesRead, notes: input.notes)
     }
 
     /// At most `slices` points: of the points in each slice of the range, the worst (no backup

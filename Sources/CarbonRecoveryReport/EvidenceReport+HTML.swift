@@ -9,21 +9,8 @@ extension EvidenceReport {
         let e: (String) -> String = { HTMLText.escaped($0) }
         func day(_ date: Date?) -> String { date.map { String(RFC3339.format($0).prefix(16)).replacingOccurrences(of: "T", with: " ") } ?? "—" }
         func seconds(_ value: Double?) -> String { value.map(Wording.duration) ?? "—" }
-        func badge(_ met: Bool?) -> String {
-            switch met {
-            case true?: #"<span class="badge ok" data-figure="met">met</span>"#
-            case false?: #"<span class="badge bad" data-figure="met">not met</span>"#
-            case nil: #"<span class="badge unknown" data-figure="met">not shown</span>"#
-            }
-        }
-        func verdictRows(_ verdict: Verdict) -> String {
-            """
-            <dl class="verdict"><dt>Declared</dt><dd data-figure="declared">\(e(verdict.declared))</dd>\
-            <dt>Tested</dt><dd data-figure="tested">\(e(verdict.tested))</dd>\
-            <dt>Observed</dt><dd data-figure="observed">\(e(verdict.observed))</dd>\
-            <dt>Objective</dt><dd>\(badge(verdict.met))</dd></dl>
-            """
-        }
+        func badge(_ met: Bool?) -> String { Verdict.badge(met) }
+        func verdictRows(_ verdict: Verdict) -> String { verdict.rows }
         func drillTable(_ drills: [Drill]) -> String {
             guard !drills.isEmpty else { return #"<p class="empty">No drill in the range.</p>"# }
             var rows = ""
@@ -63,6 +50,13 @@ extension EvidenceReport {
             summary += """
                 <tr data-database="\(e(database.stanza))"><td>database \(e(database.stanza))</td><td>\(e(database.verdict.declared))</td>\
                 <td>\(e(database.verdict.tested))</td><td>\(e(database.verdict.observed))</td><td>\(badge(database.verdict.met))</td></tr>
+                """
+        }
+        for section in sections {
+            guard let verdict = section.verdict else { continue }
+            summary += """
+                <tr data-section="\(section.id)"><td>\(e(section.title))</td><td>\(e(verdict.declared))</td>\
+                <td>\(e(verdict.tested))</td><td>\(e(verdict.observed))</td><td>\(badge(verdict.met))</td></tr>
                 """
         }
         body += """
@@ -189,6 +183,16 @@ extension EvidenceReport {
             body += #"<p class="warning" data-figure="checkpoint-note">The trail has no signed checkpoint: sign one with <code>carbon-recovery audit checkpoint</code>.</p>"#
         }
         body += "</section>"
+        for section in sections { body += section.html(from: from, to: to) }
+
+        // Contents: the report's own parts, then each added section.
+        var contents = [("summary", "Declared, tested, observed")]
+        contents += objectives.map { ("objective-\($0.namespaceClass)", "Objective: \($0.namespaceClass)") }
+        contents.append(("full-recovery", "Last full-recovery test"))
+        contents += databases.map { ("database-\($0.stanza)", "Database \($0.stanza)") }
+        contents += [("drills", "Every drill, by level"), ("findings", "Open policy findings"), ("audit-trail", "The audit trail this report was made from")]
+        contents += sections.map { ($0.id, $0.title) }
+        let nav = #"<nav id="contents"><h2>Contents</h2><ol>"# + contents.map { #"<li><a href="#\#(e($0.0))">\#(e($0.1))</a></li>"# }.joined() + "</ol></nav>"
 
         let range = "\(day(from)) – \(day(to)) UTC"
         return """
@@ -197,7 +201,7 @@ extension EvidenceReport {
             <title>Recovery evidence, \(range)</title><style>\(Self.style)</style></head>
             <body><header><h1>Recovery evidence</h1><p>\(range) · generated \(day(generatedAt)) UTC by carbon-recovery report · \
             trail head \(trail.headSequence) <code>\(e(String(trail.headHash.prefix(16))))…</code></p></header>
-            <main>\(body)</main></body></html>
+            <main>\(nav)\(body)</main></body></html>
 
             """
     }
@@ -217,6 +221,29 @@ extension EvidenceReport {
         .objective-line{stroke:#a40e26;stroke-dasharray:6 4;stroke-width:1.5}.objective-label{font-size:10px;fill:#a40e26}.series{fill:none;stroke-width:1.5}\
         .series-0{stroke:#0969da;fill:#0969da}path.series-0{fill:none}.series-1{stroke:#8250df;fill:#8250df}path.series-1{fill:none}\
         .series-point{stroke:none}.mark-failed{stroke:#a40e26;stroke-width:2;fill:none}.mark-ok{stroke:#1a7f37;stroke-width:1.5;fill:#1a7f37}\
+        nav ol{columns:2;margin:4px 0 0;padding-left:22px}nav h2{border:none}\
         @media print{body{max-width:none;font-size:11px}section{break-inside:avoid-page}h2{break-after:avoid}}
         """
+}
+
+extension EvidenceReport.Verdict {
+    /// The objective's badge: met, not met, or not shown.
+    static func badge(_ met: Bool?) -> String {
+        switch met {
+        case true?: #"<span class="badge ok" data-figure="met">met</span>"#
+        case false?: #"<span class="badge bad" data-figure="met">not met</span>"#
+        case nil: #"<span class="badge unknown" data-figure="met">not shown</span>"#
+        }
+    }
+
+    /// Declared, tested, observed and the badge, as a definition list.
+    var rows: String {
+        let e: (String) -> String = { HTMLText.escaped($0) }
+        return """
+            <dl class="verdict"><dt>Declared</dt><dd data-figure="declared">\(e(declared))</dd>\
+            <dt>Tested</dt><dd data-figure="tested">\(e(tested))</dd>\
+            <dt>Observed</dt><dd data-figure="observed">\(e(observed))</dd>\
+            <dt>Objective</dt><dd>\(Self.badge(met))</dd></dl>
+            """
+    }
 }

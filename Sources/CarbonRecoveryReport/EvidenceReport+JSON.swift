@@ -59,6 +59,12 @@ extension EvidenceReport {
             "findings": .array(findings.map {
                 ["rule": .string($0.rule), "severity": .string($0.severity.rawValue), "field": .string($0.field), "evidence": .string($0.evidence), "fix": .string($0.fix)]
             }),
+            "sections": .array(sections.map { section in
+                [
+                    "id": .string(section.id), "title": .string(section.title),
+                    "verdict": section.verdict.map(verdict) ?? .null, "figures": section.json,
+                ]
+            }),
             "trail": [
                 "path": .string(trail.path), "valid": .bool(trail.valid), "entriesChecked": .integer(trail.entriesChecked),
                 "headSequence": .integer(trail.headSequence), "headHash": .string(trail.headHash), "problem": trail.problem.map(JSONValue.string) ?? .null,

@@ -76,6 +76,13 @@ public struct EvidenceReport: Sendable {
         /// `true` when a drill in the range met the RTO, the newest one did, and the RPO was never
         /// breached; `false` when one of those failed; `nil` when nothing was tested or checked.
         public var met: Bool?
+
+        public init(declared: String, tested: String, observed: String, met: Bool?) {
+            self.declared = declared
+            self.tested = tested
+            self.observed = observed
+            self.met = met
+        }
     }
 
     /// One recovery objective (a class of namespaces).
@@ -137,6 +144,8 @@ public struct EvidenceReport: Sendable {
     public var lastFullRecovery: Drill?
     public var findings: [PolicyFinding]
     public var trail: TrailEvidence
+    /// The sections capabilities added (``Input/sections``), after the report's own parts.
+    public var sections: [Section]
     /// How many audit entries the report read.
     public var entriesRead: Int
     /// What could not be read and what that leaves out.

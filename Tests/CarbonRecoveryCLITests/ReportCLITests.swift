@@ -83,4 +83,40 @@ struct ReportCLITests {
         #expect(noPolicy.status == 1 && noPolicy.standardError.contains("none.yaml"), "\(noPolicy.standardError)")
         #expect(!FileManager.default.fileExists(atPath: page))
     }
+
+    @Test("the report names the signed checkpoint it was made from, and audit verify accepts the note copied out of it; a rewritten trail fails and exits 1")
+    func checkpoint() async throws {
+        let keys = try TemporaryDirectory()
+        let key = keys.file("audit-signing.key"), publicKey = directory.file("audit.pub")
+        let environment = ["HOME": directory.path, "XDG_STATE_HOME": directory.file("state")]
+        let made = try await run(cli, ["audit", "checkpoint", "--audit-db", database, "--signing-key", key, "--public-key-file", publicKey], environment: environment)
+        #expect(made.status == 0, "\(made.standardError)")
+        let json = try await carbon(["--output", "json"])
+        #expect(json.status == 0, "\(json.standardError)")
+        let report = try JSONValue(parsing: Array(json.standardOutput.utf8))
+        let note = try #require(report["trail"]?["checkpoint"]?["note"]?.stringValue)
+        #expect(report["trail"]?["checkpoint"]?["size"]?.integerValue == 12 && report["trail"]?["headSequence"]?.integerValue == 12)
+        let file = directory.file("from-report.note")
+        try note.write(toFile: file, atomically: true, encoding: .utf8)
+        let verified = try await run(cli, ["audit", "verify", "--audit-db", database, "--checkpoint", file, "--public-key", publicKey], environment: environment)
+        #expect(verified.status == 0, "\(verified.standardOutput)\(verified.standardError)")
+        let page = directory.file("evidence.html")
+        #expect(try await carbon(["--out", page]).status == 0)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.contains(#"data-figure="checkpoint-size">12<"#) && html.contains(HTMLEscaped(note.split(separator: "\n").first.map(String.init) ?? "")))
+
+        // Rewrite an entry's details behind the trail's back: the report says so and exits 1.
+        let script = "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\ndb.executescript(sys.argv[2])\ndb.commit()\n"
+        let sqlite = try await run("/usr/bin/env", ["python3", "-c", script, database,
+            "DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET parameters = replace(parameters, '101.000', '9.000') WHERE seq = 5;"])
+        #expect(sqlite.status == 0, "\(sqlite.standardError)")
+        let forged = try await carbon(["--out", page])
+        #expect(forged.status == 1 && forged.standardOutput.contains("FAILED verification"), "\(forged.standardOutput)\(forged.standardError)")
+        #expect(try String(contentsOfFile: page, encoding: .utf8).contains(#"data-figure="trail-valid">FAILED<"#))
+    }
+}
+
+/// `&`, `<` and `>` as the page writes them (a signed note's first line has no quotes).
+private func HTMLEscaped(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
 }

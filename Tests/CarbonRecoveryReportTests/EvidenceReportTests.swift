@@ -111,14 +111,39 @@ struct EvidenceReportTests {
         return written
     }
 
-    func report(_ path: String, to end: Date) async throws -> EvidenceReport {
+    /// A section a later capability might add, with text that must be shown and never run.
+    static func addedSection() -> EvidenceReport.Section {
+        EvidenceReport.Section(
+            id: "witnesses", title: "Witnesses <script>alert(1)</script>",
+            verdict: .init(declared: "2 of 3 witnesses", tested: "cosigned 40 checkpoints", observed: "newest cosigned 5 min ago", met: true),
+            blocks: [
+                .paragraph("Every checkpoint is cosigned by two of three witnesses."),
+                .figures([.init(name: "cosigned", label: "Cosigned", value: "40"), .init(name: "refused", label: "Refused <b>", value: "0")]),
+                .table(header: ["Witness", "Last cosigned"], rows: [["w1 \"quoted\" & <tag>", "2026-12-01"], ["w2"]]),
+                .preformatted("sandbox.example/log\n42\nabc="),
+                .durations(.init(
+                    title: "Age of the newest cosignature", quantity: "cosignature age",
+                    points: (0..<30).map { .init(time: start.addingTimeInterval(Double($0) * 86_400), seconds: Double($0 % 5) * 600) },
+                    stepped: true, objectiveSeconds: 3600, objectiveLabel: "at most 1 h")),
+            ],
+            json: ["cosigned": 40, "refused": 0])
+    }
+
+    func report(_ path: String, to end: Date, sections: [EvidenceReport.Section] = []) async throws -> EvidenceReport {
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         let document = try PolicyFile.parse(Self.policyText)
-        let report = try await EvidenceReport.build(trail: trail, input: EvidenceReport.Input(
+        let input = try await EvidenceReport.Input(
             from: Self.start, to: end, now: end, policy: document.policy, findings: document.lint(), trailPath: path,
-            verification: try await trail.verify(), checkpoint: nil, clusterBackups: nil, windows: ["main": .failed("not reachable in this test")]))
-        await trail.close()
-        return report
+            verification: try await trail.verify(), checkpoint: nil, clusterBackups: nil, windows: ["main": .failed("not reachable in this test")],
+            sections: sections)
+        do {
+            let report = try await EvidenceReport.build(trail: trail, input: input)
+            await trail.close()
+            return report
+        } catch {
+            await trail.close()
+            throw error
+        }
     }
 
     @Test("the JSON holds what the trail holds: backups, breaches, every drill with its time against the RTO, the database's checks")
@@ -127,7 +152,10 @@ struct EvidenceReportTests {
         let path = directory.file("audit.db")
         let written = try await Self.writeTrail(path)
         let end = Self.start.addingTimeInterval(30 * 86_400)
-        let json = try await report(path, to: end).json
+        let json = try await report(path, to: end, sections: [Self.addedSection()]).json
+        let added = try #require(json["sections"]?.arrayValue)
+        #expect(added.count == 1 && added[0]["id"]?.stringValue == "witnesses" && added[0]["figures"]?["cosigned"]?.integerValue == 40)
+        #expect(added[0]["verdict"]?["met"]?.boolValue == true)
         let objective = try #require(json["objectives"]?.arrayValue?.first)
         let namespace = try #require(objective["namespaces"]?.arrayValue?.first)
         #expect(namespace["backups"]?["succeeded"]?.integerValue == Int64(written.backupsSucceeded))
@@ -162,7 +190,8 @@ struct EvidenceReportTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         let written = try await Self.writeTrail(path)
-        let html = try await report(path, to: Self.start.addingTimeInterval(30 * 86_400)).html
+        let html = try await report(path, to: Self.start.addingTimeInterval(30 * 86_400), sections: [Self.addedSection()]).html
+        #expect(html.contains("Witnesses &lt;script&gt;alert(1)&lt;/script&gt;") && html.contains("w1 &quot;quoted&quot; &amp; &lt;tag&gt;"), "an added section's text, escaped")
         #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("<img") && !html.contains("url("), "nothing run, nothing fetched")
         #expect(html.contains("backup failed: &lt;img src=x onerror=alert(1)&gt;"), "the backup's error, escaped")
         let page = directory.file("report.html"), blank = directory.file("blank.html")
@@ -177,6 +206,10 @@ struct EvidenceReportTests {
         #expect(text.contains(#"data-figure="checks-failed">\#(written.checksFailed)<"#))
         #expect(text.contains("<svg") && text.contains("RPO 6.0 h"), "the charts, with the objective line")
         #expect(!text.contains("<img"), "the trail's text is shown, not run")
+        #expect(text.contains(#"<section class="added" id="witnesses" data-section="witnesses">"#) && text.contains(#"data-figure="cosigned">40<"#),
+                "the added section, after the report's own")
+        #expect(text.contains(#"<a href="#witnesses">"#) && text.contains(#"<tr data-section="witnesses">"#), "in the contents and the summary")
+        #expect(text.contains("at most 1 h"), "its chart, with its objective line")
         var shots: [Int] = []
         for file in [page, blank] {
             let shot = directory.file("shot-\(shots.count).png")
@@ -192,5 +225,36 @@ struct EvidenceReportTests {
                 try FileManager.default.copyItem(atPath: file, toPath: keep + "/" + name)
             }
         }
+    }
+
+    @Test("bad sections are refused before anything is read: an id that is not a name, the report's own or taken twice, a bad figure name, a chart value that is not a duration")
+    func badSections() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("audit.db")
+        _ = try await Self.writeTrail(path)
+        let good = Self.addedSection()
+        var cases: [(String, [EvidenceReport.Section])] = []
+        for id in ["", "Witnesses", "a b", "x\"onload=\"y", "audit-trail", "objective-critical", "database-main", String(repeating: "a", count: 65)] {
+            var section = good
+            section.id = id
+            cases.append(("id \(id.debugDescription)", [section]))
+        }
+        cases.append(("duplicate", [good, good]))
+        var figure = good
+        figure.blocks = [.figures([.init(name: "Bad Name", label: "x", value: "y")])]
+        cases.append(("figure name", [figure]))
+        for value in [Double.nan, .infinity, -1] {
+            var chart = good
+            chart.blocks = [.durations(.init(title: "t", quantity: "q", points: [.init(time: Self.start, seconds: value)], stepped: false))]
+            cases.append(("point \(value)", [chart]))
+            chart.blocks = [.durations(.init(title: "t", quantity: "q", points: [], stepped: false, objectiveSeconds: value))]
+            cases.append(("objective \(value)", [chart]))
+        }
+        for (name, sections) in cases {
+            let error = await #expect(throws: RecoveryError.self, "\(name)") { _ = try await report(path, to: Self.start.addingTimeInterval(86_400), sections: sections) }
+            #expect(error?.code == .invalidInput, "\(name): \(String(describing: error))")
+        }
+        // The same section alone is fine.
+        #expect(try await report(path, to: Self.start.addingTimeInterval(86_400), sections: [good]).sections.count == 1)
     }
 }
