@@ -192,7 +192,7 @@ extension EvidenceReport {
         contents += databases.map { ("database-\($0.stanza)", "Database \($0.stanza)") }
         contents += [("drills", "Every drill, by level"), ("findings", "Open policy findings"), ("audit-trail", "The audit trail this report was made from")]
         contents += sections.map { ($0.id, $0.title) }
-        let nav = #"<nav id="contents"><h2>Contents</h2><ol>"# + contents.map { #"<li><a href="#\#(e($0.0))">\#(e($0.1))</a></li>"# }.joined() + "</ol></nav>"
+        let nav = #"<nav id="contents"><h2>Contents</h2><ol>"# + contents.map { ##"<li><a href="#\##(e($0.0))">\##(e($0.1))</a></li>"## }.joined() + "</ol></nav>"
 
         let range = "\(day(from)) – \(day(to)) UTC"
         return """

@@ -132,7 +132,7 @@ struct EvidenceReportTests {
     func report(_ path: String, to end: Date, sections: [EvidenceReport.Section] = []) async throws -> EvidenceReport {
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         let document = try PolicyFile.parse(Self.policyText)
-        let input = try await EvidenceReport.Input(
+        let input = EvidenceReport.Input(
             from: Self.start, to: end, now: end, policy: document.policy, findings: document.lint(), trailPath: path,
             verification: try await trail.verify(), checkpoint: nil, clusterBackups: nil, windows: ["main": .failed("not reachable in this test")],
             sections: sections)
@@ -208,7 +208,7 @@ struct EvidenceReportTests {
         #expect(!text.contains("<img"), "the trail's text is shown, not run")
         #expect(text.contains(#"<section class="added" id="witnesses" data-section="witnesses">"#) && text.contains(#"data-figure="cosigned">40<"#),
                 "the added section, after the report's own")
-        #expect(text.contains(#"<a href="#witnesses">"#) && text.contains(#"<tr data-section="witnesses">"#), "in the contents and the summary")
+        #expect(text.contains(##"<a href="#witnesses">"##) && text.contains(#"<tr data-section="witnesses">"#), "in the contents and the summary")
         #expect(text.contains("at most 1 h"), "its chart, with its objective line")
         var shots: [Int] = []
         for file in [page, blank] {
