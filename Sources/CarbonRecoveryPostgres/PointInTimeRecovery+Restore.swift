@@ -1,6 +1,7 @@
 import CarbonRecovery
 import CarbonRecoveryCompression
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -222,57 +223,123 @@ extension PointInTimeRecovery {
         if let given { plan = given } else { plan = try await self.plan(request.target, timeline: request.timeline) }
         let backup = plan.backup
 
+        // The WAL is fetched, checked and spooled while the base backup is restored and while
+        // the server replays; restore_command waits for a planned file still on its way. A file
+        // that fails its check makes every waiting restore_command fail fatally (the server
+        // stops, nothing is promoted) and the restore is refused with nothing left behind.
+        let order = Self.replayOrder(plan.files)
+        let prefetch = Prefetch()
+        var replayStopwatch = clock.startStopwatch()
+        let timeline: UInt32
         do {
-            // WAL first, each file written to the spool as soon as it is fetched and checked (at
-            // most four in memory): a damaged segment stops the restore before the data folder exists.
-            let spool = request.spoolDirectory
-            try await Self.onDispatch {
-                try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-            }
-            _ = try await mapConcurrently(plan.files, limit: 4) { entry in
-                let contents = try await archive.fetch(entry)
-                let path = spool + "/" + entry.file.name + "-" + entry.sha256
-                try await Self.onDispatch {
-                    guard FileManager.default.createFile(atPath: path, contents: Data(contents), attributes: [.posixPermissions: 0o600]) else {
-                        throw RecoveryError(.storageFailure, "could not write \(path)", target: path)
-                    }
+            let spool = try WALSpool(path: request.spoolDirectory, entries: order, owner: try serverAccount())
+            defer { spool.close() }
+            timeline = try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.fetch(order, into: spool, recording: prefetch) }
+                // Promoted, or failed: what is not fetched yet is not needed.
+                defer { group.cancelAll() }
+                do {
+                    try await restoreBase(backup, request: request, timeline: plan.timeline)
+                } catch {
+                    throw RestorePhase.preparing(prefetch.error ?? error)
+                }
+                if let error = prefetch.error { throw RestorePhase.preparing(error) }
+                replayStopwatch = clock.startStopwatch()
+                do {
+                    return try await replay(request, abort: { prefetch.error })
+                } catch {
+                    throw prefetch.error.map(RestorePhase.preparing) ?? RestorePhase.replaying(error)
                 }
             }
-            guard let stored = try await archive.storage.get(backup.key) else {
-                throw RecoveryError(.notFound, "base backup \(backup.id) has a manifest but its tar \(backup.key) is gone", target: backup.key)
-            }
-            let tar = backup.compression == .gzip ? try Gzip.decompress(stored, limit: backup.bytes) : stored
-            guard hexSHA256(tar) == backup.sha256 else {
-                throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
-            }
-            let members = try BaseBackupTar.members(tar)
-            try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
-            try await prepare(request, timeline: plan.timeline)
+        } catch RestorePhase.replaying(let error) {
+            try? FileManager.default.removeItem(atPath: request.spoolDirectory)
+            let recoveryError = error as? RecoveryError ?? RecoveryError(.internalError, "\(error)")
+            let gap = plan.gap.map { "\nWAL segment \($0) is missing from the archive: nothing after it can be replayed." } ?? ""
+            throw RecoveryError(
+                recoveryError.code,
+                recoveryError.message + gap + "\n(the data folder is left as it is, with the server's log carbon-recovery-restore.log; delete it before restoring again)",
+                target: recoveryError.target)
         } catch {
             // Both folders are ours (neither existed): a refused restore leaves nothing behind.
             try? FileManager.default.removeItem(atPath: request.spoolDirectory)
             try? FileManager.default.removeItem(atPath: request.dataDirectory)
+            if case RestorePhase.preparing(let cause) = error { throw cause }
             throw error
         }
-        let replayStarted = clock.startStopwatch()
-        let timeline: UInt32
-        do {
-            timeline = try await replay(request)
-        } catch let error as RecoveryError {
-            try? FileManager.default.removeItem(atPath: request.spoolDirectory)
-            let gap = plan.gap.map { "\nWAL segment \($0) is missing from the archive: nothing after it can be replayed." } ?? ""
-            throw RecoveryError(
-                error.code,
-                error.message + gap + "\n(the data folder is left as it is, with the server's log carbon-recovery-restore.log; delete it before restoring again)",
-                target: error.target)
-        }
-        let replay = replayStarted()
+        let replayDuration = replayStopwatch()
         try? FileManager.default.removeItem(atPath: request.spoolDirectory)
-        return RestoreReport(backup: backup, target: request.target, files: plan.files.count, timeline: timeline, duration: elapsed(), replay: replay)
+        return RestoreReport(backup: backup, target: request.target, files: plan.files.count, timeline: timeline, duration: elapsed(), replay: replayDuration)
+    }
+
+    /// Where a restore failed: before the server started (or a WAL file failed its check:
+    /// nothing is kept), or while it replayed (the data folder and its log are kept to look at).
+    private enum RestorePhase: Error {
+        case preparing(any Error)
+        case replaying(any Error)
+    }
+
+    /// The first error of a restore's WAL prefetch.
+    final class Prefetch: Sendable {
+        private let failure = Mutex<RecoveryError?>(nil)
+
+        var error: RecoveryError? { failure.withLock { $0 } }
+
+        func fail(_ error: RecoveryError) {
+            failure.withLock { if $0 == nil { $0 = error } }
+        }
+    }
+
+    /// History files first (PostgreSQL reads them before any segment), then segments in the
+    /// order replay reads them: by position, then timeline.
+    static func replayOrder(_ files: [WALArchive.Entry]) -> [WALArchive.Entry] {
+        files.sorted { a, b in
+            let aHistory = a.file.kind == .history, bHistory = b.file.kind == .history
+            if aHistory != bHistory { return aHistory }
+            let aPosition = a.file.name.dropFirst(8), bPosition = b.file.name.dropFirst(8)
+            return aPosition == bPosition ? a.file.name < b.file.name : aPosition < bPosition
+        }
+    }
+
+    /// Fetches each file (four at a time, in order), checks it and puts it in the spool; the
+    /// first failure is recorded and releases the spool's lock, so that a restore_command
+    /// waiting for a file fails fatally instead of waiting. Cancellation stops it quietly.
+    func fetch(_ files: [WALArchive.Entry], into spool: WALSpool, recording prefetch: Prefetch) async {
+        do {
+            _ = try await mapConcurrently(files, limit: 4) { entry in
+                let contents = try await archive.fetch(entry)
+                try await Self.onDispatch { try spool.write(entry, contents: contents) }
+            }
+        } catch {
+            if Task.isCancelled || error is CancellationError { return }
+            prefetch.fail(error as? RecoveryError ?? RecoveryError(.storageFailure, "fetching WAL failed: \(error)"))
+            spool.close()
+        }
+    }
+
+    /// The server's user's ids, when PostgreSQL runs as another user.
+    private func serverAccount() throws -> (uid: uid_t, gid: gid_t)? {
+        guard let user = tools.runAs else { return nil }
+        guard let account = getpwnam(user) else { throw RecoveryError(.invalidInput, "there is no user '\(user)' to run PostgreSQL as", target: user) }
+        return (account.pointee.pw_uid, account.pointee.pw_gid)
+    }
+
+    /// Downloads the base backup, checks its SHA-256, extracts it into the new data folder and
+    /// prepares it for recovery.
+    private func restoreBase(_ backup: BaseBackup, request: RestoreRequest, timeline: UInt32) async throws {
+        guard let stored = try await archive.storage.get(backup.key) else {
+            throw RecoveryError(.notFound, "base backup \(backup.id) has a manifest but its tar \(backup.key) is gone", target: backup.key)
+        }
+        let tar = backup.compression == .gzip ? try Gzip.decompress(stored, limit: backup.bytes) : stored
+        guard hexSHA256(tar) == backup.sha256 else {
+            throw RecoveryError(.validationFailed, "base backup \(backup.id) does not match its SHA-256 (damaged or tampered): refused", target: backup.key)
+        }
+        let members = try BaseBackupTar.members(tar)
+        try await BaseBackupTar.extract(tar, members: members, into: request.dataDirectory)
+        try await prepare(request, timeline: timeline)
     }
 
     /// Checks the extracted files against PostgreSQL's manifest, writes the recovery settings,
-    /// and hands the data and spool folders to the server's user.
+    /// and hands the data folder to the server's user (the spool gives its files itself).
     private func prepare(_ request: RestoreRequest, timeline: UInt32) async throws {
         let verify = try await tools.run("pg_verifybackup", ["--no-parse-wal", "--quiet", request.dataDirectory])
         guard verify.status == 0 else {
@@ -310,9 +377,7 @@ extension PointInTimeRecovery {
             }
             if let user = tools.runAs {
                 guard let account = getpwnam(user) else { throw RecoveryError(.invalidInput, "there is no user '\(user)' to run PostgreSQL as", target: user) }
-                for folder in [request.dataDirectory, request.spoolDirectory] {
-                    try Self.chown(folder, uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
-                }
+                try Self.chown(request.dataDirectory, uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
             }
         }
     }
@@ -330,7 +395,10 @@ extension PointInTimeRecovery {
     }
 
     /// Starts the server on the restored folder and waits until it is promoted; the new timeline.
-    private func replay(_ request: RestoreRequest) async throws -> UInt32 {
+    ///
+    /// `abort` is asked at every poll: an error it returns stops the server at once (a WAL file
+    /// failed its check) and is thrown.
+    private func replay(_ request: RestoreRequest, abort: @Sendable () -> RecoveryError? = { nil }) async throws -> UInt32 {
         let log = request.dataDirectory + "/carbon-recovery-restore.log"
         // -w: until the server accepts connections (it does once consistent, while it replays);
         // a server that dies on the way makes pg_ctl fail here.
@@ -343,6 +411,10 @@ extension PointInTimeRecovery {
         let deadline = ContinuousClock.now + request.timeout
         do {
             while true {
+                if let error = abort() {
+                    _ = try? await tools.run("pg_ctl", ["stop", "-D", request.dataDirectory, "-m", "immediate", "-w"], asServerUser: true)
+                    throw error
+                }
                 if let rows = try? await tools.query("SELECT pg_is_in_recovery(), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)", on: connection),
                    let row = rows.first, row.first == "f", row.count == 2, let timeline = UInt32(row[1], radix: 16) {
                     if !request.keepRunning { try await stop(request) }

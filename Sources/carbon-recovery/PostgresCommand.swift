@@ -285,8 +285,10 @@ extension PostgresCommand {
             abstract: "Hand PostgreSQL one prefetched WAL file (the restore_command `pg restore` sets).",
             discussion: """
                 Copies NAME-<sha256> from the spool folder to the path PostgreSQL asks for, after checking the file still \
-                hashes to its name. Exits 1 quietly when the spool has no such file: PostgreSQL asks for files past the end \
-                of the archive, and that is how it learns where the end is.
+                hashes to its name; waits for a file the restore planned and is still fetching. Exits 1 quietly when the \
+                plan has no such file: PostgreSQL asks for files past the end of the archive, and that is how it learns \
+                where the end is. Exits 126 when a planned file cannot be handed over (the restore stopped, the file \
+                changed): PostgreSQL takes that as fatal and stops recovery rather than end it early.
                 """)
 
         @Option(help: ArgumentHelp("The folder `pg restore` fetched the checked WAL into.", valueName: "folder"))
@@ -300,20 +302,14 @@ extension PostgresCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let file = try WALFileName(name)
-                let prefix = file.name + "-"
-                let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).filter { $0.hasPrefix(prefix) && $0.count == prefix.count + 64 }
-                guard let found = candidates.first, let contents = FileManager.default.contents(atPath: spool + "/" + found) else {
-                    throw ExitCode(1)
+                switch WALSpool.deliver(name, to: path, spool: spool) {
+                case .delivered: return
+                case .notPlanned: throw ExitCode(1)
+                case .abort(let reason):
+                    // Fatal for PostgreSQL: recovery stops here instead of ending early.
+                    Terminal.printError("error: \(name): \(reason)")
+                    throw ExitCode(WALSpool.abortStatus)
                 }
-                guard WALArchive.sha256(of: Array(contents)) == String(found.dropFirst(prefix.count)) else {
-                    throw RecoveryError(.validationFailed, "\(found) in the spool no longer matches its SHA-256: refused", target: found)
-                }
-                let temporary = path + ".carbon-recovery-partial"
-                guard FileManager.default.createFile(atPath: temporary, contents: contents, attributes: [.posixPermissions: 0o600]) else {
-                    throw RecoveryError(.storageFailure, "could not write \(temporary)", target: temporary)
-                }
-                guard rename(temporary, path) == 0 else { throw RecoveryError(.storageFailure, "could not move \(temporary) to \(path)", target: path) }
             }
         }
     }
