@@ -5,12 +5,16 @@ import Foundation
 extension EvidenceReport {
     /// A signed checkpoint of the audit trail, as stored.
     public struct Checkpoint: Sendable, Equatable {
+        /// The trail it is about (`carbon-recovery.audit/<trail id>`).
         public var origin: String
+        /// How many entries the trail had when it was signed.
         public var size: Int64
+        /// Hex SHA-256 of entry `size`: the trail's head then.
         public var headHash: String
         /// The signed note (C2SP signed-note text).
         public var note: String
 
+        /// Creates a checkpoint from its stored parts; nothing is read or checked, the signature neither.
         public init(origin: String, size: Int64, headHash: String, note: String) {
             self.origin = origin
             self.size = size
@@ -21,7 +25,9 @@ extension EvidenceReport {
 
     /// A database's restore window now, or why it could not be read.
     public enum WindowReading: Sendable {
+        /// The window as read from the archive.
         case read(PointInTimeRecovery.RestoreWindow)
+        /// The window could not be read: why.
         case failed(String)
     }
 
@@ -29,13 +35,21 @@ extension EvidenceReport {
     /// its lint findings, the trail's verification, and what is true now (each optional: a report
     /// made where the cluster or the archive cannot be reached says so instead).
     public struct Input: Sendable {
+        /// The start of the range (included).
         public var from: Date
+        /// The end of the range (excluded); must be after `from`.
         public var to: Date
+        /// When the report is made: its ``EvidenceReport/generatedAt``, and what ages now are measured from.
         public var now: Date
+        /// The recovery policy whose objectives and databases the report judges.
         public var policy: RecoveryPolicy
+        /// The policy's open lint findings, shown as given.
         public var findings: [PolicyFinding]
+        /// The audit trail's path, shown in the report.
         public var trailPath: String
+        /// The audit trail's verification, as made before the report.
         public var verification: AuditVerificationReport
+        /// The trail's newest signed checkpoint; `nil` when it has none.
         public var checkpoint: Checkpoint?
         /// Velero's backups now (scheduled ones are not in the trail); `nil` when not read.
         public var clusterBackups: [BackupStatus]?
@@ -46,6 +60,7 @@ extension EvidenceReport {
         /// Sections capabilities add after the report's own parts, in order (ids unique).
         public var sections: [Section]
 
+        /// Creates the input; nothing is read or checked (``EvidenceReport/build(trail:input:)`` checks it).
         public init(
             from: Date, to: Date, now: Date, policy: RecoveryPolicy, findings: [PolicyFinding], trailPath: String,
             verification: AuditVerificationReport, checkpoint: Checkpoint?, clusterBackups: [BackupStatus]? = nil,

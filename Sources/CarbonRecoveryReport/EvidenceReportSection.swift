@@ -31,9 +31,12 @@ extension EvidenceReport {
         public struct Figure: Sendable, Equatable {
             /// `[a-z0-9-]+`: the `data-figure` attribute.
             public var name: String
+            /// What the figure is, shown before its value.
             public var label: String
+            /// The figure's value, as text.
             public var value: String
 
+            /// Creates a figure; nothing is checked (``EvidenceReport/build(trail:input:)`` checks the name).
             public init(name: String, label: String, value: String) {
                 self.name = name
                 self.label = label
@@ -43,26 +46,34 @@ extension EvidenceReport {
 
         /// A series of durations in seconds over time, with an optional objective line.
         public struct Durations: Sendable, Equatable {
+            /// The chart's title.
             public var title: String
             /// What the values are ("archive lag", "anchor age"), said on the value axis.
             public var quantity: String
+            /// The values, each at its moment.
             public var points: [Point]
             /// Steps (a value held until the next point) or one dot per point.
             public var stepped: Bool
+            /// The objective line, in seconds; `nil` for none.
             public var objectiveSeconds: Double?
+            /// The objective line's label; `nil` for `objective <duration>`.
             public var objectiveLabel: String?
 
             /// One value at a moment.
             public struct Point: Sendable, Equatable {
+                /// When the value was taken.
                 public var time: Date
+                /// The value, in seconds (finite and ≥ 0, or the report refuses the section).
                 public var seconds: Double
 
+                /// Creates a point; nothing is checked.
                 public init(time: Date, seconds: Double) {
                     self.time = time
                     self.seconds = seconds
                 }
             }
 
+            /// Creates a chart; nothing is checked (``EvidenceReport/build(trail:input:)`` checks the values).
             public init(title: String, quantity: String, points: [Point], stepped: Bool, objectiveSeconds: Double? = nil, objectiveLabel: String? = nil) {
                 self.title = title
                 self.quantity = quantity
@@ -75,13 +86,16 @@ extension EvidenceReport {
 
         /// `[a-z0-9-]+`, unique in the report: the page's anchor (`#id`) and the JSON's key.
         public var id: String
+        /// The section's heading, in the page and in its contents.
         public var title: String
         /// The one-line judgement the summary table shows for this section, when it has one.
         public var verdict: Verdict?
+        /// What the section shows, top to bottom.
         public var blocks: [Block]
         /// The section's figures for `--output json` (under `sections[].figures`).
         public var json: JSONValue
 
+        /// Creates a section; nothing is checked (``EvidenceReport/build(trail:input:)`` checks the id and names).
         public init(id: String, title: String, verdict: Verdict? = nil, blocks: [Block], json: JSONValue = .object([:])) {
             self.id = id
             self.title = title
