@@ -209,17 +209,24 @@ func runPostgres(_ options: Options) async throws {
         cli, ["pg", "restore", "--stanza", "bench", "--timeline", "1", "--to-time", target, "--data-dir", oursData, "--port", String(oursPort), "--run-as", "postgres", "--keep-running"],
         environment: restoreEnvironment)
     servers.append(oursData)
+    // Where the time went: the command's own line says the whole and the replay.
+    say("  carbon-recovery pg restore: \(mine.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "")")
     let theirsData = work + "/restored-pgbackrest", theirsPort = try LoopbackPort.unused()
     let clock = ContinuousClock()
     let started = clock.now
     _ = try await asPostgres(
         pgbackrest, ["--config=\(configuration)", "--stanza=bench", "--pg1-path=\(theirsData)", "restore", "--type=time", "--target=\(target.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00"))", "--target-action=promote", "--target-timeline=1"])
+    let restored = clock.now
     try appendText(theirsData + "/postgresql.auto.conf", "port = \(theirsPort)\narchive_mode = off\nunix_socket_directories = '\(work)'\n")
     _ = try await asPostgres(bin + "/pg_ctl", ["start", "-D", theirsData, "-l", "\(work)/restored-pgbackrest.log", "-w", "-t", "3600"])
     servers.append(theirsData)
     while try await sql("SELECT pg_is_in_recovery()", port: theirsPort) != "f" { try await Task.sleep(for: .milliseconds(200)) }
     let theirs = started.duration(to: clock.now)
     let theirsSeconds = Double(theirs.components.seconds) + Double(theirs.components.attoseconds) / 1e18
+    let files = started.duration(to: restored), replay = restored.duration(to: clock.now)
+    say(String(
+        format: "  pgBackRest: restore of the files %.1f s, then start + replay + promote %.1f s",
+        Double(files.components.seconds) + Double(files.components.attoseconds) / 1e18, Double(replay.components.seconds) + Double(replay.components.attoseconds) / 1e18))
 
     let check = "SELECT count(*), coalesce(sum(delta), 0) FROM pgbench_history"
     let (oursRows, theirRows) = (try await sql(check, port: oursPort), try await sql(check, port: theirsPort))
