@@ -147,8 +147,13 @@ public final class WALSpool: Sendable {
         }
     }
 
-    /// Copies `NAME-SHA256` to `destination` (by way of a partial file) after checking it still
-    /// hashes to its name; `false` when it is not there (yet).
+    /// Hands `NAME-SHA256` to `destination` after checking it still hashes to its name: a hard
+    /// link made beside `destination` and renamed over it (a copy where a link cannot be made),
+    /// never synced — PostgreSQL syncs what it keeps, and a crash re-runs recovery, which asks
+    /// again. `false` when the file is not there (yet).
+    ///
+    /// Synced writes were what made restore_command slow: Foundation's `createFile` writes
+    /// atomically with an fsync, about 0.2 s of waiting for each 16 MiB segment.
     private static func copy(_ file: WALFileName, spool: String, sha256 expected: String?, to destination: String) throws -> Bool {
         let found: String
         if let expected {
@@ -158,15 +163,28 @@ public final class WALSpool: Sendable {
             guard let name = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).first(where: { $0.hasPrefix(prefix) && $0.count == prefix.count + 64 }) else { return false }
             found = name
         }
-        guard let contents = FileManager.default.contents(atPath: spool + "/" + found) else { return false }
+        let source = spool + "/" + found
+        guard let contents = FileManager.default.contents(atPath: source) else { return false }
         guard WALArchive.sha256(of: Array(contents)) == String(found.dropFirst(file.name.count + 1)) else {
             throw RecoveryError(.validationFailed, "\(found) in the spool no longer matches its SHA-256: refused", target: found)
         }
         let temporary = destination + ".carbon-recovery-partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: contents, attributes: [.posixPermissions: 0o600]) else {
-            throw RecoveryError(.storageFailure, "could not write \(temporary)", target: temporary)
+        unlink(temporary)
+        if link(source, temporary) != 0 {
+            // Another file system, or a link the kernel's hard-link protection refuses: a copy.
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw RecoveryError(.storageFailure, "could not write \(temporary): \(String(cString: strerror(errno)))", target: temporary) }
+            let written = contents.withUnsafeBytes { writeAll(descriptor, $0.bindMemory(to: UInt8.self)) }
+            Glibc.close(descriptor)
+            guard written else {
+                unlink(temporary)
+                throw RecoveryError(.storageFailure, "could not write \(temporary)", target: temporary)
+            }
         }
-        guard rename(temporary, destination) == 0 else { throw RecoveryError(.storageFailure, "could not move \(temporary) to \(destination)", target: destination) }
+        guard rename(temporary, destination) == 0 else {
+            unlink(temporary)
+            throw RecoveryError(.storageFailure, "could not move \(temporary) to \(destination)", target: destination)
+        }
         return true
     }
 }

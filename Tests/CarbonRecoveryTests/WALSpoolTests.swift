@@ -31,6 +31,10 @@ struct WALSpoolTests {
         try spool.write(a, contents: first)
         #expect(await Self.deliver(a.file.name, to: directory.file("a"), spool: spool.path) == .delivered)
         #expect(FileManager.default.contents(atPath: directory.file("a")).map(Array.init) == first)
+        let linked = try FileManager.default.attributesOfItem(atPath: directory.file("a"))[.systemFileNumber] as? Int
+        let spooled = try FileManager.default.attributesOfItem(atPath: spool.path + "/\(a.file.name)-\(a.sha256)")[.systemFileNumber] as? Int
+        #expect(linked != nil && linked == spooled, "handed over as a hard link, not copied and synced")
+        #expect(await Self.deliver(a.file.name, to: directory.file("a"), spool: spool.path) == .delivered, "again, over the file PostgreSQL was given")
         #expect(await Self.deliver("000000010000000000000009", to: directory.file("z"), spool: spool.path) == .notPlanned)
         #expect(await Self.deliver("not a wal name", to: directory.file("z"), spool: spool.path) == .notPlanned)
         #expect(!FileManager.default.fileExists(atPath: directory.file("z")))
