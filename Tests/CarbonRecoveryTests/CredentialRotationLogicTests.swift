@@ -108,7 +108,10 @@ struct CredentialRotationLogicTests {
         }
         defer { velero.cancel() }
         let lines = LockedLines()
-        let report = try await rotation.rotate(to: new, smokeNamespace: "velero", timeout: .seconds(5)) { lines.append($0) }
+        // The timeout bounds both the wait for Velero's validation and the drain, which waits it
+        // out for `stuck`: 20 s, not 5 — on a loaded CI machine the validation (this task's
+        // polling, the rotation's half-second polls) once took longer than 5 s.
+        let report = try await rotation.rotate(to: new, smokeNamespace: "velero", timeout: .seconds(20)) { lines.append($0) }
         #expect(report.oldKeyInUse == ["velero/backup/stuck"], "\(report.oldKeyInUse)")
         #expect(report.steps.map(\.name) == ["check", "update-secret", "revalidate", "smoke-backup", "validate", "drain"])
         #expect(lines.all.contains { $0.contains("2 operation(s)") && $0.contains("velero/backup/ending") && $0.contains("velero/backup/stuck") }, "\(lines.all)")
