@@ -48,7 +48,8 @@ extension PointInTimeRecovery {
         public var backup: BaseBackup
         /// The target.
         public var target: Target
-        /// The archived files fetched (each checked against its SHA-256).
+        /// The archived files the restore planned to replay (each one fetched was checked against
+        /// its SHA-256; those after the target are not fetched once the server is promoted).
         public var files: Int
         /// The new timeline after promotion.
         public var timeline: UInt32
@@ -347,6 +348,7 @@ extension PointInTimeRecovery {
                 .validationFailed, "the restored files do not match PostgreSQL's backup manifest: \(verify.error.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000))",
                 target: request.dataDirectory)
         }
+        let owner = try serverAccount()
         try await Self.onDispatch {
             let files = FileManager.default
             let target: String
@@ -375,10 +377,7 @@ extension PointInTimeRecovery {
             guard files.createFile(atPath: request.dataDirectory + "/recovery.signal", contents: Data(), attributes: [.posixPermissions: 0o600]) else {
                 throw RecoveryError(.storageFailure, "could not write recovery.signal", target: request.dataDirectory)
             }
-            if let user = tools.runAs {
-                guard let account = getpwnam(user) else { throw RecoveryError(.invalidInput, "there is no user '\(user)' to run PostgreSQL as", target: user) }
-                try Self.chown(request.dataDirectory, uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
-            }
+            if let owner { try Self.chown(request.dataDirectory, uid: owner.uid, gid: owner.gid) }
         }
     }
 
