@@ -47,6 +47,27 @@ struct TimeLimitTests {
         released.value = true
     }
 
+    @Test("an operation that ends at once when cancelled still reports the limit, never a cancellation")
+    func limitNotCancellation() async throws {
+        // The timer cancels the operation when the limit passes; the operation's own CancellationError
+        // must not overtake the limit's answer. A race, so it is tried many times over.
+        // Many at once, so that the threads the timers and the operations run on are busy, as on a loaded machine.
+        let answers = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<500 {
+                group.addTask {
+                    do {
+                        _ = try await withTimeLimit(.milliseconds(1)) { try await Task.sleep(for: .seconds(30)); return 1 }
+                        return "value"
+                    } catch { return "\(type(of: error))" }
+                }
+            }
+            var answers: [String: Int] = [:]
+            for await answer in group { answers[answer, default: 0] += 1 }
+            return answers
+        }
+        #expect(answers == ["TimeLimitExceeded": 500])
+    }
+
     @Test("cancelling the caller cancels the operation")
     func callerCancelled() async throws {
         let task = Task { try await withTimeLimit(.seconds(30)) { try await Task.sleep(for: .seconds(30)); return 1 } }

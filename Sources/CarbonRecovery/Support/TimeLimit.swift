@@ -26,8 +26,11 @@ package func withTimeLimit<T: Sendable>(_ limit: Duration, _ operation: @escapin
             let timer = Task {
                 try? await Task.sleep(for: limit)
                 guard !Task.isCancelled else { return }
-                work.cancel()
+                // The caller's answer first, then the cancellation: an operation that reacts to
+                // cancellation at once would otherwise end with a CancellationError that could
+                // reach the caller before the time limit does (a timeout reported as "cancelled").
                 finish(.failure(TimeLimitExceeded(limit: limit)))
+                work.cancel()
             }
             Task {
                 let result = await work.result
