@@ -6,6 +6,7 @@ import CarbonRecovery
 import CarbonRecoveryCompression
 @testable import CarbonRecoveryPostgres
 import CarbonRecoveryTestKit
+import Foundation
 import Testing
 import TestSupport
 
@@ -120,5 +121,30 @@ struct BaseBackupStreamTests {
         let cut = try BaseBackupStream(chunks(split(Array(tar.prefix(tar.count - 2_000)), into: 4_096)), compression: .gzip)
         await #expect(throws: RecoveryError.self) { try await storage.upload("base/y/base.tar", from: cut) }
         #expect(try await storage.get("base/y/base.tar") == nil, "nothing stored")
+    }
+}
+
+@Suite("Extracting a base backup's tar")
+struct BaseBackupExtractTests {
+    @Test("files land with their contents and owner-only modes, parents made as needed, an empty file too; a link member is refused")
+    func extract() async throws {
+        let directory = try TemporaryDirectory()
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let tar = tarHeader("global/", size: 0, type: UInt8(ascii: "5")) + tarFile("global/pg_control", [1, 2, 3])
+            + tarFile("base/1/1259", big) + tarFile("PG_VERSION", Array("15\n".utf8)) + tarFile("empty", []) + [UInt8](repeating: 0, count: 1024)
+        let members = try BaseBackupTar.members(tar)
+        let folder = directory.file("data")
+        try await BaseBackupTar.extract(tar, members: members, into: folder)
+        #expect(FileManager.default.contents(atPath: folder + "/base/1/1259").map(Array.init) == big)
+        #expect(FileManager.default.contents(atPath: folder + "/global/pg_control").map(Array.init) == [1, 2, 3])
+        #expect(FileManager.default.contents(atPath: folder + "/empty")?.isEmpty == true)
+        for (path, mode) in [("PG_VERSION", 0o600), ("base", 0o700), ("base/1", 0o700), ("", 0o700)] {
+            #expect((try FileManager.default.attributesOfItem(atPath: folder + "/" + path)[.posixPermissions] as? Int) == mode, "\(path)")
+        }
+        let linked = tarHeader("pg_tblspc/16384", size: 0, type: UInt8(ascii: "2")) + [UInt8](repeating: 0, count: 1024)
+        let error = await #expect(throws: RecoveryError.self) {
+            try await BaseBackupTar.extract(linked, members: try BaseBackupTar.members(linked), into: directory.file("other"))
+        }
+        #expect(error?.code == .unsupported)
     }
 }
