@@ -122,16 +122,8 @@ enum BaseBackupTar {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw RecoveryError(.storageFailure, "could not write \(path): \(String(cString: strerror(errno)))", target: path) }
         defer { close(descriptor) }
-        try bytes.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw RecoveryError(.storageFailure, "could not write \(path): \(String(cString: strerror(errno)))", target: path)
-                }
-                offset += written
-            }
+        guard bytes.withUnsafeBufferPointer({ FileDescriptorWrite.writeAll(descriptor, $0) }) else {
+            throw RecoveryError(.storageFailure, "could not write \(path): \(String(cString: strerror(errno)))", target: path)
         }
     }
 

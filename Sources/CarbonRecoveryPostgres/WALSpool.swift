@@ -55,7 +55,7 @@ public final class WALSpool: Sendable {
         let descriptor = open(plan, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw RecoveryError(.storageFailure, "could not create \(plan): \(String(cString: strerror(errno)))", target: plan) }
         var ok = flock(descriptor, LOCK_EX | LOCK_NB) == 0
-        ok = ok && text.utf8.withContiguousStorageIfAvailable { Self.writeAll(descriptor, $0) } ?? Self.writeAll(descriptor, Array(text.utf8))
+        ok = ok && text.utf8.withContiguousStorageIfAvailable { FileDescriptorWrite.writeAll(descriptor, $0) } ?? FileDescriptorWrite.writeAll(descriptor, Array(text.utf8))
         if ok, let owner { ok = fchown(descriptor, owner.uid, owner.gid) == 0 && Glibc.chown(path, owner.uid, owner.gid) == 0 }
         guard ok else {
             let reason = String(cString: strerror(errno))
@@ -83,7 +83,7 @@ public final class WALSpool: Sendable {
         let partial = path + "/.partial-" + entry.file.name
         let descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw RecoveryError(.storageFailure, "could not write \(partial): \(String(cString: strerror(errno)))", target: partial) }
-        var ok = contents.withUnsafeBufferPointer { Self.writeAll(descriptor, $0) }
+        var ok = contents.withUnsafeBufferPointer { FileDescriptorWrite.writeAll(descriptor, $0) }
         if ok, let owner { ok = fchown(descriptor, owner.uid, owner.gid) == 0 }
         let reason = ok ? "" : String(cString: strerror(errno))
         Glibc.close(descriptor)
@@ -91,20 +91,6 @@ public final class WALSpool: Sendable {
             unlink(partial)
             throw RecoveryError(.storageFailure, "could not write \(final)\(reason.isEmpty ? "" : ": " + reason)", target: final)
         }
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 { if errno == EINTR { continue }; return false }
-            offset += written
-        }
-        return true
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBufferPointer { writeAll(descriptor, $0) }
     }
 
     /// What `restore_command` runs: hands `name` to PostgreSQL at `destination`, waiting for a
@@ -174,7 +160,7 @@ public final class WALSpool: Sendable {
             // Another file system, or a link the kernel's hard-link protection refuses: a copy.
             let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw RecoveryError(.storageFailure, "could not write \(temporary): \(String(cString: strerror(errno)))", target: temporary) }
-            let written = contents.withUnsafeBytes { writeAll(descriptor, $0.bindMemory(to: UInt8.self)) }
+            let written = contents.withUnsafeBytes { FileDescriptorWrite.writeAll(descriptor, $0.bindMemory(to: UInt8.self)) }
             Glibc.close(descriptor)
             guard written else {
                 unlink(temporary)
