@@ -56,8 +56,9 @@ struct ReportCommand: AsyncParsableCommand {
                 guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
                     throw RecoveryError(.invalidInput, "could not write the report to \(path)", target: path)
                 }
-                let met = report.objectives.filter { $0.verdict.met == true }.count
-                print("wrote \(path): \(report.objectives.count) objective(s), \(met) met; \(report.drills.count) drill(s); "
+                let verdicts = report.objectives.map(\.verdict.met)
+                let met = verdicts.filter { $0 == true }.count, notMet = verdicts.filter { $0 == false }.count
+                print("wrote \(path): \(verdicts.count) objective(s): \(met) met, \(notMet) not met, \(verdicts.count - met - notMet) not shown; \(report.drills.count) drill(s); "
                     + "audit trail \(report.trail.valid ? "valid" : "FAILED verification"), head \(report.trail.headSequence)")
             }
             for note in report.notes { Terminal.printError("note: \(note)") }

@@ -24,7 +24,10 @@ struct RunCommand: AsyncParsableCommand {
             with `deploy`, not run here. The policy's notifiers are delivered to from the durable outbox while it runs, and \
             --metrics-port serves the metrics of docs/metrics.md on 127.0.0.1. With the audit signing key \
             (--signing-key), the trail signs a checkpoint every audit.checkpointInterval entries and one more when run stops; \
-            --checkpoint-dir (or audit.checkpointExport) copies each to a folder outside the trail's.
+            --checkpoint-dir (or audit.checkpointExport) copies each to a folder outside the trail's. \
+            --once TASK runs one of these tasks now, in the foreground, and exits (1 when it fails): its own \
+            operation is audited (rpo.check, backup.validate, drill.run, …), not a task.run, so the scheduler's missed-run \
+            bookkeeping is unchanged; the notifications it raises are delivered before it exits.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
@@ -39,12 +42,20 @@ struct RunCommand: AsyncParsableCommand {
             "Copy each new signed audit checkpoint to this folder, outside the trail's (default: the policy's audit.checkpointExport).",
             valueName: "path"))
     var checkpointDir: String?
+    @Option(
+        name: .customLong("once"),
+        help: ArgumentHelp("Run this task once now and exit, instead of scheduling (rpo-check, validate, cleanup, drill/<name>, pg-check/<stanza>, …).", valueName: "task"))
+    var once: String?
 
     func run() async throws {
         try await runReportingErrors {
             let policy = try PolicyFile.load(path: config).policy
             guard !RecoveryTasks.names(for: policy).isEmpty else {
                 throw RecoveryError.invalidInput("\(config) asks for no scheduled work: set automation.validate, automation.rpoCheck (with objectives or databases), automation.cleanup, a drill, or a database's baseBackup")
+            }
+            if let once {
+                try await runOnce(once, policy: policy)
+                return
             }
             if let metricsPort, !(0...65_535).contains(metricsPort) {
                 throw RecoveryError.invalidInput("--metrics-port \(metricsPort) is not a TCP port (0-65535)")
@@ -90,6 +101,35 @@ struct RunCommand: AsyncParsableCommand {
             configuration.maximumGracefulShutdownDuration = .seconds(300)
             try await ServiceGroup(configuration: configuration).run()
         }
+    }
+
+    /// `--once TASK`: the task's work, now, with the notifications it raised delivered after.
+    func runOnce(_ name: String, policy: RecoveryPolicy) async throws {
+        let names = RecoveryTasks.names(for: policy)
+        guard names.contains(name) else {
+            throw RecoveryError.invalidInput("\(config) has no task '\(name)': its tasks are \(names.joined(separator: ", "))")
+        }
+        guard metricsPort == nil, checkpointDir == nil else {
+            throw RecoveryError.invalidInput("--once runs one task and exits: --metrics-port and --checkpoint-dir are for the scheduler")
+        }
+        let context = try await OperationContext(global: global, connection: connection, policy: policy)
+        let production = try? await context.cluster.identity()
+        let tasks = RecoveryTasks.standard(
+            for: policy, coordinator: context.coordinator, productionIdentity: production,
+            drCoordinator: context.drCoordinatorFactory(connection: connection),
+            databases: policy.databases.isEmpty ? nil : try connection.databaseRecoveryFactory())
+        guard let task = tasks.first(where: { $0.name == name }) else {
+            throw RecoveryError.invalidInput("\(config) has no task '\(name)'")
+        }
+        let run = RecoveryTask.Run(scheduledFor: Date())
+        let result: Result<JSONValue, RecoveryError>
+        do {
+            result = .success(try await context.notifying { try await task.action(run) })
+        } catch {
+            result = .failure(error as? RecoveryError ?? RecoveryError(.unsupported, String(describing: error)))
+        }
+        Self.show(.finished(task: name, run: run, result: result), json: global.output == .json)
+        if case .failure = result { throw ExitCode.failure }
     }
 
     static func emit(_ line: String) {

@@ -49,7 +49,7 @@ struct ReportCLITests {
         let page = directory.file("evidence.html")
         let written = try await carbon(["--out", page])
         #expect(written.status == 0, "\(written.standardError)")
-        #expect(written.standardOutput.contains("wrote \(page): 1 objective(s), 1 met; 4 drill(s); audit trail valid"), "\(written.standardOutput)")
+        #expect(written.standardOutput.contains("wrote \(page): 1 objective(s): 1 met, 0 not met, 0 not shown; 4 drill(s); audit trail valid"), "\(written.standardOutput)")
         let html = try String(contentsOfFile: page, encoding: .utf8)
         #expect(html.hasPrefix("<!doctype html>") && html.contains("<svg") && html.contains(#"data-figure="drill-count">4<"#))
         let json = try await carbon(["--output", "json"])

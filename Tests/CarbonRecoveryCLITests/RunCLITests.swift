@@ -100,9 +100,9 @@ struct RunCLITests {
         }
         #expect(try await second.terminate(timeout: .seconds(330)) == 0, "\(second.output)")
 
+
         // The audit trail has it all: two scheduler lifetimes that ended well, runs, a validation, transitions.
-        let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "10000"], environment: environment)
-        let entries = try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? []
+        let entries = try await auditEntries(environment)
         #expect(entries.filter { $0["operation"] == "scheduler.run" && $0["kind"] == "outcome" }.map { $0["outcome"] } == [.string("success"), .string("success")])
         #expect(entries.filter { $0["operation"] == "backup.validate" && $0["kind"] == "outcome" && $0["target"] == .string("backup/\(backup)") }.count == 1)
         #expect(entries.contains { $0["operation"] == "drill.run" && $0["kind"] == "outcome" && $0["outcome"] == "success" })
@@ -128,11 +128,29 @@ struct RunCLITests {
             ["audit", "verify", "--public-key", signingKey + ".pub", "--checkpoint", directory.file("worm/checkpoints/latest.note")], environment: environment)
         #expect(against.status == 0, "\(against.standardOutput)\(against.standardError)")
         #expect(against.standardOutput.contains("checkpoints matched"), "\(against.standardOutput)")
+
+        // One task, now, without the scheduler: its own operation is audited, no task.run (the
+        // missed-run bookkeeping is the scheduler's), and it exits.
+        let taskRunsBefore = entries.filter { $0["operation"] == "task.run" }.count
+        let once = try await run(try executable("carbon-recovery"), ["run", "--once", "rpo-check"] + arguments, environment: environment)
+        #expect(once.status == 0, "\(once.standardError)")
+        #expect(once.standardOutput.hasPrefix("ran rpo-check for ") && once.standardOutput.contains(#""breached":[]"#), "\(once.standardOutput)")
+        #expect(!once.standardOutput.contains("scheduler started"), "\(once.standardOutput)")
+        let afterOnce = try await auditEntries(environment)
+        #expect(afterOnce.filter { $0["operation"] == "task.run" }.count == taskRunsBefore)
+        #expect(afterOnce.count > entries.count && afterOnce.last?["operation"] == "rpo.check" && afterOnce.last?["outcome"] == "success")
+
         _ = try await run(try executable("carbon-recovery"), ["backup", "delete", backup, "--velero-namespace", namespace], environment: environment)
         _ = try await run("/usr/bin/env", ["kubectl", "delete", "namespace", namespace, "--wait=false"])
     }
 
-    @Test("a policy that asks for no scheduled work, a checkpoint export folder inside the trail's or not absolute, or a missing file, is a clear error and records nothing")
+    /// Every entry of the trail the environment names.
+    func auditEntries(_ environment: [String: String]) async throws -> [JSONValue] {
+        let audit = try await run(try executable("carbon-recovery"), ["audit", "query", "--output", "json", "--limit", "10000"], environment: environment)
+        return try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? []
+    }
+
+    @Test("a policy that asks for no scheduled work, a checkpoint export folder inside the trail's or not absolute, a task --once does not know, or a missing file, is a clear error and records nothing")
     func badInput() async throws {
         let directory = try TemporaryDirectory()
         let file = directory.file("empty.yaml")
@@ -158,6 +176,8 @@ struct RunCLITests {
         let relative = try await run(
             try executable("carbon-recovery"), ["run", "--config", directory.file("inside.yaml"), "--checkpoint-dir", "checkpoints"], environment: environment)
         #expect(relative.status == 1 && relative.standardError.contains("is not an absolute path"), "\(relative.standardError)")
+        let unknown = try await run(try executable("carbon-recovery"), ["run", "--config", directory.file("inside.yaml"), "--once", "rpo-chek"], environment: environment)
+        #expect(unknown.status == 1 && unknown.standardError.contains("has no task 'rpo-chek': its tasks are validate"), "\(unknown.standardError)")
         let missing = try await run(try executable("carbon-recovery"), ["run", "--config", directory.file("nope.yaml")], environment: environment)
         #expect(missing.status == 1 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("state") + "/carbon-recovery/audit.db"), "refused before the trail is opened")
