@@ -84,8 +84,10 @@ public final class SimulatedWallClock: WallClock {
     /// before it moves on — so every fire on the way happens at its own time, in order.
     ///
     /// - Throws: `SimulatedWallClock.Stalled` when the sleepers do not come back in time (a task
-    ///   hangs, or `sleepers` is wrong).
-    public func advance(to date: Date, sleepers: Int, timeout: Duration = .seconds(30)) async throws {
+    ///   hangs, or `sleepers` is wrong). The default timeout is a hang detector, not a measure:
+    ///   a task's run that writes a durable SQLite file can wait on its disk for tens of seconds
+    ///   on a loaded machine (a CI run saw 30 s pass).
+    public func advance(to date: Date, sleepers: Int, timeout: Duration = .seconds(120)) async throws {
         try await settle(sleepers: sleepers, timeout: timeout)
         while let next = nextDeadline, next <= date {
             set(to: next)
@@ -96,7 +98,7 @@ public final class SimulatedWallClock: WallClock {
     }
 
     /// Waits (in real time) until `sleepers` tasks sleep on the clock.
-    public func settle(sleepers: Int, timeout: Duration = .seconds(30)) async throws {
+    public func settle(sleepers: Int, timeout: Duration = .seconds(120)) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while sleeperCount != sleepers {
             if ContinuousClock.now >= deadline { throw Stalled(expected: sleepers, sleeping: sleeperCount, at: now()) }
