@@ -47,9 +47,12 @@ struct SchedulerHarness {
         ]
     }
 
-    /// A fresh "process": its own trail handle and coordinator over the same file.
+    /// A fresh "process": its own trail handle and coordinator over the same file. The trail
+    /// commits without waiting for the disk (`synchronous=NORMAL`; a crash still loses nothing):
+    /// hundreds of simulated runs are about scheduling, and on a loaded CI machine each synced
+    /// commit waited about a second.
     func start() async throws -> (Task<Void, any Error>, SQLiteAuditTrail) {
-        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"))
+        let trail = try await SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(durability: .normal))
         let coordinator = RecoveryCoordinator(
             engine: InMemoryBackupEngine(), storage: InMemoryStorageBackend(), audit: trail, actor: AuditActor(user: "scheduler-test", cluster: nil),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
