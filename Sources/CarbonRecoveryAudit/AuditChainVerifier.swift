@@ -11,6 +11,9 @@ import Synchronization
 struct AuditChainVerifier {
     /// Hash at each checkpointed size, to compare while scanning.
     var checkpoints: [Int64: String]
+    /// Whether the trail has the Merkle tree, to check along: each entry's leaf while its range
+    /// is scanned, and every interior node (each the hash of its two children) as a job of its own.
+    var tree = false
 
     /// What one range's scan found.
     struct RangeResult {
@@ -35,8 +38,13 @@ struct AuditChainVerifier {
             (lastSequence * part / parts + 1)...(lastSequence * (part + 1) / parts)
         }
         let results = Results(count: ranges.count)
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
-            results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
+        let interior = Mutex<Result<AuditProblem?, any Error>>(.success(nil))
+        DispatchQueue.concurrentPerform(iterations: ranges.count + (tree ? 1 : 0)) { index in
+            if index == ranges.count {
+                interior.withLock { $0 = Result { try AuditTreeVerifier.verifyInteriorNodes(path: path, size: lastSequence) } }
+            } else {
+                results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
+            }
         }
         var previous = Array(AuditCanonicalEncoding.genesisHash.utf8)
         var checked: Int64 = 0
@@ -53,7 +61,14 @@ struct AuditChainVerifier {
             if let problem = result.problem { return report(checked, result.lastHash, checkpointsChecked, problem) }
             previous = result.lastHash
         }
-        return finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
+        if let problem = try interior.withLock({ try $0.get() }) {
+            return report(checked, previous, checkpointsChecked, problem)
+        }
+        var verified = finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
+        if tree, verified.isValid {
+            verified.rootHash = HexEncoding.string(try AuditTreeVerifier.rootHash(path: path, size: lastSequence))
+        }
+        return verified
     }
 
     /// The report for a chain that verified up to `checked`: a problem only if a checkpoint lies beyond it.
@@ -86,6 +101,13 @@ struct AuditChainVerifier {
         // A range that starts past a deleted row must still notice the gap.
         let previousRowCheck = isFirst ? nil : try database.prepare("SELECT max(seq) FROM audit_entries WHERE seq < ?1")
         defer { statement.reset() }
+        // The stored leaves of the same entries, read alongside.
+        let leaves = tree ? try database.prepare("SELECT idx, hash FROM audit_tree WHERE level = 0 AND idx BETWEEN ?1 AND ?2 ORDER BY idx") : nil
+        leaves?.bind(1, range.lowerBound - 1)
+        leaves?.bind(2, range.upperBound - 1)
+        defer { leaves?.reset() }
+        var leafData = ByteBuffer(capacity: 1 << 16)
+        let planWithHash = Self.planWithHash
 
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
         var expected = range.lowerBound
@@ -149,6 +171,20 @@ struct AuditChainVerifier {
             // Swapped, not assigned: assigning would share one buffer, and the next row's write
             // into `computed` would then copy it (an allocation per row).
             swap(&result.lastHash, &computed)
+            if let leaves {
+                leafData.count = 0
+                Self.leafPrefix.withUnsafeBufferPointer { leafData.append($0) }
+                Self.encode(row, plan: planWithHash, linked: result.checked > 0 || isFirst, into: &leafData)
+                let leaf = SHA256.hash(data: leafData.bytes)
+                guard try leaves.step(), leaves.int64(0) == sequence - 1, let stored = leaves.blob(1),
+                    leaf.withUnsafeBytes({ stored.elementsEqual($0) })
+                else {
+                    result.problem = AuditProblem(
+                        kind: .treeMismatch, sequence: sequence,
+                        message: "the Merkle tree's leaf \(sequence - 1) is not the hash of entry \(sequence): the tree table was changed, or the entry was and its tree with it")
+                    return result
+                }
+            }
             result.checked += 1
             expected += 1
             if sequence == nextCheckpoint?.size, let checkpointHash = nextCheckpoint?.hash {
@@ -196,7 +232,7 @@ struct AuditChainVerifier {
 
     // MARK: - Encoding from columns
 
-    /// How to write one member: where its `"name":` prefix lies in ``prefixBytes``, its column, and its type.
+    /// How to write one member: where its `"name":` prefix lies in ``Plan/prefixBytes``, its column, and its type.
     struct Step {
         /// `verbatim`: a string whose domain check (or link check) has already shown it holds no
         /// byte that needs escaping (digits, ASCII letters, hex), so it is copied without scanning.
@@ -207,15 +243,26 @@ struct AuditChainVerifier {
         var kind: Kind
     }
 
-    /// Every member's prefix, back to back, so that writing one copies from a single buffer.
-    static let prefixBytes: [UInt8] = AuditCanonicalEncoding.prefixesWithoutHash.flatMap { $0 }
+    /// One way of writing a row: its steps, and every member's prefix back to back (so that
+    /// writing one copies from a single buffer).
+    struct Plan {
+        var steps: [Step]
+        var prefixBytes: [UInt8]
+    }
 
-    /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``.
-    static let plan: [Step] = {
+    /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``: what the entry's hash covers.
+    static let plan = makePlan(includingHash: false)
+
+    /// The members with `hash`: the entry's canonical line, its Merkle leaf's data. Used only
+    /// after the stored hash was found equal to the computed one, so it is hex and copied as is.
+    static let planWithHash = makePlan(includingHash: true)
+
+    private static func makePlan(includingHash: Bool) -> Plan {
         var steps: [Step] = []
         var offset = 0
-        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where field != .hash {
-            let count = AuditCanonicalEncoding.prefixesWithoutHash[position].count
+        let prefixes = includingHash ? AuditCanonicalEncoding.prefixesWithHash : AuditCanonicalEncoding.prefixesWithoutHash
+        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where includingHash || field != .hash {
+            let count = prefixes[position].count
             let (column, kind): (Int32, Step.Kind) =
                 switch field {
                 case .sequence: (0, .integer)
@@ -233,22 +280,22 @@ struct AuditChainVerifier {
                 case .correlationID: (12, .text)
                 case .session: (13, .text)
                 case .previousHash: (14, .previousHash)
-                case .hash: (15, .text)
+                case .hash: (15, .verbatim)
                 }
             steps.append(Step(prefixStart: offset, prefixCount: count, column: column, kind: kind))
             offset += count
         }
-        return steps
-    }()
+        return Plan(steps: steps, prefixBytes: prefixes.flatMap { $0 })
+    }
 
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
     @inline(__always)
     ///
     /// `linked` says that `prev_hash` was found equal to the previous entry's hash (so it is hex);
     /// the first entry of a later range is linked only afterwards, and is escaped like any text.
-    static func encode(_ row: borrowing AuditRowColumns, plan: [Step], linked: Bool, into buffer: inout ByteBuffer) {
-        prefixBytes.withUnsafeBufferPointer { prefixes in
-            plan.withUnsafeBufferPointer { steps in
+    static func encode(_ row: borrowing AuditRowColumns, plan: Plan, linked: Bool, into buffer: inout ByteBuffer) {
+        plan.prefixBytes.withUnsafeBufferPointer { prefixes in
+            plan.steps.withUnsafeBufferPointer { steps in
                 for step in steps {
                     buffer.append(UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
                     switch step.kind {
@@ -275,6 +322,8 @@ struct AuditChainVerifier {
     }
 
     private static let closingBrace: [UInt8] = [UInt8(ascii: "}")]
+    /// RFC 9162's leaf prefix, 0x00.
+    private static let leafPrefix: [UInt8] = [0x00]
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)

@@ -2,7 +2,7 @@
 /// never edits an old one.
 enum AuditSchema {
     /// The newest schema version this code writes.
-    static let currentVersion: Int64 = 1
+    static let currentVersion: Int64 = 2
 
     /// Migration steps; index `n` upgrades version `n` to `n + 1`.
     static let migrations: [String] = [
@@ -66,8 +66,26 @@ enum AuditSchema {
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_meta is not allowed'); END;
         CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_meta is not allowed'); END;
+        """,
+        // 1 → 2: the Merkle tree (RFC 9162) over the entries. Every complete subtree's hash, by
+        // level and index (leaf i is entry i + 1); `SQLiteAuditTrail.buildTree` adds the rows of
+        // the entries already there in the same transaction. Nothing existing changes.
         """
+        CREATE TABLE audit_tree (
+            level  INTEGER NOT NULL,
+            idx    INTEGER NOT NULL,
+            hash   BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_tree is not allowed'); END;
+        CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_tree is not allowed'); END;
+        """,
     ]
+
+    /// The first schema version with the Merkle tree (`audit_tree`).
+    static let treeVersion: Int64 = 2
 
     /// The columns of `audit_entries` in the order the statements below read them.
     static let entryColumns =
@@ -77,4 +95,8 @@ enum AuditSchema {
         INSERT INTO audit_entries (\(entryColumns))
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
         """
+
+    static let insertNode = "INSERT INTO audit_tree (level, idx, hash) VALUES (?1, ?2, ?3)"
+
+    static let selectNode = "SELECT hash FROM audit_tree WHERE level = ?1 AND idx = ?2"
 }

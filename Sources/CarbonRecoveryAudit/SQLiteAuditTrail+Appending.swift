@@ -14,6 +14,8 @@ extension SQLiteAuditTrail {
             throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
         }
         let (lastSequence, lastHash) = try head()
+        // Read before the insert moves the head: the tree as of the entry before this one.
+        var frontier = try frontier()
         var entry = AuditEntry(
             version: AuditEntry.version(for: record.outcome), sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
             operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
@@ -39,6 +41,7 @@ extension SQLiteAuditTrail {
         insertStatement.bind(16, entry.hash)
         try insertStatement.run()
         writer.cachedHead = (entry.sequence, entry.hash)
+        try appendLeaf(entry, to: &frontier)
 
         if !writer.sessionRegistered {
             let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
@@ -96,7 +99,8 @@ extension SQLiteAuditTrail {
             throw RecoveryError(.auditFailure, "cannot \(what): this handle of the trail was closed; open it again", target: path)
         }
         writer.cachedHead = nil
-        defer { writer.cachedHead = nil }
+        writer.cachedFrontier = nil
+        defer { (writer.cachedHead, writer.cachedFrontier) = (nil, nil) }
         // What the body changes in memory must be undone if the transaction rolls back.
         let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
         do {

@@ -68,7 +68,7 @@ extension SQLiteAuditTrail {
                             kind: .rowOutsideChain, sequence: lowest,
                             message: "a row with seq \(lowest) is outside the chain (which starts at 1): a row was inserted into the trail"))
                     }
-                    return try AuditChainVerifier(checkpoints: checkpoints).verify(path: path, lastSequence: lastSequence)
+                    return try AuditChainVerifier(checkpoints: checkpoints, tree: writer.hasTree).verify(path: path, lastSequence: lastSequence)
                 }
             } catch let error as SQLiteError {
                 throw Self.wrap(error, "cannot read the audit trail to verify it", path: path)

@@ -143,9 +143,9 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                     try database.execute("PRAGMA journal_mode=WAL")
                 }
                 try database.execute("PRAGMA synchronous=\(durability.rawValue)")
-                try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
+                let version = try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
                 let trailID = try Self.readOrCreateTrailID(database, readOnly: readOnly)
-                return (trailID, try WriterState(database, readOnly: readOnly))
+                return (trailID, try WriterState(database, readOnly: readOnly, hasTree: version >= AuditSchema.treeVersion))
             }
             self.trailID = trailID
             self.writer = writer
@@ -411,15 +411,53 @@ final class WriterState: @unchecked Sendable {
     var openAttempts: Set<String> = []
     /// Whether ``SQLiteAuditTrail/close()`` (or the handle's `deinit`) ended the session.
     var closed = false
+    /// The Merkle tree's right edge inside the current write transaction; `nil` outside one.
+    var cachedFrontier: MerkleFrontier?
+    /// Whether the file has the Merkle tree (schema 2 on); a reader of an older trail has none.
+    let hasTree: Bool
+    private var nodeStatement: SQLiteStatement?
+    private var insertNodeStatement: SQLiteStatement?
 
-    init(_ database: SQLiteConnection, readOnly: Bool) throws {
+    init(_ database: SQLiteConnection, readOnly: Bool, hasTree: Bool) throws {
+        self.hasTree = hasTree
         prepared = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
         insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
+        nodeStatement = hasTree ? try database.prepare(AuditSchema.selectNode) : nil
+        insertNodeStatement = hasTree && !readOnly ? try database.prepare(AuditSchema.insertNode) : nil
+    }
+
+    /// The stored hash of the complete subtree at `level`, `index`.
+    ///
+    /// - Throws: ``RecoveryError/Code/auditTampered`` when it is missing or not 32 bytes (the
+    ///   tree table was changed), ``RecoveryError/Code/auditFailure`` for a trail without a tree.
+    func node(level: Int, index: Int64, path: String) throws -> MerkleTree.Hash {
+        guard let statement = nodeStatement else {
+            throw RecoveryError(.auditFailure, "the audit trail has no Merkle tree yet (a trail from before it): open it for writing once to add it", target: path)
+        }
+        defer { statement.reset() }
+        statement.bind(1, Int64(level))
+        statement.bind(2, index)
+        guard try statement.step(), let hash = statement.blob(0), hash.count == 32 else {
+            throw RecoveryError(
+                .auditTampered, "the trail's Merkle tree has no valid node at level \(level), index \(index): its tree table was changed", target: path)
+        }
+        return hash
+    }
+
+    /// Stores a complete subtree's hash.
+    func insertNode(level: Int, index: Int64, hash: MerkleTree.Hash) throws {
+        guard let statement = insertNodeStatement else { return }
+        statement.bind(1, Int64(level))
+        statement.bind(2, index)
+        statement.bind(3, bytes: hash)
+        try statement.run()
     }
 
     /// Finalizes the statements, so that closing the connection closes it at once.
     func finalizeStatements() {
         prepared = nil
         insertStatement = nil
+        nodeStatement = nil
+        insertNodeStatement = nil
     }
 }

@@ -104,6 +104,11 @@ enum RawSQL {
         DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_entries_no_delete;
         DROP TRIGGER audit_checkpoints_no_update; DROP TRIGGER audit_checkpoints_no_delete;
         """
+
+    /// Drops the Merkle tree's append-only triggers.
+    static let dropTreeTriggers = """
+        DROP TRIGGER audit_tree_no_update; DROP TRIGGER audit_tree_no_delete;
+        """
 }
 
 /// Writes `pairs` attempt/outcome pairs.
