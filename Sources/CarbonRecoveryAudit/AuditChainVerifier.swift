@@ -14,6 +14,11 @@ struct AuditChainVerifier {
     /// Whether the trail has the Merkle tree, to check along: each entry's leaf while its range
     /// is scanned, and every interior node (each the hash of its two children) as a job of its own.
     var tree = false
+    /// The root each stored tree checkpoint states, by size: checked against the verified tree.
+    var treeCheckpoints: [Int64: String] = [:]
+    /// A checkpoint from outside the trail within its size (with the tree): its hash must be the
+    /// tree's root at its size or, for a checkpoint from before the tree, the chain's head there.
+    var external: (size: Int64, hash: String)?
 
     /// What one range's scan found.
     struct RangeResult {
@@ -65,9 +70,30 @@ struct AuditChainVerifier {
             return report(checked, previous, checkpointsChecked, problem)
         }
         var verified = finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
-        if tree, verified.isValid {
-            verified.rootHash = HexEncoding.string(try AuditTreeVerifier.rootHash(path: path, size: lastSequence))
+        guard tree, verified.isValid else { return verified }
+        // The tree is the entries' tree now: every root a checkpoint states must be its root at that size.
+        let roots = try AuditTreeVerifier.Roots(path: path)
+        for (size, stated) in treeCheckpoints.sorted(by: { $0.key < $1.key }) where size <= checked {
+            let root = HexEncoding.string(try roots.root(size: size))
+            guard root == stated else {
+                verified.problem = AuditProblem(
+                    kind: .checkpointMismatch, sequence: size,
+                    message: "a signed checkpoint says the tree of \(size) entries had root \(stated), but it has \(root): the trail was rewritten at or before entry \(size)")
+                return verified
+            }
         }
+        if let external, external.size <= checked {
+            let root = external.size == 0 ? HexEncoding.string(MerkleTree.emptyTreeHash) : HexEncoding.string(try roots.root(size: external.size))
+            let chainHash = external.size == 0 ? AuditCanonicalEncoding.genesisHash : try roots.entryHash(sequence: external.size)
+            guard external.hash == root || external.hash == chainHash else {
+                verified.problem = AuditProblem(
+                    kind: .checkpointMismatch, sequence: external.size,
+                    message: "the checkpoint says the trail of \(external.size) entries had hash \(external.hash), but its tree's root there is \(root) (and its chain's head \(chainHash)): the trail was rewritten at or before entry \(external.size)")
+                return verified
+            }
+            verified.checkpointsChecked += 1
+        }
+        verified.rootHash = HexEncoding.string(try roots.root(size: checked))
         return verified
     }
 
@@ -503,6 +529,16 @@ enum HexEncoding {
                 }
             }
         }
+    }
+
+    /// The hex string of bytes (a hash kept as bytes).
+    static func string(_ bytes: [UInt8]) -> String {
+        var hex = [UInt8](repeating: 0, count: 2 * bytes.count)
+        for (index, byte) in bytes.enumerated() {
+            hex[2 * index] = digits[Int(byte >> 4)]
+            hex[2 * index + 1] = digits[Int(byte & 0x0F)]
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The hex string of a digest.

@@ -81,6 +81,9 @@ enum AuditSchema {
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_tree is not allowed'); END;
         CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_tree is not allowed'); END;
+        -- A checkpoint's note states the tree's root (hex here); NULL for one from before the tree,
+        -- whose note states the chain's head hash.
+        ALTER TABLE audit_checkpoints ADD COLUMN root_hash TEXT;
         """,
     ]
 

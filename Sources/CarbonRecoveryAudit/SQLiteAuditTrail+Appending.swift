@@ -81,12 +81,16 @@ extension SQLiteAuditTrail {
         guard let key = configuration.signingKey else { return nil }
         let (size, hash) = try head()
         guard size > 0 else { return nil }
-        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, keys: [key] + (extraKey.map { [$0] } ?? []))
-        let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
+        // C2SP tlog-checkpoint: the note states the tree's root; the chain's head is stored beside it.
+        let root = HexEncoding.string(try frontier().rootHash)
+        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: root, keys: [key] + (extraKey.map { [$0] } ?? []))
+        let statement = try database.prepare(
+            "INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note, root_hash) VALUES (?1, ?2, ?3, ?4, ?5)")
         statement.bind(1, size)
         statement.bind(2, hash)
         statement.bind(3, RFC3339.format(clock.now()))
         statement.bind(4, checkpoint.note)
+        statement.bind(5, root)
         try statement.run()
         return checkpoint
     }

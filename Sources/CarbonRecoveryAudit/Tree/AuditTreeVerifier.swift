@@ -36,16 +36,40 @@ enum AuditTreeVerifier {
         return nil
     }
 
-    /// The root of the tree of the first `size` leaves, from the stored nodes.
-    static func rootHash(path: String, size: Int64) throws -> MerkleTree.Hash {
-        let database = try SQLiteConnection(path: path, readOnly: true)
-        let statement = try database.prepare(AuditSchema.selectNode)
-        return try MerkleTree.rootHash(size: size) { level, index in
-            statement.bind(1, Int64(level))
-            statement.bind(2, index)
-            defer { statement.reset() }
-            guard try statement.step(), let hash = statement.blob(0), hash.count == 32 else {
-                throw RecoveryError(.auditTampered, "the trail's Merkle tree has no valid node at level \(level), index \(index)", target: path)
+    /// Roots of the tree at any size, from the stored nodes (after they were verified), and the
+    /// chain's hash at an entry, on one read-only connection.
+    final class Roots {
+        private let database: SQLiteConnection
+        private let node: SQLiteStatement
+        private let entry: SQLiteStatement
+        private let path: String
+
+        init(path: String) throws {
+            self.path = path
+            database = try SQLiteConnection(path: path, readOnly: true)
+            node = try database.prepare(AuditSchema.selectNode)
+            entry = try database.prepare("SELECT hash FROM audit_entries WHERE seq = ?1")
+        }
+
+        /// The root of the tree of the first `size` leaves.
+        func root(size: Int64) throws -> MerkleTree.Hash {
+            try MerkleTree.rootHash(size: size) { level, index in
+                node.bind(1, Int64(level))
+                node.bind(2, index)
+                defer { node.reset() }
+                guard try node.step(), let hash = node.blob(0), hash.count == 32 else {
+                    throw RecoveryError(.auditTampered, "the trail's Merkle tree has no valid node at level \(level), index \(index)", target: path)
+                }
+                return hash
+            }
+        }
+
+        /// The stored hash of entry `sequence`.
+        func entryHash(sequence: Int64) throws -> String {
+            entry.bind(1, sequence)
+            defer { entry.reset() }
+            guard try entry.step(), let hash = entry.text(0) else {
+                throw RecoveryError(.auditTampered, "entry \(sequence) is missing from the trail", target: path)
             }
             return hash
         }
