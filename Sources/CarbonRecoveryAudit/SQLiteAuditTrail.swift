@@ -330,10 +330,14 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
+    /// The hash a stored checkpoint's note states: its tree root, or for a checkpoint from
+    /// before the tree (and in a trail read without one) the chain's head.
+    var noteHashColumn: String { writer.hasTree ? "coalesce(root_hash, head_hash)" : "head_hash" }
+
     /// The newest stored checkpoint, if any.
     public func latestCheckpoint() async throws -> AuditCheckpoint? {
         try await database.run { [self] database in
-            let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            let statement = try database.prepare("SELECT size, \(noteHashColumn), note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
             defer { statement.reset() }
             guard try statement.step() else { return nil }
             return AuditCheckpoint(origin: "carbon-recovery.audit/\(trailID)", size: statement.int64(0), headHash: statement.text(1) ?? "", note: statement.text(2) ?? "")
@@ -349,7 +353,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     public func checkpoints(after size: Int64, limit: Int = 1000) async throws -> [AuditCheckpoint] {
         try await database.run { [self] database in
             do {
-                let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
+                let statement = try database.prepare("SELECT size, \(noteHashColumn), note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
                 defer { statement.reset() }
                 statement.bind(1, size)
                 statement.bind(2, Int64(max(0, limit)))

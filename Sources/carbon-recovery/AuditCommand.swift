@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Query, verify, export and checkpoint the audit trail; create its signing key.",
-        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Keygen.self, RotateKey.self, Ingest.self]
+        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
     )
 }
 

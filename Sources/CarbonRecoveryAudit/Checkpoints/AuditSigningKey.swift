@@ -230,6 +230,17 @@ public struct AuditCheckpoint: Sendable, Hashable {
         self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
     }
 
+    /// Reads a note's origin, size and hash *without* checking any signature: for choosing a
+    /// checkpoint (what to prove against), never for trusting one.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when the note is not a checkpoint note.
+    public init(unverified note: String) throws {
+        guard let signed = SignedNote(note), let fields = signed.fields else {
+            throw RecoveryError.invalidInput("not a checkpoint note: origin, size and base64 hash lines, a blank line, then signatures")
+        }
+        self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
+    }
+
     /// Whether a checkpoint stored in the trail is vouched for by one of `keys` (the verifier
     /// key first, then the keys it replaced): a note that parses, carries a valid signature by
     /// one of them, and states the stored size, hash and origin. A signature line by one of the
