@@ -103,7 +103,7 @@ struct AuditProofTests {
         ("carbon-recovery audit proof v1\ninclusion\nindex 0\nentry {}\ncheckpoint 3\nabc", "ending with a newline"),
         ("carbon-recovery audit proof v1\ninclusion\nindex 0\nentry {}\ncheckpoint 2\na\nextra", "there is more after"),
         ("carbon-recovery audit proof v1\nconsistency\ncheckpoint 2\na\n", "expected 'checkpoint"),
-        ("carbon-recovery audit proof v1", "ends early"),
+        ("carbon-recovery audit proof v1", "not ended by a newline"),
     ])
     func parser(text: String, message: String) {
         do {

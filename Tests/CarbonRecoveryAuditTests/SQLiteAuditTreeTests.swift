@@ -47,7 +47,7 @@ struct SQLiteAuditTreeTests {
         let path = directory.file("audit.db")
         try await fill(path: path, pairs: 13)
         // Back to schema 1 exactly: its migration step is the one that still creates it.
-        #expect(RawSQL.exec(path, "DROP TABLE audit_tree; DELETE FROM schema_version WHERE version = 2") == nil)
+        #expect(RawSQL.exec(path, "DROP TABLE audit_tree; ALTER TABLE audit_checkpoints DROP COLUMN root_hash; DELETE FROM schema_version WHERE version = 2") == nil)
         let before = RawSQL.scalar(path, "SELECT group_concat(seq || hash, ',') FROM audit_entries")
 
         let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))

@@ -195,6 +195,7 @@ public enum AuditProof: Sendable, Hashable {
 
         /// `checkpoint <n>` and the next `n` bytes, a note ending with a newline.
         mutating func note() throws -> String {
+            guard !atEnd else { throw AuditProof.bad("it ends early: expected 'checkpoint <byte count>'") }
             guard let count = try field("checkpoint"), let length = Int(count), length > 0, String(length) == count else {
                 throw AuditProof.bad("expected 'checkpoint <byte count>'")
             }
