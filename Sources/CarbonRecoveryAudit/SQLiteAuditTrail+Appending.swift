@@ -108,7 +108,11 @@ extension SQLiteAuditTrail {
         // What the body changes in memory must be undone if the transaction rolls back.
         let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
         do {
-            return try database.immediateTransaction(body)
+            let result = try database.immediateTransaction(body)
+            if let frontier = writer.cachedFrontier, let head = writer.cachedHead, frontier.size == head.0 {
+                writer.committedFrontier = (frontier, head.0, head.1)
+            }
+            return result
         } catch {
             (writer.sessionRegistered, writer.openAttempts) = (registered, open)
             if let error = error as? SQLiteError { throw Self.wrap(error, "cannot \(what)", path: path) }

@@ -11,7 +11,13 @@ extension SQLiteAuditTrail {
     /// may have appended since the last one) and then carried along.
     func frontier() throws -> MerkleFrontier {
         if let cached = writer.cachedFrontier { return cached }
-        let (size, _) = try head()
+        let (size, hash) = try head()
+        // The right edge this handle committed last is still the tree's when nobody appended since:
+        // the head is the one it left. That saves a read per set bit of the size on every append.
+        if let committed = writer.committedFrontier, committed.size == size, committed.headHash == hash {
+            writer.cachedFrontier = committed.frontier
+            return committed.frontier
+        }
         let frontier = try MerkleFrontier(size: size) { level, index in try writer.node(level: level, index: index, path: path) }
         writer.cachedFrontier = frontier
         return frontier

@@ -417,6 +417,9 @@ final class WriterState: @unchecked Sendable {
     var closed = false
     /// The Merkle tree's right edge inside the current write transaction; `nil` outside one.
     var cachedFrontier: MerkleFrontier?
+    /// The right edge as this handle's last committed transaction left it, with the head it
+    /// goes with: reused while the head is still that one.
+    var committedFrontier: (frontier: MerkleFrontier, size: Int64, headHash: String)?
     /// Whether the file has the Merkle tree (schema 2 on); a reader of an older trail has none.
     let hasTree: Bool
     private var nodeStatement: SQLiteStatement?
