@@ -11,8 +11,9 @@ import Synchronization
 struct AuditChainVerifier {
     /// Hash at each checkpointed size, to compare while scanning.
     var checkpoints: [Int64: String]
-    /// Whether the trail has the Merkle tree, to check along: each entry's leaf while its range
-    /// is scanned, and every interior node (each the hash of its two children) as a job of its own.
+    /// Whether the trail has the Merkle tree, to check along: each range recomputes the tree from
+    /// its start (the right edge read from the rows before it, which the previous range checks)
+    /// and compares every entry's stored tree hashes with the ones its leaf completes.
     var tree = false
     /// The root each stored tree checkpoint states, by size: checked against the verified tree.
     var treeCheckpoints: [Int64: String] = [:]
@@ -43,13 +44,8 @@ struct AuditChainVerifier {
             (lastSequence * part / parts + 1)...(lastSequence * (part + 1) / parts)
         }
         let results = Results(count: ranges.count)
-        let interior = Mutex<Result<AuditProblem?, any Error>>(.success(nil))
-        DispatchQueue.concurrentPerform(iterations: ranges.count + (tree ? 1 : 0)) { index in
-            if index == ranges.count {
-                interior.withLock { $0 = Result { try AuditTreeVerifier.verifyInteriorNodes(path: path, size: lastSequence) } }
-            } else {
-                results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
-            }
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
+            results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
         }
         var previous = Array(AuditCanonicalEncoding.genesisHash.utf8)
         var checked: Int64 = 0
@@ -66,13 +62,10 @@ struct AuditChainVerifier {
             if let problem = result.problem { return report(checked, result.lastHash, checkpointsChecked, problem) }
             previous = result.lastHash
         }
-        if let problem = try interior.withLock({ try $0.get() }) {
-            return report(checked, previous, checkpointsChecked, problem)
-        }
         var verified = finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
         guard tree, verified.isValid else { return verified }
         // The tree is the entries' tree now: every root a checkpoint states must be its root at that size.
-        let roots = try AuditTreeVerifier.Roots(path: path)
+        let roots = try AuditTreeStore(SQLiteConnection(path: path, readOnly: true), path: path)
         for (size, stated) in treeCheckpoints.sorted(by: { $0.key < $1.key }) where size <= checked {
             let root = HexEncoding.string(try roots.root(size: size))
             guard root == stated else {
@@ -121,18 +114,19 @@ struct AuditChainVerifier {
         // No memory map: mapping the file made the process's resident memory grow with the trail
         // (~550 MB at 1 M entries) and measured no faster than SQLite's page cache of 2 MB.
         let statement = try database.prepare(
-            "SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
+            "SELECT \(AuditSchema.entryColumns)\(tree ? ", tree" : "") FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
         statement.bind(1, range.lowerBound)
         statement.bind(2, range.upperBound)
         // A range that starts past a deleted row must still notice the gap.
         let previousRowCheck = isFirst ? nil : try database.prepare("SELECT max(seq) FROM audit_entries WHERE seq < ?1")
         defer { statement.reset() }
-        // The stored leaves of the same entries, read alongside.
-        let leaves = tree ? try database.prepare("SELECT idx, hash FROM audit_tree WHERE level = 0 AND idx BETWEEN ?1 AND ?2 ORDER BY idx") : nil
-        leaves?.bind(1, range.lowerBound - 1)
-        leaves?.bind(2, range.upperBound - 1)
-        defer { leaves?.reset() }
+        // The tree hashes of entries from before the tree, read alongside when a row has none.
+        let before = tree ? try database.prepare("SELECT seq, hashes FROM audit_tree_before WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq") : nil
+        before?.bind(1, range.lowerBound)
+        before?.bind(2, range.upperBound)
+        defer { before?.reset() }
         var leafData = ByteBuffer(capacity: 1 << 16)
+        var frontier = MerkleFrontier()
         let planWithHash = Self.planWithHash
 
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
@@ -154,6 +148,17 @@ struct AuditChainVerifier {
                 result.problem = AuditProblem(
                     kind: .sequenceGap, sequence: range.lowerBound,
                     message: "expected entry \(range.lowerBound - 1) before entry \(range.lowerBound), but the previous entry is \(before)")
+                return result
+            }
+        }
+
+        if tree, range.lowerBound > 1 {
+            // The right edge before this range, from rows the previous range checks: were one of
+            // them changed, that range reports it first.
+            do {
+                frontier = try AuditTreeStore(database, path: path).frontier(size: range.lowerBound - 1)
+            } catch {
+                result.problem = Self.treeProblem(range.lowerBound)
                 return result
             }
         }
@@ -197,17 +202,13 @@ struct AuditChainVerifier {
             // Swapped, not assigned: assigning would share one buffer, and the next row's write
             // into `computed` would then copy it (an allocation per row).
             swap(&result.lastHash, &computed)
-            if let leaves {
+            if tree {
                 leafData.count = 0
                 Self.leafPrefix.withUnsafeBufferPointer { leafData.append($0) }
                 Self.encode(row, plan: planWithHash, linked: result.checked > 0 || isFirst, into: &leafData)
-                let leaf = SHA256.hash(data: leafData.bytes)
-                guard try leaves.step(), leaves.int64(0) == sequence - 1, let stored = leaves.blob(1),
-                    leaf.withUnsafeBytes({ stored.elementsEqual($0) })
-                else {
-                    result.problem = AuditProblem(
-                        kind: .treeMismatch, sequence: sequence,
-                        message: "the Merkle tree's leaf \(sequence - 1) is not the hash of entry \(sequence): the tree table was changed, or the entry was and its tree with it")
+                let completed = frontier.append(leafHash: Array(SHA256.hash(data: leafData.bytes)))
+                guard try Self.storedTreeHashes(statement, before: before, sequence: sequence, equal: completed) else {
+                    result.problem = Self.treeProblem(sequence)
                     return result
                 }
             }
@@ -242,6 +243,34 @@ struct AuditChainVerifier {
             }
         }
         return result
+    }
+
+    /// Whether the tree hashes stored for entry `sequence` (column 16 of its row, a BLOB, or when
+    /// that is NULL its `audit_tree_before` row) are exactly `completed`, back to back.
+    private static func storedTreeHashes(_ statement: SQLiteStatement, before: SQLiteStatement?, sequence: Int64, equal completed: [MerkleTree.Hash]) throws -> Bool {
+        var source = statement, column: Int32 = 16
+        if sqlite3_column_type(statement.handle, 16) == SQLITE_NULL {
+            guard let before else { return false }
+            repeat {
+                guard try before.step() else { return false }
+            } while before.int64(0) < sequence
+            guard before.int64(0) == sequence else { return false }
+            (source, column) = (before, 1)
+        }
+        guard sqlite3_column_type(source.handle, column) == SQLITE_BLOB,
+            let pointer = sqlite3_column_blob(source.handle, column),
+            Int(sqlite3_column_bytes(source.handle, column)) == completed.count * 32
+        else { return false }
+        for (position, hash) in completed.enumerated() {
+            guard hash.withUnsafeBytes({ memcmp(pointer + position * 32, $0.baseAddress!, 32) }) == 0 else { return false }
+        }
+        return true
+    }
+
+    private static func treeProblem(_ sequence: Int64) -> AuditProblem {
+        AuditProblem(
+            kind: .treeMismatch, sequence: sequence,
+            message: "the Merkle tree hashes stored with entry \(sequence) are not the ones its leaf completes: the tree was changed, or the entry was and its tree with it")
     }
 
     @inline(__always)

@@ -67,39 +67,44 @@ enum AuditSchema {
         CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_meta is not allowed'); END;
         """,
-        // 1 → 2: the Merkle tree (RFC 9162) over the entries. Every complete subtree's hash, by
-        // level and index (leaf i is entry i + 1); `SQLiteAuditTrail.buildTree` adds the rows of
-        // the entries already there in the same transaction. Nothing existing changes.
+        // 1 → 2: the Merkle tree (RFC 9162) over the entries. Each entry's row carries, in `tree`,
+        // the hashes it completes: its leaf, then each subtree it closes (level 1, 2, … as long as
+        // its sequence number is divisible by 2^level), 32 bytes each. Rows cannot be updated, so
+        // the entries already there keep `tree` NULL and get their hashes in `audit_tree_before`,
+        // which `SQLiteAuditTrail.buildTree` fills in the same transaction. Nothing existing changes.
         """
-        CREATE TABLE audit_tree (
-            level  INTEGER NOT NULL,
-            idx    INTEGER NOT NULL,
-            hash   BLOB NOT NULL,
-            PRIMARY KEY (level, idx)
-        ) WITHOUT ROWID;
-        CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_tree is not allowed'); END;
-        CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_tree is not allowed'); END;
+        ALTER TABLE audit_entries ADD COLUMN tree BLOB;
+        CREATE TABLE audit_tree_before (
+            seq     INTEGER PRIMARY KEY,
+            hashes  BLOB NOT NULL
+        );
+        CREATE TRIGGER audit_tree_before_no_update BEFORE UPDATE ON audit_tree_before
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_tree_before is not allowed'); END;
+        CREATE TRIGGER audit_tree_before_no_delete BEFORE DELETE ON audit_tree_before
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_tree_before is not allowed'); END;
         -- A checkpoint's note states the tree's root (hex here); NULL for one from before the tree,
         -- whose note states the chain's head hash.
         ALTER TABLE audit_checkpoints ADD COLUMN root_hash TEXT;
         """,
     ]
 
-    /// The first schema version with the Merkle tree (`audit_tree`).
+    /// The first schema version with the Merkle tree (`audit_entries.tree`).
     static let treeVersion: Int64 = 2
 
     /// The columns of `audit_entries` in the order the statements below read them.
     static let entryColumns =
         "seq, v, time, kind, actor, cluster, operation, target, parameters, outcome, error, duration_ms, correlation_id, session, prev_hash, hash"
 
+    /// Inserts an entry with its tree hashes (schema 2 on: only writers, which migrate first, insert).
     static let insertEntry = """
-        INSERT INTO audit_entries (\(entryColumns))
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+        INSERT INTO audit_entries (\(entryColumns), tree)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
         """
 
-    static let insertNode = "INSERT INTO audit_tree (level, idx, hash) VALUES (?1, ?2, ?3)"
+    /// The tree hashes entry `?1` completes: in its row, or for an entry from before the tree in
+    /// `audit_tree_before`.
+    static let selectTreeHashes =
+        "SELECT coalesce((SELECT tree FROM audit_entries WHERE seq = ?1), (SELECT hashes FROM audit_tree_before WHERE seq = ?1))"
 
-    static let selectNode = "SELECT hash FROM audit_tree WHERE level = ?1 AND idx = ?2"
+    static let insertTreeBefore = "INSERT INTO audit_tree_before (seq, hashes) VALUES (?1, ?2)"
 }

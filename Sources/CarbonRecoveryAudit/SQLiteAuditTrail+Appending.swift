@@ -39,9 +39,10 @@ extension SQLiteAuditTrail {
         insertStatement.bind(14, entry.session)
         insertStatement.bind(15, entry.previousHash)
         insertStatement.bind(16, entry.hash)
+        insertStatement.bind(17, bytes: try Self.treeHashes(entry, frontier: &frontier, path: path))
         try insertStatement.run()
         writer.cachedHead = (entry.sequence, entry.hash)
-        try appendLeaf(entry, to: &frontier)
+        writer.cachedFrontier = frontier
 
         if !writer.sessionRegistered {
             let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")

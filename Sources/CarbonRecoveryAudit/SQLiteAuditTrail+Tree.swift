@@ -4,8 +4,8 @@ import CarbonRecoverySQLite
 import Foundation
 
 /// The Merkle tree over the entries (RFC 9162): leaf `i` is entry `i + 1`'s canonical line (its
-/// export record, hash included), and every complete subtree's hash is a row of `audit_tree`
-/// (level, index), written in the same transaction as the entry that completes it.
+/// export record, hash included). Each entry's row stores the hashes its leaf completes (see
+/// ``AuditTreeStore``), written by the same insert as the entry.
 extension SQLiteAuditTrail {
     /// The tree's right edge as of this transaction, read once per transaction (another process
     /// may have appended since the last one) and then carried along.
@@ -18,31 +18,28 @@ extension SQLiteAuditTrail {
             writer.cachedFrontier = committed.frontier
             return committed.frontier
         }
-        let frontier = try MerkleFrontier(size: size) { level, index in try writer.node(level: level, index: index, path: path) }
+        let frontier = try writer.tree(path: path).frontier(size: size)
         writer.cachedFrontier = frontier
         return frontier
     }
 
-    /// Adds `entry`'s leaf and the subtrees it completes. Called right after the entry's insert,
-    /// with the frontier read before it.
-    func appendLeaf(_ entry: AuditEntry, to frontier: inout MerkleFrontier) throws {
+    /// The tree hashes `entry` completes, for its row: its leaf, then each subtree it closes.
+    /// `frontier` is the tree before the entry and becomes the tree with it.
+    static func treeHashes(_ entry: AuditEntry, frontier: inout MerkleFrontier, path: String) throws -> [UInt8] {
         guard frontier.size == entry.sequence - 1 else {
             throw RecoveryError(
-                .auditFailure, "the trail's Merkle tree has \(frontier.size) leaves but entry \(entry.sequence) is next: the tree table was changed",
+                .auditFailure, "the trail's Merkle tree has \(frontier.size) leaves but entry \(entry.sequence) is next: the tree was changed",
                 target: path)
         }
-        for node in frontier.append(leafHash: MerkleTree.leafHash(entry.canonicalBytes(includingHash: true))) {
-            try writer.insertNode(level: node.level, index: node.index, hash: node.hash)
-        }
-        writer.cachedFrontier = frontier
+        return frontier.append(leafHash: MerkleTree.leafHash(entry.canonicalBytes(includingHash: true))).flatMap { $0 }
     }
 
-    /// Builds the tree over every entry of a trail from before the tree (schema 1 → 2): rows are
-    /// added, none is changed.
+    /// Builds the tree over every entry of a trail from before the tree (schema 1 → 2): rows of
+    /// `audit_tree_before` are added, none is changed.
     static func buildTree(_ database: SQLiteConnection, path: String) throws {
         let entries = try database.prepare("SELECT \(AuditSchema.entryColumns) FROM audit_entries ORDER BY seq")
         defer { entries.reset() }
-        let insert = try database.prepare(AuditSchema.insertNode)
+        let insert = try database.prepare(AuditSchema.insertTreeBefore)
         var frontier = MerkleFrontier()
         while try entries.step() {
             let entry = try entry(from: entries)
@@ -52,12 +49,9 @@ extension SQLiteAuditTrail {
                     "cannot add the Merkle tree: entry \(frontier.size + 1) is missing (the next row is \(entry.sequence)); run `audit verify` and keep this file as evidence",
                     target: path)
             }
-            for node in frontier.append(leafHash: MerkleTree.leafHash(entry.canonicalBytes(includingHash: true))) {
-                insert.bind(1, Int64(node.level))
-                insert.bind(2, node.index)
-                insert.bind(3, bytes: node.hash)
-                try insert.run()
-            }
+            insert.bind(1, entry.sequence)
+            insert.bind(2, bytes: try treeHashes(entry, frontier: &frontier, path: path))
+            try insert.run()
         }
     }
 }
@@ -77,7 +71,7 @@ public struct AuditTreeHead: Sendable, Hashable {
     }
 }
 
-/// Proofs from the stored tree: each reads O(log n) nodes (and one entry), never the whole trail.
+/// Proofs from the stored tree: each reads O(log n) rows (and one entry), never the whole trail.
 extension SQLiteAuditTrail {
     /// The tree of the first `size` entries (`nil`: all of them, as the trail stands now).
     ///
@@ -88,7 +82,7 @@ extension SQLiteAuditTrail {
         try await readTree { trail, database, head in
             let size = size ?? head
             try trail.checkSize(size, head: head, what: "tree size")
-            return AuditTreeHead(size: size, rootHash: try MerkleTree.rootHash(size: size) { try trail.writer.node(level: $0, index: $1, path: trail.path) })
+            return AuditTreeHead(size: size, rootHash: try trail.writer.tree(path: trail.path).root(size: size))
         }
     }
 
@@ -110,7 +104,8 @@ extension SQLiteAuditTrail {
                 throw RecoveryError(.auditTampered, "entry \(sequence) is missing from the trail", target: trail.path)
             }
             let entry = try Self.entry(from: read)
-            let path = try MerkleTree.inclusionProof(index: sequence - 1, size: size) { try trail.writer.node(level: $0, index: $1, path: trail.path) }
+            let tree = try trail.writer.tree(path: trail.path)
+            let path = try MerkleTree.inclusionProof(index: sequence - 1, size: size) { try tree.node(level: $0, index: $1) }
             return (entry, path)
         }
     }
@@ -126,7 +121,8 @@ extension SQLiteAuditTrail {
             guard oldSize >= 1, oldSize <= newSize else {
                 throw RecoveryError.invalidInput("the older tree size must be 1 to \(newSize) (the newer one), not \(oldSize)")
             }
-            return try MerkleTree.consistencyProof(oldSize: oldSize, newSize: newSize) { try trail.writer.node(level: $0, index: $1, path: trail.path) }
+            let tree = try trail.writer.tree(path: trail.path)
+            return try MerkleTree.consistencyProof(oldSize: oldSize, newSize: newSize) { try tree.node(level: $0, index: $1) }
         }
     }
 

@@ -145,7 +145,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                 try database.execute("PRAGMA synchronous=\(durability.rawValue)")
                 let version = try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
                 let trailID = try Self.readOrCreateTrailID(database, readOnly: readOnly)
-                return (trailID, try WriterState(database, readOnly: readOnly, hasTree: version >= AuditSchema.treeVersion))
+                return (trailID, try WriterState(database, readOnly: readOnly, hasTree: version >= AuditSchema.treeVersion, path: path))
             }
             self.trailID = trailID
             self.writer = writer
@@ -422,49 +422,30 @@ final class WriterState: @unchecked Sendable {
     var committedFrontier: (frontier: MerkleFrontier, size: Int64, headHash: String)?
     /// Whether the file has the Merkle tree (schema 2 on); a reader of an older trail has none.
     let hasTree: Bool
-    private var nodeStatement: SQLiteStatement?
-    private var insertNodeStatement: SQLiteStatement?
+    /// The stored tree's reader on this connection; `nil` for a trail from before it.
+    private var treeStore: AuditTreeStore?
 
-    init(_ database: SQLiteConnection, readOnly: Bool, hasTree: Bool) throws {
+    init(_ database: SQLiteConnection, readOnly: Bool, hasTree: Bool, path: String) throws {
         self.hasTree = hasTree
         prepared = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
         insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
-        nodeStatement = hasTree ? try database.prepare(AuditSchema.selectNode) : nil
-        insertNodeStatement = hasTree && !readOnly ? try database.prepare(AuditSchema.insertNode) : nil
+        treeStore = hasTree ? try AuditTreeStore(database, path: path) : nil
     }
 
-    /// The stored hash of the complete subtree at `level`, `index`.
+    /// The stored tree, read on this connection.
     ///
-    /// - Throws: ``RecoveryError/Code/auditTampered`` when it is missing or not 32 bytes (the
-    ///   tree table was changed), ``RecoveryError/Code/auditFailure`` for a trail without a tree.
-    func node(level: Int, index: Int64, path: String) throws -> MerkleTree.Hash {
-        guard let statement = nodeStatement else {
+    /// - Throws: ``RecoveryError/Code/auditFailure`` for a trail without a tree.
+    func tree(path: String) throws -> AuditTreeStore {
+        guard let treeStore else {
             throw RecoveryError(.auditFailure, "the audit trail has no Merkle tree yet (a trail from before it): open it for writing once to add it", target: path)
         }
-        defer { statement.reset() }
-        statement.bind(1, Int64(level))
-        statement.bind(2, index)
-        guard try statement.step(), let hash = statement.blob(0), hash.count == 32 else {
-            throw RecoveryError(
-                .auditTampered, "the trail's Merkle tree has no valid node at level \(level), index \(index): its tree table was changed", target: path)
-        }
-        return hash
-    }
-
-    /// Stores a complete subtree's hash.
-    func insertNode(level: Int, index: Int64, hash: MerkleTree.Hash) throws {
-        guard let statement = insertNodeStatement else { return }
-        statement.bind(1, Int64(level))
-        statement.bind(2, index)
-        statement.bind(3, bytes: hash)
-        try statement.run()
+        return treeStore
     }
 
     /// Finalizes the statements, so that closing the connection closes it at once.
     func finalizeStatements() {
         prepared = nil
         insertStatement = nil
-        nodeStatement = nil
-        insertNodeStatement = nil
+        treeStore = nil
     }
 }

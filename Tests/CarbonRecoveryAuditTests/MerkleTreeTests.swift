@@ -46,8 +46,11 @@ struct MerkleTreeTests {
     static func nodes(_ leaves: [[UInt8]]) -> [String: [UInt8]] {
         var frontier = MerkleFrontier()
         var stored: [String: [UInt8]] = [:]
-        for leaf in leaves {
-            for node in frontier.append(leafHash: MerkleTree.leafHash(leaf)) { stored["\(node.level)/\(node.index)"] = node.hash }
+        for (position, leaf) in leaves.enumerated() {
+            // The leaf, then the subtree of 2, 4, … leaves that it closes.
+            for (level, hash) in frontier.append(leafHash: MerkleTree.leafHash(leaf)).enumerated() {
+                stored["\(level)/\((position + 1) >> level - 1)"] = hash
+            }
         }
         return stored
     }

@@ -79,7 +79,8 @@ struct SQLiteAuditTrailTests {
         // Without its leaf the tree names entry 7 itself (SQLiteAuditTreeTests); with it, the chain's link does.
         #expect(try await trail.verify().problem?.kind == .treeMismatch)
         let leaf = MerkleTree.leafHash(Array(entry.jsonLine.utf8)).map { String(format: "%02x", $0) }.joined()
-        #expect(RawSQL.exec(path, RawSQL.dropTreeTriggers + "UPDATE audit_tree SET hash = x'\(leaf)' WHERE level = 0 AND idx = 6") == nil)
+        // Entry 7 (leaf 6) completes no subtree: its tree hashes are its leaf alone.
+        #expect(RawSQL.exec(path, "UPDATE audit_entries SET tree = x'\(leaf)' WHERE seq = 7") == nil)
         let report = try await trail.verify()
         #expect(report.problem?.kind == .brokenLink)
         #expect(report.problem?.sequence == 8)
@@ -184,7 +185,7 @@ struct SQLiteAuditTrailTests {
         // The tree sees it (SQLiteAuditTreeTests); a trail without its tree, read as schema 1, does not.
         #expect(try await trail.verify().problem?.kind == .treeMismatch)
         await trail.close()
-        #expect(RawSQL.exec(path, "DROP TABLE audit_tree; ALTER TABLE audit_checkpoints DROP COLUMN root_hash; DELETE FROM schema_version WHERE version = 2") == nil)
+        #expect(RawSQL.exec(path, RawSQL.backToSchema1) == nil)
         let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         #expect(try await reader.verify().isValid)
         await reader.close()
@@ -250,7 +251,7 @@ struct SQLiteAuditTrailTests {
         db = sqlite3.connect(sys.argv[1]); seq = int(sys.argv[2])
         db.row_factory = sqlite3.Row
         row = dict(db.execute("SELECT * FROM audit_entries WHERE seq = ?", (seq,)).fetchone())
-        row.pop("hash")
+        row.pop("hash"); row.pop("tree", None)
         digest = hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
         db.execute("UPDATE audit_entries SET hash = ? WHERE seq = ?", (digest, seq)); db.commit()
         """
@@ -337,7 +338,7 @@ struct SQLiteAuditTrailTests {
         let checkpoint = try await original.checkpoint()
 
         // Rebuild: keep the trail id, drop everything from entry 11 on, write a different history of the same length.
-        #expect(RawSQL.exec(path, RawSQL.dropTriggers + RawSQL.dropTreeTriggers + "DELETE FROM audit_entries WHERE seq > 10; DELETE FROM audit_tree WHERE (idx + 1) << level > 10; DELETE FROM audit_checkpoints; DELETE FROM audit_sessions") == nil)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq > 10; DELETE FROM audit_checkpoints; DELETE FROM audit_sessions") == nil)
         let forged = try await SQLiteAuditTrail(path: path)
         try await fill(forged, pairs: 15, tag: "forged")
         #expect(try await forged.verify().isValid)

@@ -35,7 +35,7 @@ struct SQLiteAuditTreeTests {
             let report = try await trail.verify()
             #expect(report.isValid, "\(String(describing: report.problem))")
             #expect(report.rootHash == (try await Self.referenceRoot(trail)), "size \(size)")
-            #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_tree") == "\(Self.nodeCount(size))", "size \(size)")
+            #expect(RawSQL.scalar(path, "SELECT sum(length(tree)) / 32 FROM audit_entries") == "\(Self.nodeCount(size))", "size \(size)")
         }
         #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
         await trail.close()
@@ -46,8 +46,7 @@ struct SQLiteAuditTreeTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         try await fill(path: path, pairs: 13)
-        // Back to schema 1 exactly: its migration step is the one that still creates it.
-        #expect(RawSQL.exec(path, "DROP TABLE audit_tree; ALTER TABLE audit_checkpoints DROP COLUMN root_hash; DELETE FROM schema_version WHERE version = 2") == nil)
+        #expect(RawSQL.exec(path, RawSQL.backToSchema1) == nil)
         let before = RawSQL.scalar(path, "SELECT group_concat(seq || hash, ',') FROM audit_entries")
 
         let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
@@ -58,7 +57,8 @@ struct SQLiteAuditTreeTests {
 
         let writer = try await SQLiteAuditTrail(path: path)
         #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
-        #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_tree") == "\(Self.nodeCount(26))")
+        #expect(RawSQL.scalar(path, "SELECT sum(length(hashes)) / 32 FROM audit_tree_before") == "\(Self.nodeCount(26))")
+        #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries WHERE tree IS NOT NULL") == "0")
         #expect(RawSQL.scalar(path, "SELECT group_concat(seq || hash, ',') FROM audit_entries") == before, "no entry was rewritten")
         let migrated = try await writer.verify()
         #expect(migrated.isValid && migrated.headHash == old.headHash)
@@ -66,25 +66,32 @@ struct SQLiteAuditTreeTests {
         // And it goes on growing from there.
         try await fill(writer, pairs: 2, tag: "after")
         #expect(try await writer.verify().rootHash == (try await Self.referenceRoot(writer)))
+        #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries WHERE tree IS NOT NULL") == "4")
+        // A row of the older entries' hashes is as append-only as the entries.
+        #expect(RawSQL.exec(path, "UPDATE audit_tree_before SET hashes = zeroblob(32) WHERE seq = 3")?.contains("append-only") == true)
+        #expect(RawSQL.exec(path, "DELETE FROM audit_tree_before WHERE seq = 3")?.contains("append-only") == true)
         await writer.close()
     }
 
-    @Test("a changed or missing node is a tree mismatch; an entry re-hashed with its chain, which the chain alone cannot see, is caught by its leaf", arguments: [
-        ("UPDATE audit_tree SET hash = zeroblob(32) WHERE level = 1 AND idx = 2", nil as Int64?, "level-1 node 2 is not the hash of its two children"),
-        ("DELETE FROM audit_tree WHERE level = 2 AND idx = 1", nil, "level-2 node 1 is missing"),
-        ("UPDATE audit_tree SET hash = x'00' WHERE level = 1 AND idx = 0", nil, "level-1 node 0 is not the hash of its two children"),
-        ("UPDATE audit_tree SET hash = zeroblob(32) WHERE level = 0 AND idx = 6", 7, "leaf 6 is not the hash of entry 7"),
-        ("DELETE FROM audit_tree WHERE level = 0 AND idx = 9", 10, "leaf 9 is not the hash of entry 10"),
+    @Test("changed, missing, short, long or mistyped tree hashes are a tree mismatch at their entry", arguments: [
+        ("UPDATE audit_entries SET tree = substr(tree, 1, 32) || zeroblob(32) WHERE seq = 6", 6 as Int64),   // its level-1 node
+        ("UPDATE audit_entries SET tree = NULL WHERE seq = 8", 8),
+        ("UPDATE audit_entries SET tree = x'00' WHERE seq = 2", 2),
+        ("UPDATE audit_entries SET tree = zeroblob(32) WHERE seq = 7", 7),   // its leaf
+        ("UPDATE audit_entries SET tree = tree || zeroblob(32) WHERE seq = 10", 10),
+        ("UPDATE audit_entries SET tree = substr(tree, 1, 64) WHERE seq = 16", 16),   // its level-2…4 nodes gone
+        ("UPDATE audit_entries SET tree = CAST(tree AS TEXT) WHERE seq = 3", 3),
+        ("INSERT INTO audit_tree_before VALUES (5, zeroblob(32)); UPDATE audit_entries SET tree = NULL WHERE seq = 5", 5),
     ])
-    func tampered(sql: String, sequence: Int64?, message: String) async throws {
+    func tampered(sql: String, sequence: Int64) async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         try await fill(path: path, pairs: 8)
-        #expect(RawSQL.exec(path, RawSQL.dropTreeTriggers + sql) == nil)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + sql) == nil)
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
         let report = try await trail.verify()
         #expect(report.problem?.kind == .treeMismatch && report.problem?.sequence == sequence, "\(String(describing: report.problem))")
-        #expect(report.problem?.message.contains(message) == true, "\(report.problem?.message ?? "")")
+        #expect(report.problem?.message.contains("tree hashes stored with entry \(sequence)") == true, "\(report.problem?.message ?? "")")
         #expect(report.rootHash == nil)
         await trail.close()
     }
@@ -108,7 +115,7 @@ struct SQLiteAuditTreeTests {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
         try await fill(path: path, pairs: 4)   // 8 leaves: the right edge is the level-3 node 0
-        #expect(RawSQL.exec(path, RawSQL.dropTreeTriggers + "DELETE FROM audit_tree WHERE level = 3") == nil)
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET tree = substr(tree, 1, 96) WHERE seq = 8") == nil)
         let trail = try await SQLiteAuditTrail(path: path)
         do {
             try await fill(trail, pairs: 1, tag: "refused")

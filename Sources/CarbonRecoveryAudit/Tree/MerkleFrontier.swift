@@ -4,14 +4,15 @@
 struct MerkleFrontier: Sendable, Equatable {
     /// How many leaves the tree has.
     private(set) var size: Int64 = 0
-    /// The complete subtrees' hashes, by level (a level is present when its bit of `size` is set).
-    private var hashes: [Int: MerkleTree.Hash] = [:]
+    /// The complete subtrees' hashes, by level (present where that bit of `size` is set).
+    private var hashes: [MerkleTree.Hash?] = Array(repeating: nil, count: 64)
 
     /// An empty tree.
     init() {}
 
     /// The frontier of a tree of `size` leaves, its subtrees read through `node` (level, index).
     init(size: Int64, node: (Int, Int64) throws -> MerkleTree.Hash) rethrows {
+        precondition(size >= 0)
         self.size = size
         var start: Int64 = 0
         for level in stride(from: 62, through: 0, by: -1) where size & (Int64(1) << level) != 0 {
@@ -20,16 +21,16 @@ struct MerkleFrontier: Sendable, Equatable {
         }
     }
 
-    /// Adds the next leaf; returns the nodes that became complete, the leaf first: each as its
-    /// level, index and hash, to store.
-    mutating func append(leafHash: MerkleTree.Hash) -> [(level: Int, index: Int64, hash: MerkleTree.Hash)] {
-        var completed = [(level: 0, index: size, hash: leafHash)]
-        var level = 0, index = size, current = leafHash
-        while let left = hashes.removeValue(forKey: level) {
+    /// Adds the next leaf. Returns the hashes that became complete, the leaf's first and then one
+    /// per level it closes (level 1, 2, …): what the entry's row stores, back to back.
+    mutating func append(leafHash: MerkleTree.Hash) -> [MerkleTree.Hash] {
+        var completed = [leafHash]
+        var level = 0, current = leafHash
+        while let left = hashes[level] {
+            hashes[level] = nil
             current = MerkleTree.nodeHash(left, current)
             level += 1
-            index >>= 1
-            completed.append((level, index, current))
+            completed.append(current)
         }
         hashes[level] = current
         size += 1
@@ -39,8 +40,8 @@ struct MerkleFrontier: Sendable, Equatable {
     /// The tree's root hash (RFC 9162's MTH): the subtrees folded from the smallest up.
     var rootHash: MerkleTree.Hash {
         var root: MerkleTree.Hash?
-        for level in hashes.keys.sorted() {
-            root = root.map { MerkleTree.nodeHash(hashes[level]!, $0) } ?? hashes[level]
+        for case let hash? in hashes {
+            root = root.map { MerkleTree.nodeHash(hash, $0) } ?? hash
         }
         return root ?? MerkleTree.emptyTreeHash
     }
