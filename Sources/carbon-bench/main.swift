@@ -192,7 +192,14 @@ final class RawDatabase {
         let schema = createSchema ? try await RawDatabase.entrySchema() : ""
         guard sqlite3_exec(handle, schema, nil, nil, nil) == SQLITE_OK else { throw BenchError("schema: \(String(cString: sqlite3_errmsg(handle)))") }
         var statement: OpaquePointer?
-        sqlite3_prepare_v2(handle, "INSERT INTO audit_entries VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)", -1, &statement, nil)
+        // The entry's sixteen members; the trail's `tree` column (its Merkle hashes) stays NULL:
+        // maintaining the tree is part of what the trail's side is measured doing.
+        sqlite3_prepare_v2(
+            handle,
+            """
+            INSERT INTO audit_entries (seq, v, time, kind, actor, cluster, operation, target, parameters, outcome, error, duration_ms, correlation_id, session, prev_hash, hash)
+            VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)
+            """, -1, &statement, nil)
         guard let statement else { throw BenchError("prepare failed") }
         insert = statement
     }
