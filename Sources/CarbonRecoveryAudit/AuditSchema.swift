@@ -101,10 +101,5 @@ enum AuditSchema {
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
         """
 
-    /// The tree hashes entry `?1` completes: in its row, or for an entry from before the tree in
-    /// `audit_tree_before`.
-    static let selectTreeHashes =
-        "SELECT coalesce((SELECT tree FROM audit_entries WHERE seq = ?1), (SELECT hashes FROM audit_tree_before WHERE seq = ?1))"
-
     static let insertTreeBefore = "INSERT INTO audit_tree_before (seq, hashes) VALUES (?1, ?2)"
 }

@@ -97,14 +97,14 @@ extension SQLiteAuditTrail {
             guard sequence >= 1, sequence <= size else {
                 throw RecoveryError.invalidInput("entry \(sequence) is not in a tree of \(size) entries (entries are numbered from 1)")
             }
-            let read = try database.prepare("SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq = ?1")
+            let tree = try trail.writer.tree(path: trail.path)
+            let read = tree.entryRow
             read.bind(1, sequence)
             defer { read.reset() }
             guard try read.step() else {
                 throw RecoveryError(.auditTampered, "entry \(sequence) is missing from the trail", target: trail.path)
             }
             let entry = try Self.entry(from: read)
-            let tree = try trail.writer.tree(path: trail.path)
             let path = try MerkleTree.inclusionProof(index: sequence - 1, size: size) { try tree.node(level: $0, index: $1) }
             return (entry, path)
         }

@@ -1,3 +1,4 @@
+import CSQLite
 import CarbonRecovery
 import CarbonRecoverySQLite
 
@@ -7,14 +8,19 @@ import CarbonRecoverySQLite
 /// tree, of its `audit_tree_before` row). So every node is one point read by primary key.
 final class AuditTreeStore {
     private let node: SQLiteStatement
+    private let nodeBefore: SQLiteStatement
     private let entry: SQLiteStatement
     private let path: String
+    /// Reads one whole entry by `seq` (``AuditSchema/entryColumns``), for inclusion proofs.
+    let entryRow: SQLiteStatement
 
     /// Prepares its statements on `database` (a trail of schema 2 or later).
     init(_ database: SQLiteConnection, path: String) throws {
         self.path = path
-        node = try database.prepare(AuditSchema.selectTreeHashes)
+        node = try database.prepare("SELECT tree FROM audit_entries WHERE seq = ?1")
+        nodeBefore = try database.prepare("SELECT hashes FROM audit_tree_before WHERE seq = ?1")
         entry = try database.prepare("SELECT hash FROM audit_entries WHERE seq = ?1")
+        entryRow = try database.prepare("SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq = ?1")
     }
 
     /// The sequence number of the entry that completes node (`level`, `index`), or `nil` past
@@ -32,15 +38,30 @@ final class AuditTreeStore {
         guard let sequence = Self.sequence(level: level, index: index) else {
             throw RecoveryError(.auditTampered, "the trail's Merkle tree has no node at level \(level), index \(index)", target: path)
         }
-        node.bind(1, sequence)
-        defer { node.reset() }
-        guard try node.step(), let hashes = node.blob(0), hashes.count >= (level + 1) * 32 else {
-            throw RecoveryError(
-                .auditTampered,
-                "the trail's Merkle tree has no valid node at level \(level), index \(index) (in entry \(sequence)'s tree hashes): the tree was changed",
-                target: path)
+        // In the entry's row; for an entry from before the tree (its `tree` NULL), in audit_tree_before.
+        guard let hash = try hash(level: level, sequence: sequence, from: node) ?? hash(level: level, sequence: sequence, from: nodeBefore) else {
+            throw missing(level, index, sequence)
         }
-        return Array(hashes[(level * 32)..<((level + 1) * 32)])
+        return hash
+    }
+
+    /// The 32 bytes at `level` of the hashes `statement` reads for `sequence`; `nil` when there
+    /// is no row or its hashes are NULL.
+    private func hash(level: Int, sequence: Int64, from statement: SQLiteStatement) throws -> MerkleTree.Hash? {
+        statement.bind(1, sequence)
+        defer { statement.reset() }
+        guard try statement.step(), sqlite3_column_type(statement.handle, 0) != SQLITE_NULL else { return nil }
+        guard Int(sqlite3_column_bytes(statement.handle, 0)) >= (level + 1) * 32, let bytes = sqlite3_column_blob(statement.handle, 0) else {
+            throw missing(level, sequence >> level - 1, sequence)
+        }
+        return Array(UnsafeRawBufferPointer(start: bytes + level * 32, count: 32))
+    }
+
+    private func missing(_ level: Int, _ index: Int64, _ sequence: Int64) -> RecoveryError {
+        RecoveryError(
+            .auditTampered,
+            "the trail's Merkle tree has no valid node at level \(level), index \(index) (in entry \(sequence)'s tree hashes): the tree was changed",
+            target: path)
     }
 
     /// The right edge of the tree of the first `size` leaves.
