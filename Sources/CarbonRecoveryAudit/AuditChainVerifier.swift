@@ -11,6 +11,15 @@ import Synchronization
 struct AuditChainVerifier {
     /// Hash at each checkpointed size, to compare while scanning.
     var checkpoints: [Int64: String]
+    /// Whether the trail has the Merkle tree, to check along: each range recomputes the tree from
+    /// its start (the right edge read from the rows before it, which the previous range checks)
+    /// and compares every entry's stored tree hashes with the ones its leaf completes.
+    var tree = false
+    /// The root each stored tree checkpoint states, by size: checked against the verified tree.
+    var treeCheckpoints: [Int64: String] = [:]
+    /// A checkpoint from outside the trail within its size (with the tree): its hash must be the
+    /// tree's root at its size or, for a checkpoint from before the tree, the chain's head there.
+    var external: (size: Int64, hash: String)?
 
     /// What one range's scan found.
     struct RangeResult {
@@ -53,7 +62,32 @@ struct AuditChainVerifier {
             if let problem = result.problem { return report(checked, result.lastHash, checkpointsChecked, problem) }
             previous = result.lastHash
         }
-        return finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
+        var verified = finish(checked: checked, head: previous, checkpointsChecked: checkpointsChecked)
+        guard tree, verified.isValid else { return verified }
+        // The tree is the entries' tree now: every root a checkpoint states must be its root at that size.
+        let roots = try AuditTreeStore(SQLiteConnection(path: path, readOnly: true), path: path)
+        for (size, stated) in treeCheckpoints.sorted(by: { $0.key < $1.key }) where size <= checked {
+            let root = HexEncoding.string(try roots.root(size: size))
+            guard root == stated else {
+                verified.problem = AuditProblem(
+                    kind: .checkpointMismatch, sequence: size,
+                    message: "a signed checkpoint says the tree of \(size) entries had root \(stated), but it has \(root): the trail was rewritten at or before entry \(size)")
+                return verified
+            }
+        }
+        if let external, external.size <= checked {
+            let root = external.size == 0 ? HexEncoding.string(MerkleTree.emptyTreeHash) : HexEncoding.string(try roots.root(size: external.size))
+            let chainHash = external.size == 0 ? AuditCanonicalEncoding.genesisHash : try roots.entryHash(sequence: external.size)
+            guard external.hash == root || external.hash == chainHash else {
+                verified.problem = AuditProblem(
+                    kind: .checkpointMismatch, sequence: external.size,
+                    message: "the checkpoint says the trail of \(external.size) entries had hash \(external.hash), but its tree's root there is \(root) (and its chain's head \(chainHash)): the trail was rewritten at or before entry \(external.size)")
+                return verified
+            }
+            verified.checkpointsChecked += 1
+        }
+        verified.rootHash = HexEncoding.string(try roots.root(size: checked))
+        return verified
     }
 
     /// The report for a chain that verified up to `checked`: a problem only if a checkpoint lies beyond it.
@@ -80,12 +114,20 @@ struct AuditChainVerifier {
         // No memory map: mapping the file made the process's resident memory grow with the trail
         // (~550 MB at 1 M entries) and measured no faster than SQLite's page cache of 2 MB.
         let statement = try database.prepare(
-            "SELECT \(AuditSchema.entryColumns) FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
+            "SELECT \(AuditSchema.entryColumns)\(tree ? ", tree" : "") FROM audit_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq")
         statement.bind(1, range.lowerBound)
         statement.bind(2, range.upperBound)
         // A range that starts past a deleted row must still notice the gap.
         let previousRowCheck = isFirst ? nil : try database.prepare("SELECT max(seq) FROM audit_entries WHERE seq < ?1")
         defer { statement.reset() }
+        // The tree hashes of entries from before the tree, read alongside when a row has none.
+        let before = tree ? try database.prepare("SELECT seq, hashes FROM audit_tree_before WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq") : nil
+        before?.bind(1, range.lowerBound)
+        before?.bind(2, range.upperBound)
+        defer { before?.reset() }
+        var leafData = ByteBuffer(capacity: 1 << 16)
+        var frontier = MerkleFrontier()
+        let planWithHash = Self.planWithHash
 
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
         var expected = range.lowerBound
@@ -106,6 +148,17 @@ struct AuditChainVerifier {
                 result.problem = AuditProblem(
                     kind: .sequenceGap, sequence: range.lowerBound,
                     message: "expected entry \(range.lowerBound - 1) before entry \(range.lowerBound), but the previous entry is \(before)")
+                return result
+            }
+        }
+
+        if tree, range.lowerBound > 1 {
+            // The right edge before this range, from rows the previous range checks: were one of
+            // them changed, that range reports it first.
+            do {
+                frontier = try AuditTreeStore(database, path: path).frontier(size: range.lowerBound - 1)
+            } catch {
+                result.problem = Self.treeProblem(range.lowerBound)
                 return result
             }
         }
@@ -149,6 +202,16 @@ struct AuditChainVerifier {
             // Swapped, not assigned: assigning would share one buffer, and the next row's write
             // into `computed` would then copy it (an allocation per row).
             swap(&result.lastHash, &computed)
+            if tree {
+                leafData.count = 0
+                Self.leafPrefix.withUnsafeBufferPointer { leafData.append($0) }
+                Self.encode(row, plan: planWithHash, linked: result.checked > 0 || isFirst, into: &leafData)
+                let completed = frontier.append(leafHash: Array(SHA256.hash(data: leafData.bytes)))
+                guard try Self.storedTreeHashes(statement, before: before, sequence: sequence, equal: completed) else {
+                    result.problem = Self.treeProblem(sequence)
+                    return result
+                }
+            }
             result.checked += 1
             expected += 1
             if sequence == nextCheckpoint?.size, let checkpointHash = nextCheckpoint?.hash {
@@ -182,6 +245,34 @@ struct AuditChainVerifier {
         return result
     }
 
+    /// Whether the tree hashes stored for entry `sequence` (column 16 of its row, a BLOB, or when
+    /// that is NULL its `audit_tree_before` row) are exactly `completed`, back to back.
+    private static func storedTreeHashes(_ statement: SQLiteStatement, before: SQLiteStatement?, sequence: Int64, equal completed: [MerkleTree.Hash]) throws -> Bool {
+        var source = statement, column: Int32 = 16
+        if sqlite3_column_type(statement.handle, 16) == SQLITE_NULL {
+            guard let before else { return false }
+            repeat {
+                guard try before.step() else { return false }
+            } while before.int64(0) < sequence
+            guard before.int64(0) == sequence else { return false }
+            (source, column) = (before, 1)
+        }
+        guard sqlite3_column_type(source.handle, column) == SQLITE_BLOB,
+            let pointer = sqlite3_column_blob(source.handle, column),
+            Int(sqlite3_column_bytes(source.handle, column)) == completed.count * 32
+        else { return false }
+        for (position, hash) in completed.enumerated() {
+            guard hash.withUnsafeBytes({ memcmp(pointer + position * 32, $0.baseAddress!, 32) }) == 0 else { return false }
+        }
+        return true
+    }
+
+    private static func treeProblem(_ sequence: Int64) -> AuditProblem {
+        AuditProblem(
+            kind: .treeMismatch, sequence: sequence,
+            message: "the Merkle tree hashes stored with entry \(sequence) are not the ones its leaf completes: the tree was changed, or the entry was and its tree with it")
+    }
+
     @inline(__always)
     private static func equal(_ array: [UInt8], _ other: [UInt8]) -> Bool {
         array.withUnsafeBufferPointer { equal($0, other) }
@@ -196,7 +287,7 @@ struct AuditChainVerifier {
 
     // MARK: - Encoding from columns
 
-    /// How to write one member: where its `"name":` prefix lies in ``prefixBytes``, its column, and its type.
+    /// How to write one member: where its `"name":` prefix lies in ``Plan/prefixBytes``, its column, and its type.
     struct Step {
         /// `verbatim`: a string whose domain check (or link check) has already shown it holds no
         /// byte that needs escaping (digits, ASCII letters, hex), so it is copied without scanning.
@@ -207,15 +298,26 @@ struct AuditChainVerifier {
         var kind: Kind
     }
 
-    /// Every member's prefix, back to back, so that writing one copies from a single buffer.
-    static let prefixBytes: [UInt8] = AuditCanonicalEncoding.prefixesWithoutHash.flatMap { $0 }
+    /// One way of writing a row: its steps, and every member's prefix back to back (so that
+    /// writing one copies from a single buffer).
+    struct Plan {
+        var steps: [Step]
+        var prefixBytes: [UInt8]
+    }
 
-    /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``.
-    static let plan: [Step] = {
+    /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``: what the entry's hash covers.
+    static let plan = makePlan(includingHash: false)
+
+    /// The members with `hash`: the entry's canonical line, its Merkle leaf's data. Used only
+    /// after the stored hash was found equal to the computed one, so it is hex and copied as is.
+    static let planWithHash = makePlan(includingHash: true)
+
+    private static func makePlan(includingHash: Bool) -> Plan {
         var steps: [Step] = []
         var offset = 0
-        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where field != .hash {
-            let count = AuditCanonicalEncoding.prefixesWithoutHash[position].count
+        let prefixes = includingHash ? AuditCanonicalEncoding.prefixesWithHash : AuditCanonicalEncoding.prefixesWithoutHash
+        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where includingHash || field != .hash {
+            let count = prefixes[position].count
             let (column, kind): (Int32, Step.Kind) =
                 switch field {
                 case .sequence: (0, .integer)
@@ -233,22 +335,22 @@ struct AuditChainVerifier {
                 case .correlationID: (12, .text)
                 case .session: (13, .text)
                 case .previousHash: (14, .previousHash)
-                case .hash: (15, .text)
+                case .hash: (15, .verbatim)
                 }
             steps.append(Step(prefixStart: offset, prefixCount: count, column: column, kind: kind))
             offset += count
         }
-        return steps
-    }()
+        return Plan(steps: steps, prefixBytes: prefixes.flatMap { $0 })
+    }
 
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
     @inline(__always)
     ///
     /// `linked` says that `prev_hash` was found equal to the previous entry's hash (so it is hex);
     /// the first entry of a later range is linked only afterwards, and is escaped like any text.
-    static func encode(_ row: borrowing AuditRowColumns, plan: [Step], linked: Bool, into buffer: inout ByteBuffer) {
-        prefixBytes.withUnsafeBufferPointer { prefixes in
-            plan.withUnsafeBufferPointer { steps in
+    static func encode(_ row: borrowing AuditRowColumns, plan: Plan, linked: Bool, into buffer: inout ByteBuffer) {
+        plan.prefixBytes.withUnsafeBufferPointer { prefixes in
+            plan.steps.withUnsafeBufferPointer { steps in
                 for step in steps {
                     buffer.append(UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
                     switch step.kind {
@@ -275,6 +377,8 @@ struct AuditChainVerifier {
     }
 
     private static let closingBrace: [UInt8] = [UInt8(ascii: "}")]
+    /// RFC 9162's leaf prefix, 0x00.
+    private static let leafPrefix: [UInt8] = [0x00]
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)
@@ -454,6 +558,16 @@ enum HexEncoding {
                 }
             }
         }
+    }
+
+    /// The hex string of bytes (a hash kept as bytes).
+    static func string(_ bytes: [UInt8]) -> String {
+        var hex = [UInt8](repeating: 0, count: 2 * bytes.count)
+        for (index, byte) in bytes.enumerated() {
+            hex[2 * index] = digits[Int(byte >> 4)]
+            hex[2 * index + 1] = digits[Int(byte & 0x0F)]
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The hex string of a digest.

@@ -2,7 +2,7 @@
 /// never edits an old one.
 enum AuditSchema {
     /// The newest schema version this code writes.
-    static let currentVersion: Int64 = 1
+    static let currentVersion: Int64 = 2
 
     /// Migration steps; index `n` upgrades version `n` to `n + 1`.
     static let migrations: [String] = [
@@ -66,15 +66,40 @@ enum AuditSchema {
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_meta is not allowed'); END;
         CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_meta is not allowed'); END;
+        """,
+        // 1 → 2: the Merkle tree (RFC 9162) over the entries. Each entry's row carries, in `tree`,
+        // the hashes it completes: its leaf, then each subtree it closes (level 1, 2, … as long as
+        // its sequence number is divisible by 2^level), 32 bytes each. Rows cannot be updated, so
+        // the entries already there keep `tree` NULL and get their hashes in `audit_tree_before`,
+        // which `SQLiteAuditTrail.buildTree` fills in the same transaction. Nothing existing changes.
         """
+        ALTER TABLE audit_entries ADD COLUMN tree BLOB;
+        CREATE TABLE audit_tree_before (
+            seq     INTEGER PRIMARY KEY,
+            hashes  BLOB NOT NULL
+        );
+        CREATE TRIGGER audit_tree_before_no_update BEFORE UPDATE ON audit_tree_before
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_tree_before is not allowed'); END;
+        CREATE TRIGGER audit_tree_before_no_delete BEFORE DELETE ON audit_tree_before
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_tree_before is not allowed'); END;
+        -- A checkpoint's note states the tree's root (hex here); NULL for one from before the tree,
+        -- whose note states the chain's head hash.
+        ALTER TABLE audit_checkpoints ADD COLUMN root_hash TEXT;
+        """,
     ]
+
+    /// The first schema version with the Merkle tree (`audit_entries.tree`).
+    static let treeVersion: Int64 = 2
 
     /// The columns of `audit_entries` in the order the statements below read them.
     static let entryColumns =
         "seq, v, time, kind, actor, cluster, operation, target, parameters, outcome, error, duration_ms, correlation_id, session, prev_hash, hash"
 
+    /// Inserts an entry with its tree hashes (schema 2 on: only writers, which migrate first, insert).
     static let insertEntry = """
-        INSERT INTO audit_entries (\(entryColumns))
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+        INSERT INTO audit_entries (\(entryColumns), tree)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
         """
+
+    static let insertTreeBefore = "INSERT INTO audit_tree_before (seq, hashes) VALUES (?1, ?2)"
 }

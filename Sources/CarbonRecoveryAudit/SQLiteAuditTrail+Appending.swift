@@ -14,6 +14,8 @@ extension SQLiteAuditTrail {
             throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
         }
         let (lastSequence, lastHash) = try head()
+        // Read before the insert moves the head: the tree as of the entry before this one.
+        var frontier = try frontier()
         var entry = AuditEntry(
             version: AuditEntry.version(for: record.outcome), sequence: lastSequence + 1, time: time, kind: record.kind, actor: record.actor.user, cluster: record.actor.cluster,
             operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
@@ -37,8 +39,10 @@ extension SQLiteAuditTrail {
         insertStatement.bind(14, entry.session)
         insertStatement.bind(15, entry.previousHash)
         insertStatement.bind(16, entry.hash)
+        insertStatement.bind(17, bytes: try Self.treeHashes(entry, frontier: &frontier, path: path))
         try insertStatement.run()
         writer.cachedHead = (entry.sequence, entry.hash)
+        writer.cachedFrontier = frontier
 
         if !writer.sessionRegistered {
             let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
@@ -78,12 +82,16 @@ extension SQLiteAuditTrail {
         guard let key = configuration.signingKey else { return nil }
         let (size, hash) = try head()
         guard size > 0 else { return nil }
-        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: hash, keys: [key] + (extraKey.map { [$0] } ?? []))
-        let statement = try database.prepare("INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note) VALUES (?1, ?2, ?3, ?4)")
+        // C2SP tlog-checkpoint: the note states the tree's root; the chain's head is stored beside it.
+        let root = HexEncoding.string(try frontier().rootHash)
+        let checkpoint = try AuditCheckpoint.sign(origin: checkpointOrigin, size: size, headHash: root, keys: [key] + (extraKey.map { [$0] } ?? []))
+        let statement = try database.prepare(
+            "INSERT OR IGNORE INTO audit_checkpoints (size, head_hash, time, note, root_hash) VALUES (?1, ?2, ?3, ?4, ?5)")
         statement.bind(1, size)
         statement.bind(2, hash)
         statement.bind(3, RFC3339.format(clock.now()))
         statement.bind(4, checkpoint.note)
+        statement.bind(5, root)
         try statement.run()
         return checkpoint
     }
@@ -96,11 +104,16 @@ extension SQLiteAuditTrail {
             throw RecoveryError(.auditFailure, "cannot \(what): this handle of the trail was closed; open it again", target: path)
         }
         writer.cachedHead = nil
-        defer { writer.cachedHead = nil }
+        writer.cachedFrontier = nil
+        defer { (writer.cachedHead, writer.cachedFrontier) = (nil, nil) }
         // What the body changes in memory must be undone if the transaction rolls back.
         let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
         do {
-            return try database.immediateTransaction(body)
+            let result = try database.immediateTransaction(body)
+            if let frontier = writer.cachedFrontier, let head = writer.cachedHead, frontier.size == head.0 {
+                writer.committedFrontier = (frontier, head.0, head.1)
+            }
+            return result
         } catch {
             (writer.sessionRegistered, writer.openAttempts) = (registered, open)
             if let error = error as? SQLiteError { throw Self.wrap(error, "cannot \(what)", path: path) }

@@ -20,10 +20,15 @@ extension SQLiteAuditTrail {
                         case .problem(let problem): return Self.failedBeforeScanning(problem)
                         }
                     }
-                    let stored = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size")
+                    var treeCheckpoints: [Int64: String] = [:]
+                    let stored = try database.prepare(
+                        "SELECT size, head_hash, note, \(writer.hasTree ? "root_hash" : "NULL") FROM audit_checkpoints ORDER BY size")
                     while try stored.step() {
                         let size = stored.int64(0)
-                        let hash = stored.text(1) ?? ""
+                        let chainHash = stored.text(1) ?? ""
+                        let root = stored.text(3)
+                        // What the note states: the tree's root, or for a checkpoint from before the tree the chain's head.
+                        let hash = root ?? chainHash
                         if let plan {
                             let (accepted, alsoRequired) = plan.keys(at: size)
                             let note = stored.text(2) ?? ""
@@ -38,7 +43,8 @@ extension SQLiteAuditTrail {
                                     kind: .badSignature, sequence: size, message: "the stored checkpoint at size \(size) is not vouched for: \(why)"))
                             }
                         }
-                        checkpoints[size] = hash
+                        checkpoints[size] = chainHash
+                        if let root { treeCheckpoints[size] = root }
                     }
                     stored.reset()
                     if let rotation = plan?.rotations.first(where: { checkpoints[$0.size] == nil }) {
@@ -52,9 +58,6 @@ extension SQLiteAuditTrail {
                                 kind: .checkpointMismatch, sequence: nil,
                                 message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
                         }
-                        // At the same size the external checkpoint wins: a stored one may have been
-                        // rewritten along with the chain.
-                        checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
                     }
                     let head = try database.prepare("SELECT coalesce(max(seq), 0), min(seq) FROM audit_entries")
                     _ = try head.step()
@@ -68,7 +71,19 @@ extension SQLiteAuditTrail {
                             kind: .rowOutsideChain, sequence: lowest,
                             message: "a row with seq \(lowest) is outside the chain (which starts at 1): a row was inserted into the trail"))
                     }
-                    return try AuditChainVerifier(checkpoints: checkpoints).verify(path: path, lastSequence: lastSequence)
+                    var verifier = AuditChainVerifier(checkpoints: checkpoints, tree: writer.hasTree, treeCheckpoints: treeCheckpoints)
+                    if let externalCheckpoint {
+                        if writer.hasTree && externalCheckpoint.size <= lastSequence {
+                            // Its hash is the tree's root at its size, or (a checkpoint from before the
+                            // tree) the chain's head there: checked once both are verified.
+                            verifier.external = (externalCheckpoint.size, externalCheckpoint.headHash)
+                        } else {
+                            // At the same size the external checkpoint wins: a stored one may have been
+                            // rewritten along with the chain. Past the end it is a cut-off tail.
+                            verifier.checkpoints[externalCheckpoint.size] = externalCheckpoint.headHash
+                        }
+                    }
+                    return try verifier.verify(path: path, lastSequence: lastSequence)
                 }
             } catch let error as SQLiteError {
                 throw Self.wrap(error, "cannot read the audit trail to verify it", path: path)

@@ -8,7 +8,11 @@ import Synchronization
 
 /// The schema: migrations, the trail's id, and SQLite errors as `RecoveryError`s.
 extension SQLiteAuditTrail {
-    static func migrate(_ database: SQLiteConnection, readOnly: Bool, path: String, at time: Date) throws {
+    /// Brings the schema to ``AuditSchema/currentVersion`` (a writer) and returns the version the
+    /// file has now. A reader leaves an older trail as it is: it is read without what it lacks
+    /// (a trail from before the tree verifies its chain; its tree comes with the next writer).
+    @discardableResult
+    static func migrate(_ database: SQLiteConnection, readOnly: Bool, path: String, at time: Date) throws -> Int64 {
         let exists = try database.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
         _ = try exists.step()
         let hasSchema = exists.int64(0) > 0
@@ -26,7 +30,8 @@ extension SQLiteAuditTrail {
                 "the audit trail has schema version \(version), newer than this CarbonRecovery understands (\(AuditSchema.currentVersion)); upgrade CarbonRecovery",
                 target: path)
         }
-        guard version < AuditSchema.currentVersion else { return }
+        guard version < AuditSchema.currentVersion else { return version }
+        if readOnly, version >= 1 { return version }
         if readOnly {
             throw RecoveryError(
                 .auditFailure, "the file is not a CarbonRecovery audit trail (or an older one that must be opened for writing once)",
@@ -46,12 +51,14 @@ extension SQLiteAuditTrail {
             while current < AuditSchema.currentVersion {
                 try database.execute(AuditSchema.migrations[Int(current)])
                 current += 1
+                if current == AuditSchema.treeVersion { try buildTree(database, path: path) }
                 let record = try database.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)")
                 record.bind(1, current)
                 record.bind(2, RFC3339.format(time))
                 try record.run()
             }
         }
+        return AuditSchema.currentVersion
     }
 
     static func readOrCreateTrailID(_ database: SQLiteConnection, readOnly: Bool) throws -> String {

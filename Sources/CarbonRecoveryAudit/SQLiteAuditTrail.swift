@@ -143,9 +143,9 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                     try database.execute("PRAGMA journal_mode=WAL")
                 }
                 try database.execute("PRAGMA synchronous=\(durability.rawValue)")
-                try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
+                let version = try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
                 let trailID = try Self.readOrCreateTrailID(database, readOnly: readOnly)
-                return (trailID, try WriterState(database, readOnly: readOnly))
+                return (trailID, try WriterState(database, readOnly: readOnly, hasTree: version >= AuditSchema.treeVersion, path: path))
             }
             self.trailID = trailID
             self.writer = writer
@@ -330,10 +330,14 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         }
     }
 
+    /// The hash a stored checkpoint's note states: its tree root, or for a checkpoint from
+    /// before the tree (and in a trail read without one) the chain's head.
+    var noteHashColumn: String { writer.hasTree ? "coalesce(root_hash, head_hash)" : "head_hash" }
+
     /// The newest stored checkpoint, if any.
     public func latestCheckpoint() async throws -> AuditCheckpoint? {
         try await database.run { [self] database in
-            let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            let statement = try database.prepare("SELECT size, \(noteHashColumn), note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
             defer { statement.reset() }
             guard try statement.step() else { return nil }
             return AuditCheckpoint(origin: "carbon-recovery.audit/\(trailID)", size: statement.int64(0), headHash: statement.text(1) ?? "", note: statement.text(2) ?? "")
@@ -349,7 +353,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     public func checkpoints(after size: Int64, limit: Int = 1000) async throws -> [AuditCheckpoint] {
         try await database.run { [self] database in
             do {
-                let statement = try database.prepare("SELECT size, head_hash, note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
+                let statement = try database.prepare("SELECT size, \(noteHashColumn), note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
                 defer { statement.reset() }
                 statement.bind(1, size)
                 statement.bind(2, Int64(max(0, limit)))
@@ -411,15 +415,37 @@ final class WriterState: @unchecked Sendable {
     var openAttempts: Set<String> = []
     /// Whether ``SQLiteAuditTrail/close()`` (or the handle's `deinit`) ended the session.
     var closed = false
+    /// The Merkle tree's right edge inside the current write transaction; `nil` outside one.
+    var cachedFrontier: MerkleFrontier?
+    /// The right edge as this handle's last committed transaction left it, with the head it
+    /// goes with: reused while the head is still that one.
+    var committedFrontier: (frontier: MerkleFrontier, size: Int64, headHash: String)?
+    /// Whether the file has the Merkle tree (schema 2 on); a reader of an older trail has none.
+    let hasTree: Bool
+    /// The stored tree's reader on this connection; `nil` for a trail from before it.
+    private var treeStore: AuditTreeStore?
 
-    init(_ database: SQLiteConnection, readOnly: Bool) throws {
+    init(_ database: SQLiteConnection, readOnly: Bool, hasTree: Bool, path: String) throws {
+        self.hasTree = hasTree
         prepared = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
         insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
+        treeStore = hasTree ? try AuditTreeStore(database, path: path) : nil
+    }
+
+    /// The stored tree, read on this connection.
+    ///
+    /// - Throws: ``RecoveryError/Code/auditFailure`` for a trail without a tree.
+    func tree(path: String) throws -> AuditTreeStore {
+        guard let treeStore else {
+            throw RecoveryError(.auditFailure, "the audit trail has no Merkle tree yet (a trail from before it): open it for writing once to add it", target: path)
+        }
+        return treeStore
     }
 
     /// Finalizes the statements, so that closing the connection closes it at once.
     func finalizeStatements() {
         prepared = nil
         insertStatement = nil
+        treeStore = nil
     }
 }

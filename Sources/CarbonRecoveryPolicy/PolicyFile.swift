@@ -286,7 +286,7 @@ struct Reader {
         var audit = AuditPolicy()
         if let node = top["audit"] {
             note(node, "audit")
-            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport"])
+            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport", "checkpointEvery"])
             func absolutePath(_ key: String) throws -> String? {
                 guard let value = fields[key] else { return nil }
                 note(value, "audit.\(key)")
@@ -302,6 +302,18 @@ struct Reader {
                     throw fail(value, "audit.checkpointInterval", "write a whole number of entries, 1 or more")
                 }
                 audit.checkpointInterval = Int64(interval)
+            }
+            if let value = fields["checkpointEvery"] {
+                note(value, "audit.checkpointEvery")
+                if try string(value, "audit.checkpointEvery") == "off" {
+                    audit.checkpointEvery = nil
+                } else {
+                    let every = try duration(value, "audit.checkpointEvery")
+                    guard every.nanoseconds >= 1_000_000_000 else {
+                        throw fail(value, "audit.checkpointEvery", "write a duration of 1s or more (such as 1h), or off")
+                    }
+                    audit.checkpointEvery = .nanoseconds(every.nanoseconds)
+                }
             }
         }
         var recovery = ClusterRecoveryPolicy()

@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Query, verify, export and checkpoint the audit trail; create its signing key.",
-        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Keygen.self, RotateKey.self, Ingest.self]
+        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
     )
 }
 
@@ -194,6 +194,7 @@ extension AuditCommand {
                         "headSequence": .integer(report.headSequence), "headHash": .string(report.headHash),
                         "checkpointsChecked": .integer(Int64(report.checkpointsChecked)), "origin": .string(trail.checkpointOrigin),
                     ]
+                    if let root = report.rootHash { object["rootHash"] = .string(root) }
                     if let problem = report.problem {
                         object["problem"] = .object([
                             "kind": .string(problem.kind.rawValue), "sequence": problem.sequence.map { .integer($0) } ?? .null,
@@ -206,7 +207,8 @@ extension AuditCommand {
                         print("FAILED: \(problem)")
                         print("verified \(report.entriesChecked) entries before it (head \(report.headSequence) \(report.headHash))")
                     } else {
-                        print("OK: \(report.entriesChecked) entries, head \(report.headSequence) \(report.headHash), \(report.checkpointsChecked) checkpoints matched")
+                        print("OK: \(report.entriesChecked) entries, head \(report.headSequence) \(report.headHash), \(report.checkpointsChecked) checkpoints matched"
+                            + (report.rootHash.map { "; Merkle tree root \($0)" } ?? ""))
                     }
                 }
                 if !report.isValid {

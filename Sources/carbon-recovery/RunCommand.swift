@@ -23,7 +23,8 @@ struct RunCommand: AsyncParsableCommand {
             once, a run in progress is recorded as abandoned, and the exit status is 0. Velero's own Schedules are deployed \
             with `deploy`, not run here. The policy's notifiers are delivered to from the durable outbox while it runs, and \
             --metrics-port serves the metrics of docs/metrics.md on 127.0.0.1. With the audit signing key \
-            (--signing-key), the trail signs a checkpoint every audit.checkpointInterval entries and one more when run stops; \
+            (--signing-key), the trail signs a checkpoint every audit.checkpointInterval entries, run signs one every \
+            audit.checkpointEvery (1h by default) when entries were added, and one more when it stops; \
             --checkpoint-dir (or audit.checkpointExport) copies each to a folder outside the trail's. \
             --once TASK runs one of these tasks now, in the foreground, and exits (1 when it fails): its own \
             operation is audited (rpo.check, backup.validate, drill.run, …), not a task.run, so the scheduler's missed-run \
@@ -69,9 +70,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             metrics?.bootstrap()
             let exportFolder = checkpointDir ?? policy.audit.checkpointExport
-            if let exportFolder { try CheckpointExporter.validateLocation(directory: exportFolder, trailPath: global.auditDatabasePath) }
+            if let exportFolder { try AuditCheckpointService.validateLocation(directory: exportFolder, trailPath: global.auditDatabasePath) }
             let context = try await OperationContext(global: global, connection: connection, policy: policy)
-            if let exportFolder { try CheckpointExporter.prepare(directory: exportFolder, trail: context.trail) }
+            if let exportFolder { try AuditCheckpointService.prepare(directory: exportFolder, trail: context.trail) }
             let canSign = try global.loadSigningKey(policy: policy) != nil
             if !canSign {
                 let path = global.signingKeyLocation(policy: policy).path
@@ -86,10 +87,12 @@ struct RunCommand: AsyncParsableCommand {
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            if let exportFolder {
+            if canSign || exportFolder != nil {
                 // First in the list, so stopped last: its final checkpoint covers the scheduler's last entries.
-                services.append(.init(service: CheckpointExporter(trail: context.trail, directory: exportFolder, canSign: canSign) { result in
-                    Self.showExport(result, json: json)
+                services.append(.init(service: AuditCheckpointService(
+                    trail: context.trail, directory: exportFolder, canSign: canSign, signEvery: policy.audit.checkpointEvery
+                ) { [exported = exportFolder != nil] result in
+                    Self.showCheckpoint(result, exported: exported, json: json)
                 }))
             }
             services.append(.init(service: scheduler))
@@ -136,14 +139,16 @@ struct RunCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
-    static func showExport(_ result: Result<AuditCheckpoint, RecoveryError>, json: Bool) {
+    static func showCheckpoint(_ result: Result<AuditCheckpoint, RecoveryError>, exported: Bool, json: Bool) {
         switch result {
         case .success(let checkpoint):
-            let line: JSONValue = ["event": "checkpoint", "size": .integer(checkpoint.size), "headHash": .string(checkpoint.headHash)]
-            emit(json ? line.canonicalString : "exported audit checkpoint at \(checkpoint.size) entries (head \(checkpoint.headHash.prefix(16))…)")
+            let line: JSONValue = [
+                "event": "checkpoint", "size": .integer(checkpoint.size), "rootHash": .string(checkpoint.headHash), "exported": .bool(exported),
+            ]
+            emit(json ? line.canonicalString : "\(exported ? "exported" : "signed") audit checkpoint at \(checkpoint.size) entries (root \(checkpoint.headHash.prefix(16))…)")
         case .failure(let error):
             let line: JSONValue = ["event": "checkpoint", "error": .string(error.message)]
-            emit(json ? line.canonicalString : "FAILED audit checkpoint export: \(error.message)")
+            emit(json ? line.canonicalString : "FAILED audit checkpoint\(exported ? " export" : ""): \(error.message)")
         }
     }
 

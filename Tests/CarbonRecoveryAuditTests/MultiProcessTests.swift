@@ -161,7 +161,7 @@ struct ExportVerificationTests {
         let report = try await trail.verify()
         let result = try await run("/usr/bin/env", ["python3", scriptPath, exportPath])
         #expect(result.status == 0, "\(result.standardError)")
-        #expect(result.standardOutput == "verified 41 entries, head \(report.headHash)\n")
+        #expect(result.standardOutput == "verified 41 entries, head \(report.headHash), tree root \(report.rootHash ?? "?")\n")
 
         // And the same script fails on an edited export.
         let forged = text.replacingOccurrences(of: "\"actor\":\"zoë\"", with: "\"actor\":\"eve\"")

@@ -27,7 +27,7 @@ struct SQLiteAuditTrailTests {
         let folder = try FileManager.default.attributesOfItem(atPath: directory.file("state"))
         #expect((folder[.posixPermissions] as? Int) == 0o700)
         #expect(RawSQL.scalar(path, "PRAGMA journal_mode") == "wal")
-        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "1")
+        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
         #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries") == "6")
     }
 
@@ -66,7 +66,7 @@ struct SQLiteAuditTrailTests {
         #expect(report.entriesChecked == 19)
     }
 
-    @Test("a changed field with a recomputed hash is caught by the next entry's link")
+    @Test("a changed field with a recomputed hash, and its leaf recomputed too, is caught by the next entry's link")
     func changedFieldWithRecomputedHash() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
@@ -76,6 +76,11 @@ struct SQLiteAuditTrailTests {
         entry.actor = "mallory"
         entry.hash = SHA256.hash(data: entry.canonicalBytes(includingHash: false)).map { String(format: "%02x", $0) }.joined()
         #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_entries SET actor = 'mallory', hash = '\(entry.hash)' WHERE seq = 7") == nil)
+        // Without its leaf the tree names entry 7 itself (SQLiteAuditTreeTests); with it, the chain's link does.
+        #expect(try await trail.verify().problem?.kind == .treeMismatch)
+        let leaf = MerkleTree.leafHash(Array(entry.jsonLine.utf8)).map { String(format: "%02x", $0) }.joined()
+        // Entry 7 (leaf 6) completes no subtree: its tree hashes are its leaf alone.
+        #expect(RawSQL.exec(path, "UPDATE audit_entries SET tree = x'\(leaf)' WHERE seq = 7") == nil)
         let report = try await trail.verify()
         #expect(report.problem?.kind == .brokenLink)
         #expect(report.problem?.sequence == 8)
@@ -167,7 +172,7 @@ struct SQLiteAuditTrailTests {
         }
     }
 
-    @Test("the re-hash tool above follows the spec: an in-domain edit of the last entry, re-hashed, verifies (the chain's documented limit)")
+    @Test("the re-hash tool above follows the spec: an in-domain edit of the last entry, re-hashed, verifies when read without the tree (the chain's documented limit)")
     func rehashControl() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("audit.db")
@@ -177,7 +182,13 @@ struct SQLiteAuditTrailTests {
         #expect(try await trail.verify().problem?.kind == .hashMismatch)
         let rehashed = try await run(try python3(), ["-c", Self.rehash, path, "6"])
         #expect(rehashed.status == 0, "\(rehashed.standardError)")
-        #expect(try await trail.verify().isValid)
+        // The tree sees it (SQLiteAuditTreeTests); a trail without its tree, read as schema 1, does not.
+        #expect(try await trail.verify().problem?.kind == .treeMismatch)
+        await trail.close()
+        #expect(RawSQL.exec(path, RawSQL.backToSchema1) == nil)
+        let reader = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+        #expect(try await reader.verify().isValid)
+        await reader.close()
     }
 
     @Test("a member stored with the wrong SQLite type is malformed")
@@ -240,7 +251,7 @@ struct SQLiteAuditTrailTests {
         db = sqlite3.connect(sys.argv[1]); seq = int(sys.argv[2])
         db.row_factory = sqlite3.Row
         row = dict(db.execute("SELECT * FROM audit_entries WHERE seq = ?", (seq,)).fetchone())
-        row.pop("hash")
+        row.pop("hash"); row.pop("tree", None)
         digest = hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
         db.execute("UPDATE audit_entries SET hash = ? WHERE seq = ?", (digest, seq)); db.commit()
         """
@@ -388,12 +399,13 @@ struct SQLiteAuditTrailTests {
         #expect(report.isValid, "\(String(describing: report.problem))")
         #expect(report.checkpointsChecked == 2)
 
-        // Change the stored hash column of our own checkpoint: its note no longer matches it.
-        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_checkpoints SET head_hash = '\(String(repeating: "a", count: 64))' WHERE size = 20") == nil)
+        // Change the stored root column of our own checkpoint: its note no longer matches it.
+        let storedRoot = try #require(RawSQL.scalar(path, "SELECT root_hash FROM audit_checkpoints WHERE size = 20"))
+        #expect(RawSQL.exec(path, RawSQL.dropTriggers + "UPDATE audit_checkpoints SET root_hash = '\(String(repeating: "a", count: 64))' WHERE size = 20") == nil)
         let altered = try await reader.verify()
         #expect(altered.problem?.kind == .badSignature)
         #expect(altered.problem?.sequence == 20)
-        #expect(RawSQL.exec(path, "UPDATE audit_checkpoints SET head_hash = (SELECT hash FROM audit_entries WHERE seq = 20) WHERE size = 20") == nil)
+        #expect(RawSQL.exec(path, "UPDATE audit_checkpoints SET root_hash = '\(storedRoot)' WHERE size = 20") == nil)
         #expect(try await reader.verify().isValid)
 
         // A stored note that is not a signed note at all is not vouched for either.

@@ -370,4 +370,63 @@ struct AuditCLITests {
         #expect(again.status != 0)
         #expect(again.standardError.contains("exists already"))
     }
+
+    @Test("prove an entry and a later trail's consistency; verify-proof checks them with the public key alone; a tampered proof fails; bad input is a clear error")
+    func proofs() async throws {
+        let keys = try TemporaryDirectory()
+        let key = keys.file("audit-signing.key")
+        let publicKey = directory.file("audit.pub")
+        let older = directory.file("q3.note")
+        let made = try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", key, "--file", older, "--public-key-file", publicKey])
+        #expect(made.status == 0, "\(made.standardError)")
+        let before = try snapshot()
+
+        let proved = try await carbon(["audit", "prove", "--audit-db", database, "--entry", "17", "--file", directory.file("e17.proof")])
+        #expect(proved.status == 0, "\(proved.standardError)")
+        #expect(try snapshot() == before, "proving reads only")
+        let checked = try await carbon(["audit", "verify-proof", directory.file("e17.proof"), "--public-key", publicKey])
+        #expect(checked.status == 0, "\(checked.standardOutput)\(checked.standardError)")
+        #expect(checked.standardOutput.hasPrefix("OK: entry 17 is in the trail carbon-recovery.audit/"), "\(checked.standardOutput)")
+        #expect(checked.standardOutput.contains(#""seq":17"#))
+        // To standard output, the same bytes.
+        let printed = try await carbon(["audit", "prove", "--audit-db", database, "--entry", "17"])
+        #expect(printed.standardOutput == (try String(contentsOfFile: directory.file("e17.proof"), encoding: .utf8)))
+
+        // One byte of the entry's line changed: FAILED, exit 1.
+        let text = try String(contentsOfFile: directory.file("e17.proof"), encoding: .utf8)
+        try text.replacingOccurrences(of: "\"actor\":\"alice\"", with: "\"actor\":\"alicf\"").write(toFile: directory.file("bad.proof"), atomically: true, encoding: .utf8)
+        let tampered = try await carbon(["audit", "verify-proof", directory.file("bad.proof"), "--public-key", publicKey])
+        #expect(tampered.status == 1 && tampered.standardOutput.hasPrefix("FAILED: the audit path does not lead"), "\(tampered.standardOutput)")
+
+        // The trail grows; the newer checkpoint extends the older one.
+        let trail = try await SQLiteAuditTrail(path: database)
+        _ = try await trail.record(contentsOf: [
+            .attempt(operation: "backup.create", target: "backup/later", parameters: [:], actor: AuditActor(user: "bob", cluster: nil), correlationID: "later"),
+            .outcome(.success, operation: "backup.create", target: "backup/later", error: nil, durationMilliseconds: 5, actor: AuditActor(user: "bob", cluster: nil), correlationID: "later"),
+        ])
+        await trail.close()
+        let newer = try await carbon(["audit", "checkpoint", "--audit-db", database, "--signing-key", key])
+        #expect(newer.status == 0, "\(newer.standardError)")
+        let consistent = try await carbon(["audit", "consistency", "--audit-db", database, "--from", older, "--to", "62", "--file", directory.file("c.proof")])
+        #expect(consistent.status == 0, "\(consistent.standardError)")
+        let extends = try await carbon(["audit", "verify-proof", directory.file("c.proof"), "--public-key", publicKey, "--output", "json"])
+        #expect(extends.status == 0, "\(extends.standardOutput)\(extends.standardError)")
+        let json = try JSONValue(parsing: Array(extends.standardOutput.utf8))
+        #expect(json["valid"] == true && json["olderSize"] == 60 && json["size"] == 62)
+
+        // Bad input: nothing written, a clear message.
+        for (arguments, message) in [
+            (["audit", "prove", "--audit-db", database, "--entry", "0"], "--entry must be 1 or more"),
+            (["audit", "prove", "--audit-db", database, "--entry", "63"], "no stored checkpoint holds entry 63"),
+            (["audit", "prove", "--audit-db", database, "--entry", "61", "--checkpoint", older], "cannot hold entry 61"),
+            (["audit", "consistency", "--audit-db", database, "--from", "62", "--to", older], "must not be newer"),
+            (["audit", "consistency", "--audit-db", database, "--from", "7", "--to", "62"], "no stored checkpoint of 7 entries"),
+            (["audit", "verify-proof", directory.file("nope.proof"), "--public-key", publicKey], "cannot read the proof"),
+            (["audit", "verify-proof", older, "--public-key", publicKey], "not a CarbonRecovery audit proof"),
+            (["audit", "prove", "--audit-db", database, "--entry", "17", "--file", directory.file("e17.proof")], "exists"),
+        ] as [([String], String)] {
+            let refused = try await carbon(arguments)
+            #expect(refused.status == 1 && refused.standardError.contains(message), "\(arguments): \(refused.standardError)")
+        }
+    }
 }

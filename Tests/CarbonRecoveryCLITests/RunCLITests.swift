@@ -185,4 +185,37 @@ struct RunCLITests {
         let recorded = audit.status == 0 ? try JSONValue(parsing: Array(audit.standardOutput.utf8))["entries"]?.arrayValue ?? [] : []
         #expect(recorded.isEmpty, "\(audit.standardOutput)")
     }
+
+    @Test("with audit.checkpointEvery, run signs a checkpoint of a trail that grew, on a timer, without an export folder")
+    func timedCheckpoints() async throws {
+        _ = try Sandbox.current()
+        let directory = try TemporaryDirectory()
+        let file = directory.file("carbon-recovery.yaml")
+        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
+        try """
+            storage:
+              endpoint: \(endpoint)
+              bucket: 254carbon-backups
+              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
+            automation: {validate: "0 3 * * *", rpoCheck: "off", cleanup: "off"}
+            audit: {checkpointInterval: 1000, checkpointEvery: 2s}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let signingKey = directory.file("keys/audit.key")
+        let environment = [
+            "XDG_STATE_HOME": directory.file("state"), "XDG_CONFIG_HOME": directory.file("config"), "CARBON_RECOVERY_AUDIT_DB": "",
+            "CARBON_RECOVERY_AUDIT_SIGNING_KEY": signingKey,
+        ]
+        #expect(try await run(try executable("carbon-recovery"), ["audit", "keygen"], environment: environment).status == 0)
+        let process = try CLIProcess(["run", "--config", file], environment: environment)
+        // The scheduler's start is the trail's first entry; nothing else happens, and the timer signs.
+        let signed = try await process.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("signed audit checkpoint at ") }
+        #expect(signed.hasPrefix("signed audit checkpoint at 1 entries (root "), "\(process.output)")
+        try await Task.sleep(for: .seconds(5))
+        #expect(process.lines.filter { $0.hasPrefix("signed audit checkpoint at ") }.count == 1, "nothing new, nothing signed: \(process.output)")
+        #expect(try await process.terminate(timeout: .seconds(60)) == 0, "\(process.output)")
+        // At the stop, one more (the scheduler's outcome).
+        #expect(process.lines.last?.hasPrefix("signed audit checkpoint at 2 entries") == true, "\(process.output)")
+        let verify = try await run(try executable("carbon-recovery"), ["audit", "verify", "--public-key", signingKey + ".pub"], environment: environment)
+        #expect(verify.status == 0 && verify.standardOutput.contains("2 checkpoints"), "\(verify.standardOutput)")
+    }
 }

@@ -252,6 +252,8 @@ struct PolicyFileTests {
         (policyText("audit: {checkpointInterval: 0}"), "audit.checkpointInterval: write a whole number of entries, 1 or more"),
         (policyText("audit: {checkpointInterval: often}"), "audit.checkpointInterval: expected a whole number"),
         (policyText("audit: {signingKeyText: 'PRIVATE+KEY+x'}"), "audit.signingKeyText: unknown field"),
+        (policyText("audit: {checkpointEvery: 500ms}"), "audit.checkpointEvery: write a duration of 1s or more"),
+        (policyText("audit: {checkpointEvery: hourly}"), "audit.checkpointEvery: "),
         (policyText("recovery: {maximumDataLoss: -1h}"), "recovery.maximumDataLoss: write a positive duration"),
         (policyText("recovery: {maximumDataLoss: a day}"), "recovery.maximumDataLoss: "),
         (policyText("recovery: {clusterResourcesSchedule: Weekly_Full}"), "recovery.clusterResourcesSchedule: "),
@@ -294,18 +296,22 @@ struct PolicyFileTests {
         #expect(error?.message.contains("s3cr3t") == false && error?.message.contains("wJal") == false && error?.message.contains(":p@") == false, "no secret in the message")
     }
 
-    @Test("the audit section names the signing key, the checkpoint interval and the export folder; without it, the defaults")
+    @Test("the audit section names the signing key, the checkpoint interval, the export folder and the time between checkpoints; without it, the defaults")
     func auditSection() throws {
         let policy = try PolicyFile.parse(policyText("""
             audit:
               signingKey: /etc/carbon-recovery/audit-signing.key
               checkpointInterval: 500
               checkpointExport: /mnt/worm/checkpoints
+              checkpointEvery: 15m
             """)).policy
-        #expect(policy.audit == AuditPolicy(signingKey: "/etc/carbon-recovery/audit-signing.key", checkpointInterval: 500, checkpointExport: "/mnt/worm/checkpoints"))
+        #expect(policy.audit == AuditPolicy(
+            signingKey: "/etc/carbon-recovery/audit-signing.key", checkpointInterval: 500, checkpointExport: "/mnt/worm/checkpoints", checkpointEvery: .seconds(900)))
         let defaults = try PolicyFile.parse(policyText("")).policy
         #expect(defaults.audit == AuditPolicy())
         #expect(defaults.audit.checkpointInterval == 10_000 && defaults.audit.signingKey == nil && defaults.audit.checkpointExport == nil)
+        #expect(defaults.audit.checkpointEvery == .seconds(3600))
+        #expect(try PolicyFile.parse(policyText("audit: {checkpointEvery: \"off\"}")).policy.audit.checkpointEvery == nil)
     }
 
     @Test("drills at the guide's three levels; a recovery drill names its DR cluster by context and kubeconfig")

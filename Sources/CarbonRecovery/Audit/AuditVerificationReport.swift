@@ -24,6 +24,9 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         public static let malformed = Kind(rawValue: "malformed")
         /// A row whose `seq` is below 1: outside the chain, yet shown by queries and exports.
         public static let rowOutsideChain = Kind(rawValue: "row-outside-chain")
+        /// The Merkle tree does not match the entries: a stored leaf is not its entry's hash, or a
+        /// stored node is not the hash of its two children, or one is missing.
+        public static let treeMismatch = Kind(rawValue: "tree-mismatch")
     }
 
     /// What kind of problem it is.
@@ -58,14 +61,18 @@ public struct AuditVerificationReport: Sendable, Hashable {
     public var checkpointsChecked: Int
     /// The first problem found; `nil` when the trail verified.
     public var problem: AuditProblem?
+    /// The Merkle tree's root hash over the entries checked (RFC 9162, lowercase hex), when the
+    /// trail has the tree and it verified; `nil` for a trail from before the tree, or on a problem.
+    public var rootHash: String?
 
     /// Creates a report.
-    public init(entriesChecked: Int64, headSequence: Int64, headHash: String, checkpointsChecked: Int, problem: AuditProblem?) {
+    public init(entriesChecked: Int64, headSequence: Int64, headHash: String, checkpointsChecked: Int, problem: AuditProblem?, rootHash: String? = nil) {
         self.entriesChecked = entriesChecked
         self.headSequence = headSequence
         self.headHash = headHash
         self.checkpointsChecked = checkpointsChecked
         self.problem = problem
+        self.rootHash = rootHash
     }
 
     /// Whether the trail verified.

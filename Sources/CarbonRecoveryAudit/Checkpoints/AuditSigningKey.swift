@@ -164,13 +164,15 @@ public struct AuditVerifierKey: Sendable, Hashable {
     }
 }
 
-/// A signed statement that the trail had `size` entries and the last one had `headHash`.
+/// A signed statement that the trail had `size` entries whose Merkle tree had the root
+/// `headHash` (a C2SP tlog-checkpoint), or, for a checkpoint signed before the trail had its
+/// tree (schema 1), that its entry `size` had the chain hash `headHash`.
 ///
 /// Its text is a C2SP signed note:
 /// ```
 /// carbon-recovery.audit/<trail id>
 /// <size>
-/// <base64 of the 32-byte head hash>
+/// <base64 of the 32-byte root hash (or, before the tree, head hash)>
 ///
 /// — <key name> <base64(key id ‖ Ed25519 signature of the three lines above, newlines included)>
 /// ```
@@ -179,7 +181,9 @@ public struct AuditCheckpoint: Sendable, Hashable {
     public var origin: String
     /// How many entries the trail had.
     public var size: Int64
-    /// Hex SHA-256 of entry `size`.
+    /// The hash the note states, in hex: the RFC 9162 root of the first `size` entries' Merkle
+    /// tree; for a checkpoint from before the tree, the hash of entry `size`. (The name is from
+    /// before the tree.)
     public var headHash: String
     /// The whole signed note.
     public var note: String
@@ -226,6 +230,17 @@ public struct AuditCheckpoint: Sendable, Hashable {
         case .invalid:
             throw RecoveryError(
                 .auditTampered, "the checkpoint's signature by key '\(key.name)' (\(key.keyID)) does not verify: the checkpoint was altered")
+        }
+        self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
+    }
+
+    /// Reads a note's origin, size and hash *without* checking any signature: for choosing a
+    /// checkpoint (what to prove against), never for trusting one.
+    ///
+    /// - Throws: ``RecoveryError/Code/invalidInput`` when the note is not a checkpoint note.
+    public init(unverified note: String) throws {
+        guard let signed = SignedNote(note), let fields = signed.fields else {
+            throw RecoveryError.invalidInput("not a checkpoint note: origin, size and base64 hash lines, a blank line, then signatures")
         }
         self.init(origin: fields.origin, size: fields.size, headHash: fields.headHash, note: note)
     }

@@ -3,18 +3,25 @@ import CarbonRecoveryAudit
 import Foundation
 import ServiceLifecycle
 
-/// `carbon-recovery run`'s copy of each new signed checkpoint to a folder outside the trail's
-/// (`--checkpoint-dir` or the policy's `audit.checkpointExport`): `checkpoint-<size>.note`
-/// (size zero-padded to 12 digits, so names sort by size) and `latest.note`.
+/// `carbon-recovery run`'s signed checkpoints of the audit trail, beside the ones the trail signs
+/// every `audit.checkpointInterval` entries:
 ///
-/// It looks for new checkpoints every `pollInterval`; when `run` stops it signs one more of the
-/// trail as it ends (with the signing key) and exports that too, so the copies cover the last
-/// entries. A file of the same name is never replaced by different bytes: that would mean the
-/// trail was rewritten, and it is reported instead.
-struct CheckpointExporter: Service {
+/// - every `audit.checkpointEvery` (an hour by default) it signs one when entries were added
+///   since the newest, so a quiet trail still gets a recent checkpoint;
+/// - when `run` stops it signs one more, so the last entries are covered;
+/// - with a folder (`--checkpoint-dir` or the policy's `audit.checkpointExport`) it copies each
+///   new checkpoint there: `checkpoint-<size>.note` (size zero-padded to 12 digits, so names
+///   sort by size) and `latest.note`. A file of the same name is never replaced by different
+///   bytes: that would mean the trail was rewritten, and it is reported instead.
+///
+/// It looks for new checkpoints to copy every `pollInterval`.
+struct AuditCheckpointService: Service {
     let trail: SQLiteAuditTrail
-    let directory: String
+    /// The export folder, if any.
+    let directory: String?
     let canSign: Bool
+    /// The time between timed checkpoints; `nil` for none.
+    let signEvery: Duration?
     var pollInterval: Duration = .seconds(10)
     let report: @Sendable (Result<AuditCheckpoint, RecoveryError>) -> Void
 
@@ -50,26 +57,44 @@ struct CheckpointExporter: Service {
     }
 
     func run() async throws {
+        let clock = ContinuousClock()
         try? await cancelWhenGracefulShutdown { [self] in
-            var exported = Self.largestExported(in: directory)
+            var exported = directory.map { Self.largestExported(in: $0) } ?? 0
+            var lastSigned = clock.now
             while !Task.isCancelled {
-                exported = await exportNew(after: exported)
-                try await Task.sleep(for: pollInterval)
+                if canSign, let signEvery, clock.now - lastSigned >= signEvery {
+                    lastSigned = clock.now
+                    await signIfGrown()
+                }
+                if let directory { exported = await exportNew(after: exported, to: directory) }
+                try await Task.sleep(for: min(pollInterval, signEvery ?? pollInterval))
             }
         }
-        let exported = Self.largestExported(in: directory)
-        if canSign, (try? await trail.size()) ?? 0 > (try? await trail.latestCheckpoint()?.size ?? 0) ?? 0 {
-            do { _ = try await trail.checkpoint() } catch let error as RecoveryError { report(.failure(error)) }
+        if canSign { await signIfGrown() }
+        if let directory { _ = await exportNew(after: Self.largestExported(in: directory), to: directory) }
+    }
+
+    /// Signs a checkpoint when the trail has entries past its newest one.
+    private func signIfGrown() async {
+        do {
+            let size = try await trail.size()
+            guard size > (try await trail.latestCheckpoint()?.size ?? 0) else { return }
+            let checkpoint = try await trail.checkpoint()
+            // Reported here when nothing copies it (a copied one is reported as exported).
+            if directory == nil { report(.success(checkpoint)) }
+        } catch let error as RecoveryError {
+            report(.failure(error))
+        } catch {
+            report(.failure(RecoveryError(.auditFailure, "cannot sign a checkpoint of the audit trail", target: trail.path, underlying: error)))
         }
-        _ = await exportNew(after: exported)
     }
 
     /// Exports the checkpoints after `size`; returns the largest exported.
-    private func exportNew(after size: Int64) async -> Int64 {
+    private func exportNew(after size: Int64, to directory: String) async -> Int64 {
         var exported = size
         do {
             for checkpoint in try await trail.checkpoints(after: size) {
-                try write(checkpoint)
+                try write(checkpoint, to: directory)
                 exported = checkpoint.size
                 report(.success(checkpoint))
             }
@@ -81,7 +106,7 @@ struct CheckpointExporter: Service {
         return exported
     }
 
-    private func write(_ checkpoint: AuditCheckpoint) throws {
+    private func write(_ checkpoint: AuditCheckpoint, to directory: String) throws {
         let name = directory + "/" + Self.fileName(size: checkpoint.size)
         let bytes = Data(checkpoint.note.utf8)
         if let existing = FileManager.default.contents(atPath: name) {
