@@ -9,7 +9,8 @@ extension EvidenceReport {
         public var origin: String
         /// How many entries the trail had when it was signed.
         public var size: Int64
-        /// Hex SHA-256 of entry `size`: the trail's head then.
+        /// The hash the note states, in hex: the Merkle tree root of the first `size` entries (for
+        /// a checkpoint from before the tree, the hash of entry `size`).
         public var headHash: String
         /// The signed note (C2SP signed-note text).
         public var note: String

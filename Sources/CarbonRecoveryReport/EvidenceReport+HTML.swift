@@ -175,7 +175,7 @@ extension EvidenceReport {
         if let note = trail.checkpointNote {
             body += """
                 <p>Newest signed checkpoint: size <span data-figure="checkpoint-size">\(trail.checkpointSize.map(String.init) ?? "—")</span>, \
-                head hash <code>\(e(trail.checkpointHeadHash ?? "—"))</code>. Check it against the trail with \
+                Merkle tree root <code>\(e(trail.checkpointHeadHash ?? "—"))</code> (the chain's head hash for a checkpoint from before the tree). Check it against the trail with \
                 <code>carbon-recovery audit verify --checkpoint FILE --public-key KEY</code>, FILE holding:</p>\
                 <pre data-figure="checkpoint-note">\(e(note))</pre>
                 """

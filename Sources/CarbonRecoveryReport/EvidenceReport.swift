@@ -170,7 +170,9 @@ public struct EvidenceReport: Sendable {
         public var checkpointOrigin: String?
         /// How many entries the trail had when the checkpoint was signed.
         public var checkpointSize: Int64?
-        /// The checkpoint's head hash: hex SHA-256 of entry `checkpointSize`.
+        /// The hash the checkpoint states, in hex: the Merkle tree root of the first
+        /// `checkpointSize` entries (for a checkpoint from before the tree, the hash of entry
+        /// `checkpointSize`).
         public var checkpointHeadHash: String?
         /// The checkpoint's signed note; `nil` when the trail has no signed checkpoint.
         public var checkpointNote: String?
