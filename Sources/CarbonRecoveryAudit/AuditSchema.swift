@@ -2,7 +2,7 @@
 /// never edits an old one.
 enum AuditSchema {
     /// The newest schema version this code writes.
-    static let currentVersion: Int64 = 2
+    static let currentVersion: Int64 = 3
 
     /// Migration steps; index `n` upgrades version `n` to `n + 1`.
     static let migrations: [String] = [
@@ -86,10 +86,28 @@ enum AuditSchema {
         -- whose note states the chain's head hash.
         ALTER TABLE audit_checkpoints ADD COLUMN root_hash TEXT;
         """,
+        // 2 → 3: witnesses' cosignatures (C2SP tlog-cosignature v1) of stored checkpoints: the
+        // line each witness returned, by the witness's public key text. Append-only like the rest.
+        """
+        CREATE TABLE audit_cosignatures (
+            size     INTEGER NOT NULL,
+            witness  TEXT NOT NULL,
+            line     TEXT NOT NULL,
+            time     INTEGER NOT NULL,
+            PRIMARY KEY (size, witness)
+        );
+        CREATE TRIGGER audit_cosignatures_no_update BEFORE UPDATE ON audit_cosignatures
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: UPDATE of audit_cosignatures is not allowed'); END;
+        CREATE TRIGGER audit_cosignatures_no_delete BEFORE DELETE ON audit_cosignatures
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: DELETE from audit_cosignatures is not allowed'); END;
+        """,
     ]
 
     /// The first schema version with the Merkle tree (`audit_entries.tree`).
     static let treeVersion: Int64 = 2
+
+    /// The first schema version with witnesses' cosignatures (`audit_cosignatures`).
+    static let cosignatureVersion: Int64 = 3
 
     /// The columns of `audit_entries` in the order the statements below read them.
     static let entryColumns =

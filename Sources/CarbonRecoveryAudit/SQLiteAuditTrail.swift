@@ -145,7 +145,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                 try database.execute("PRAGMA synchronous=\(durability.rawValue)")
                 let version = try Self.migrate(database, readOnly: readOnly, path: path, at: clock.now())
                 let trailID = try Self.readOrCreateTrailID(database, readOnly: readOnly)
-                return (trailID, try WriterState(database, readOnly: readOnly, hasTree: version >= AuditSchema.treeVersion, path: path))
+                return (trailID, try WriterState(database, readOnly: readOnly, schemaVersion: version, path: path))
             }
             self.trailID = trailID
             self.writer = writer
@@ -422,11 +422,14 @@ final class WriterState: @unchecked Sendable {
     var committedFrontier: (frontier: MerkleFrontier, size: Int64, headHash: String)?
     /// Whether the file has the Merkle tree (schema 2 on); a reader of an older trail has none.
     let hasTree: Bool
+    /// Whether the file has the cosignatures table (schema 3 on).
+    let hasCosignatures: Bool
     /// The stored tree's reader on this connection; `nil` for a trail from before it.
     private var treeStore: AuditTreeStore?
 
-    init(_ database: SQLiteConnection, readOnly: Bool, hasTree: Bool, path: String) throws {
-        self.hasTree = hasTree
+    init(_ database: SQLiteConnection, readOnly: Bool, schemaVersion: Int64, path: String) throws {
+        self.hasTree = schemaVersion >= AuditSchema.treeVersion
+        self.hasCosignatures = schemaVersion >= AuditSchema.cosignatureVersion
         prepared = try database.prepare("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
         insertStatement = readOnly ? nil : try database.prepare(AuditSchema.insertEntry)
         treeStore = hasTree ? try AuditTreeStore(database, path: path) : nil

@@ -286,7 +286,7 @@ struct Reader {
         var audit = AuditPolicy()
         if let node = top["audit"] {
             note(node, "audit")
-            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport", "checkpointEvery"])
+            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport", "checkpointEvery", "witnesses"])
             func absolutePath(_ key: String) throws -> String? {
                 guard let value = fields[key] else { return nil }
                 note(value, "audit.\(key)")
@@ -313,6 +313,23 @@ struct Reader {
                         throw fail(value, "audit.checkpointEvery", "write a duration of 1s or more (such as 1h), or off")
                     }
                     audit.checkpointEvery = .nanoseconds(every.nanoseconds)
+                }
+            }
+            if let value = fields["witnesses"] {
+                note(value, "audit.witnesses")
+                for (index, item) in try sequence(value, "audit.witnesses").enumerated() {
+                    let path = "audit.witnesses[\(index)]"
+                    note(item, path)
+                    let witness = try mapping(item, path, allowed: ["url", "publicKey"], required: ["url", "publicKey"])
+                    let url = try string(witness["url"]!, path + ".url")
+                    guard url.hasPrefix("http://") || url.hasPrefix("https://"), URL(string: url)?.host != nil else {
+                        throw fail(witness["url"]!, path + ".url", "write the witness's add-checkpoint URL, such as http://127.0.0.1:7380/add-checkpoint")
+                    }
+                    let key = try string(witness["publicKey"]!, path + ".publicKey")
+                    guard key.split(separator: "+", omittingEmptySubsequences: false).count >= 3 else {
+                        throw fail(witness["publicKey"]!, path + ".publicKey", "write the witness's public key text (<name>+<key id>+<base64>), as `carbon-recovery witness keygen` prints it")
+                    }
+                    audit.witnesses.append(AuditWitnessPolicy(url: url, publicKey: key))
                 }
             }
         }

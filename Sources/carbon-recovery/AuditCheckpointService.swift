@@ -2,6 +2,7 @@ import CarbonRecovery
 import CarbonRecoveryAudit
 import Foundation
 import ServiceLifecycle
+import Synchronization
 
 /// `carbon-recovery run`'s signed checkpoints of the audit trail, beside the ones the trail signs
 /// every `audit.checkpointInterval` entries:
@@ -14,6 +15,9 @@ import ServiceLifecycle
 ///   sort by size) and `latest.note`. A file of the same name is never replaced by different
 ///   bytes: that would mean the trail was rewritten, and it is reported instead.
 ///
+/// - with witnesses (the policy's `audit.witnesses`) it asks them to cosign each new newest
+///   checkpoint once, and stores their cosignatures in the trail (`audit cosign` asks again).
+///
 /// It looks for new checkpoints to copy every `pollInterval`.
 struct AuditCheckpointService: Service {
     let trail: SQLiteAuditTrail
@@ -22,8 +26,12 @@ struct AuditCheckpointService: Service {
     let canSign: Bool
     /// The time between timed checkpoints; `nil` for none.
     let signEvery: Duration?
+    /// The witnesses to ask for cosignatures; `nil` for none.
+    var collector: AuditWitnessCollector?
     var pollInterval: Duration = .seconds(10)
     let report: @Sendable (Result<AuditCheckpoint, RecoveryError>) -> Void
+    /// Told what each witness did with a new checkpoint.
+    var reportWitnesses: @Sendable (Int64, Result<[AuditWitnessCollector.Outcome], RecoveryError>) -> Void = { _, _ in }
 
     /// Checks the folder before the trail is opened: absolute and outside the trail's folder.
     static func validateLocation(directory: String, trailPath: String) throws {
@@ -67,11 +75,34 @@ struct AuditCheckpointService: Service {
                     await signIfGrown()
                 }
                 if let directory { exported = await exportNew(after: exported, to: directory) }
+                await askWitnesses()
                 try await Task.sleep(for: min(pollInterval, signEvery ?? pollInterval))
             }
         }
         if canSign { await signIfGrown() }
         if let directory { _ = await exportNew(after: Self.largestExported(in: directory), to: directory) }
+        await askWitnesses()
+    }
+
+    /// The newest checkpoint size the witnesses were asked about (shared by the service's copies).
+    private let askedSize = AskedSize()
+
+    private final class AskedSize: Sendable {
+        let size = Mutex<Int64>(0)
+    }
+
+    /// Asks the witnesses about the newest checkpoint, once per checkpoint.
+    private func askWitnesses() async {
+        guard let collector else { return }
+        do {
+            guard let newest = try await trail.latestCheckpoint()?.size, newest > askedSize.size.withLock({ $0 }) else { return }
+            askedSize.size.withLock { $0 = newest }
+            reportWitnesses(newest, .success(try await collector.cosignNewest()))
+        } catch let error as RecoveryError {
+            reportWitnesses(0, .failure(error))
+        } catch {
+            reportWitnesses(0, .failure(RecoveryError(.auditFailure, "cannot collect the witnesses' cosignatures", target: trail.path, underlying: error)))
+        }
     }
 
     /// Signs a checkpoint when the trail has entries past its newest one.

@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Query, verify, export and checkpoint the audit trail; create its signing key.",
-        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
+        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Cosign.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
     )
 }
 
@@ -145,7 +145,10 @@ extension AuditCommand {
                 the size and hash stored beside it; after a key rotation, name each earlier key with \
                 --previous-public-key (nothing else makes a checkpoint by another key acceptable). With \
                 --checkpoint and --public-key, also checks the trail against a signed checkpoint kept elsewhere, \
-                which detects a cut-off tail or a rebuilt file. Exits 0 when the trail verifies and 1 otherwise.
+                which detects a cut-off tail or a rebuilt file. With --witness-key, the newest stored checkpoint must \
+                also be cosigned by --require-cosignatures (default 1) of those witnesses: a trail rewritten and \
+                re-signed with its own key fails here, because no honest witness cosigns a fork. Exits 0 when the \
+                trail verifies and 1 otherwise.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -161,6 +164,14 @@ extension AuditCommand {
             help: ArgumentHelp("A key that signed this trail's checkpoints before a rotation (repeatable; needs --public-key).", valueName: "file"))
         var previousPublicKeys: [String] = []
 
+        @Option(name: .customLong("witness-key"), help: ArgumentHelp("A witness's public key file (repeatable).", valueName: "file"))
+        var witnessKeys: [String] = []
+
+        @Option(
+            name: .customLong("require-cosignatures"),
+            help: ArgumentHelp("How many of the --witness-key witnesses must have cosigned the newest checkpoint (default 1).", valueName: "k"))
+        var requiredCosignatures: Int?
+
         @OptionGroup var notify: NotifyOptions
 
         func validate() throws {
@@ -170,6 +181,12 @@ extension AuditCommand {
             if !previousPublicKeys.isEmpty && publicKey == nil {
                 throw ValidationError("--previous-public-key needs --public-key: previous keys only add to the current one")
             }
+            if let requiredCosignatures {
+                guard !witnessKeys.isEmpty else { throw ValidationError("--require-cosignatures needs the witnesses' keys: pass --witness-key for each") }
+                guard (1...witnessKeys.count).contains(requiredCosignatures) else {
+                    throw ValidationError("--require-cosignatures must be from 1 to the number of --witness-key options (\(witnessKeys.count))")
+                }
+            }
         }
 
         func run() async throws {
@@ -177,7 +194,8 @@ extension AuditCommand {
                 let key = try publicKey.map { try AuditVerifierKey(contentsOf: URL(fileURLWithPath: $0)) }
                 let previous = try previousPublicKeys.map { try AuditVerifierKey(contentsOf: URL(fileURLWithPath: $0)) }
                 let trail = try await openTrail(global, readOnly: true, verifierKey: key, previousVerifierKeys: previous)
-                let report: AuditVerificationReport
+                let witnesses = try witnessKeys.map { try AuditCosignerKey(contentsOf: URL(fileURLWithPath: $0)) }
+                var report: AuditVerificationReport
                 if let checkpoint, let key {
                     let note: String
                     do { note = try String(contentsOfFile: checkpoint, encoding: .utf8) } catch {
@@ -186,6 +204,9 @@ extension AuditCommand {
                     report = try await trail.verify(checkpointNote: note, key: key)
                 } else {
                     report = try await trail.verify()
+                }
+                if report.isValid, !witnesses.isEmpty {
+                    report.problem = try await trail.cosignatureProblem(witnesses: witnesses, required: requiredCosignatures ?? 1)
                 }
                 switch global.output {
                 case .json:

@@ -13,7 +13,7 @@ struct CarbonRecoveryCommand: AsyncParsableCommand {
             that reviewers query, export and verify with the `audit` commands.
             """,
         version: CarbonRecoveryVersion.current,
-        subcommands: [DoctorCommand.self, BackupCommand.self, RestoreCommand.self, CleanupCommand.self, PolicyCommand.self, RenderCommand.self, DeployCommand.self, StatusCommand.self, RecoverCommand.self, RunCommand.self, NotifyCommand.self, AuditCommand.self, CredentialsCommand.self, PostgresCommand.self, ReportCommand.self]
+        subcommands: [DoctorCommand.self, BackupCommand.self, RestoreCommand.self, CleanupCommand.self, PolicyCommand.self, RenderCommand.self, DeployCommand.self, StatusCommand.self, RecoverCommand.self, RunCommand.self, NotifyCommand.self, AuditCommand.self, CredentialsCommand.self, PostgresCommand.self, ReportCommand.self, WitnessCommand.self]
     )
 }
 

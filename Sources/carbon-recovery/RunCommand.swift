@@ -87,13 +87,19 @@ struct RunCommand: AsyncParsableCommand {
                 coordinator: context.coordinator, tasks: tasks, logger: Logger(label: "carbon-recovery.scheduler", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { event in Self.show(event, json: json) }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            if canSign || exportFolder != nil {
+            let witnesses = try WitnessClient.witnesses(options: [], policy: policy)
+            if canSign || exportFolder != nil || !witnesses.isEmpty {
                 // First in the list, so stopped last: its final checkpoint covers the scheduler's last entries.
-                services.append(.init(service: AuditCheckpointService(
+                var service = AuditCheckpointService(
                     trail: context.trail, directory: exportFolder, canSign: canSign, signEvery: policy.audit.checkpointEvery
                 ) { [exported = exportFolder != nil] result in
                     Self.showCheckpoint(result, exported: exported, json: json)
-                }))
+                }
+                if !witnesses.isEmpty {
+                    service.collector = AuditWitnessCollector(trail: context.trail, witnesses: witnesses, post: WitnessClient.post)
+                    service.reportWitnesses = { size, result in Self.showCosignatures(result, size: size, json: json) }
+                }
+                services.append(.init(service: service))
             }
             services.append(.init(service: scheduler))
             if let outbox = context.notifications?.outbox { services.append(.init(service: outbox)) }
@@ -149,6 +155,22 @@ struct RunCommand: AsyncParsableCommand {
         case .failure(let error):
             let line: JSONValue = ["event": "checkpoint", "error": .string(error.message)]
             emit(json ? line.canonicalString : "FAILED audit checkpoint\(exported ? " export" : ""): \(error.message)")
+        }
+    }
+
+    static func showCosignatures(_ result: Result<[AuditWitnessCollector.Outcome], RecoveryError>, size: Int64, json: Bool) {
+        switch result {
+        case .success(let outcomes):
+            for outcome in outcomes {
+                let line: JSONValue = [
+                    "event": "cosignature", "size": .integer(size), "witness": .string(outcome.witness.key.name),
+                    "cosigned": .bool(outcome.cosigned), "status": .integer(Int64(outcome.status)), "message": .string(outcome.message),
+                ]
+                emit(json ? line.canonicalString : "\(outcome.cosigned ? "witness" : "FAILED witness") \(outcome)")
+            }
+        case .failure(let error):
+            let line: JSONValue = ["event": "cosignature", "error": .string(error.message)]
+            emit(json ? line.canonicalString : "FAILED collecting cosignatures: \(error.message)")
         }
     }
 

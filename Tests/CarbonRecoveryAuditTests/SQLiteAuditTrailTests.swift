@@ -27,7 +27,7 @@ struct SQLiteAuditTrailTests {
         let folder = try FileManager.default.attributesOfItem(atPath: directory.file("state"))
         #expect((folder[.posixPermissions] as? Int) == 0o700)
         #expect(RawSQL.scalar(path, "PRAGMA journal_mode") == "wal")
-        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
+        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "3")
         #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries") == "6")
     }
 

@@ -37,7 +37,7 @@ struct SQLiteAuditTreeTests {
             #expect(report.rootHash == (try await Self.referenceRoot(trail)), "size \(size)")
             #expect(RawSQL.scalar(path, "SELECT sum(length(tree)) / 32 FROM audit_entries") == "\(Self.nodeCount(size))", "size \(size)")
         }
-        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
+        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "3")
         await trail.close()
     }
 
@@ -56,7 +56,7 @@ struct SQLiteAuditTreeTests {
         #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "1", "a reader changes nothing")
 
         let writer = try await SQLiteAuditTrail(path: path)
-        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "2")
+        #expect(RawSQL.scalar(path, "SELECT max(version) FROM schema_version") == "3")
         #expect(RawSQL.scalar(path, "SELECT sum(length(hashes)) / 32 FROM audit_tree_before") == "\(Self.nodeCount(26))")
         #expect(RawSQL.scalar(path, "SELECT count(*) FROM audit_entries WHERE tree IS NOT NULL") == "0")
         #expect(RawSQL.scalar(path, "SELECT group_concat(seq || hash, ',') FROM audit_entries") == before, "no entry was rewritten")

@@ -105,8 +105,10 @@ enum RawSQL {
         DROP TRIGGER audit_checkpoints_no_update; DROP TRIGGER audit_checkpoints_no_delete;
         """
 
-    /// Undoes schema 2 (the Merkle tree): the file is schema 1 exactly, as its migration step still creates it.
+    /// Undoes schemas 3 (cosignatures) and 2 (the Merkle tree): the file is schema 1 exactly, as
+    /// its migration step still creates it.
     static let backToSchema1 = """
+        DROP TABLE audit_cosignatures; DELETE FROM schema_version WHERE version = 3;
         DROP TABLE audit_tree_before; ALTER TABLE audit_entries DROP COLUMN tree;
         ALTER TABLE audit_checkpoints DROP COLUMN root_hash; DELETE FROM schema_version WHERE version = 2;
         """

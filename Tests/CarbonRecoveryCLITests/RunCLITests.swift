@@ -2,6 +2,7 @@
 // velero-stand-in of its own: it validates a new backup, reports the RPO breach and its recovery,
 // runs a drill, stops cleanly on SIGTERM, and after a restart reports its missed runs once.
 import CarbonRecovery
+import CarbonRecoveryAudit
 import Foundation
 import Testing
 import TestSupport
@@ -217,5 +218,52 @@ struct RunCLITests {
         #expect(process.lines.last?.hasPrefix("signed audit checkpoint at 2 entries") == true, "\(process.output)")
         let verify = try await run(try executable("carbon-recovery"), ["audit", "verify", "--public-key", signingKey + ".pub"], environment: environment)
         #expect(verify.status == 0 && verify.standardOutput.contains("2 checkpoints"), "\(verify.standardOutput)")
+    }
+
+    @Test("with audit.witnesses, run asks the witness to cosign each new checkpoint, and verify --require-cosignatures accepts the trail")
+    func witnessedCheckpoints() async throws {
+        _ = try Sandbox.current()
+        let directory = try TemporaryDirectory()
+        let database = directory.file("trail/audit.db")
+        let signingKey = directory.file("keys/audit.key")
+        let environment = [
+            "XDG_STATE_HOME": directory.file("state"), "XDG_CONFIG_HOME": directory.file("config"), "CARBON_RECOVERY_AUDIT_DB": database,
+            "CARBON_RECOVERY_AUDIT_SIGNING_KEY": signingKey,
+        ]
+        let cli = try executable("carbon-recovery")
+        #expect(try await run(cli, ["audit", "keygen"], environment: environment).status == 0)
+        let trail = try await SQLiteAuditTrail(path: database)
+        let origin = trail.checkpointOrigin
+        await trail.close()
+        let keygen = try await run(cli, ["witness", "keygen", "--key", directory.file("keys/w1.key"), "--name", "witness.test/w1"], environment: environment)
+        #expect(keygen.status == 0, "\(keygen.standardError)")
+        let port = try ListeningSocket.unusedPort()
+        let witness = try CLIProcess(
+            ["witness", "serve", "--key", directory.file("keys/w1.key"), "--state", directory.file("w1.db"), "--trail", "\(origin)=\(signingKey).pub", "--port", String(port)],
+            environment: environment)
+        defer { witness.kill() }
+        _ = try await witness.waitForLine(timeout: .seconds(30)) { $0.contains("listening on") }
+        let file = directory.file("carbon-recovery.yaml")
+        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
+        try """
+            storage:
+              endpoint: \(endpoint)
+              bucket: 254carbon-backups
+              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
+            automation: {validate: "0 3 * * *", rpoCheck: "off", cleanup: "off"}
+            audit:
+              checkpointEvery: 2s
+              witnesses:
+                - {url: "http://127.0.0.1:\(port)/add-checkpoint", publicKey: "\(keygen.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))"}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = try CLIProcess(["run", "--config", file], environment: environment)
+        let cosigned = try await process.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("witness witness.test/w1: ") }
+        #expect(cosigned == "witness witness.test/w1: cosigned 1 entries", "\(process.output)")
+        #expect(try await process.terminate(timeout: .seconds(60)) == 0, "\(process.output)")
+        #expect(process.lines.last == "witness witness.test/w1: cosigned 2 entries", "the stop's checkpoint is cosigned too: \(process.output)")
+        let verify = try await run(
+            cli, ["audit", "verify", "--public-key", signingKey + ".pub", "--witness-key", directory.file("keys/w1.key.pub"), "--require-cosignatures", "1"],
+            environment: environment)
+        #expect(verify.status == 0, "\(verify.standardOutput)\(verify.standardError)")
     }
 }

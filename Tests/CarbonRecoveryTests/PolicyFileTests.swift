@@ -254,6 +254,10 @@ struct PolicyFileTests {
         (policyText("audit: {signingKeyText: 'PRIVATE+KEY+x'}"), "audit.signingKeyText: unknown field"),
         (policyText("audit: {checkpointEvery: 500ms}"), "audit.checkpointEvery: write a duration of 1s or more"),
         (policyText("audit: {checkpointEvery: hourly}"), "audit.checkpointEvery: "),
+        (policyText("audit: {witnesses: [{url: ftp://w, publicKey: a+b+c}]}"), "audit.witnesses[0].url: write the witness's add-checkpoint URL"),
+        (policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint', publicKey: abc}]}"), "audit.witnesses[0].publicKey: write the witness's public key text"),
+        (policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint'}]}"), "audit.witnesses[0].publicKey: missing"),
+        (policyText("audit: {witnesses: {url: x}}"), "audit.witnesses: expected a list"),
         (policyText("recovery: {maximumDataLoss: -1h}"), "recovery.maximumDataLoss: write a positive duration"),
         (policyText("recovery: {maximumDataLoss: a day}"), "recovery.maximumDataLoss: "),
         (policyText("recovery: {clusterResourcesSchedule: Weekly_Full}"), "recovery.clusterResourcesSchedule: "),
@@ -312,6 +316,8 @@ struct PolicyFileTests {
         #expect(defaults.audit.checkpointInterval == 10_000 && defaults.audit.signingKey == nil && defaults.audit.checkpointExport == nil)
         #expect(defaults.audit.checkpointEvery == .seconds(3600))
         #expect(try PolicyFile.parse(policyText("audit: {checkpointEvery: \"off\"}")).policy.audit.checkpointEvery == nil)
+        let witnessed = try PolicyFile.parse(policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint', publicKey: 'w+01020304+BAAA'}]}")).policy
+        #expect(witnessed.audit.witnesses == [AuditWitnessPolicy(url: "http://127.0.0.1:7380/add-checkpoint", publicKey: "w+01020304+BAAA")])
     }
 
     @Test("drills at the guide's three levels; a recovery drill names its DR cluster by context and kubeconfig")

@@ -27,6 +27,9 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         /// The Merkle tree does not match the entries: a stored leaf is not its entry's hash, or a
         /// stored node is not the hash of its two children, or one is missing.
         public static let treeMismatch = Kind(rawValue: "tree-mismatch")
+        /// The newest checkpoint is not cosigned by as many of the given witnesses as required,
+        /// or a stored cosignature does not verify or belongs to no stored checkpoint.
+        public static let insufficientCosignatures = Kind(rawValue: "insufficient-cosignatures")
     }
 
     /// What kind of problem it is.

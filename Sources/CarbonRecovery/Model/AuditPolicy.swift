@@ -7,6 +7,9 @@
 ///   checkpointInterval: 10000
 ///   checkpointExport: /mnt/worm/carbon-recovery/checkpoints
 ///   checkpointEvery: 1h
+///   witnesses:
+///     - url: http://127.0.0.1:7380/add-checkpoint
+///       publicKey: witness-1+5c3b1f0e+BK2…   # the witness's cosigner key text (type 0x04)
 /// ```
 ///
 /// A checkpoint only proves something when it is kept where the trail's writers cannot change
@@ -23,6 +26,9 @@ public struct AuditPolicy: Sendable, Hashable {
     /// How often `carbon-recovery run` signs a checkpoint of the trail when entries were added
     /// since the last one (besides every ``checkpointInterval`` entries); `nil` for never.
     public var checkpointEvery: Duration?
+    /// The witnesses `carbon-recovery run` and `audit cosign` ask to cosign each new checkpoint
+    /// (C2SP tlog-witness); empty for none.
+    public var witnesses: [AuditWitnessPolicy]
 
     /// The default interval between checkpoints, in entries.
     public static let defaultCheckpointInterval: Int64 = 10_000
@@ -33,11 +39,27 @@ public struct AuditPolicy: Sendable, Hashable {
     /// Creates the settings.
     public init(
         signingKey: String? = nil, checkpointInterval: Int64 = AuditPolicy.defaultCheckpointInterval, checkpointExport: String? = nil,
-        checkpointEvery: Duration? = AuditPolicy.defaultCheckpointEvery
+        checkpointEvery: Duration? = AuditPolicy.defaultCheckpointEvery, witnesses: [AuditWitnessPolicy] = []
     ) {
+        self.witnesses = witnesses
         self.signingKey = signingKey
         self.checkpointInterval = checkpointInterval
         self.checkpointExport = checkpointExport
         self.checkpointEvery = checkpointEvery
+    }
+}
+
+/// A witness the policy names: where its `add-checkpoint` endpoint is and the public key its
+/// cosignatures verify with.
+public struct AuditWitnessPolicy: Sendable, Hashable {
+    /// The `add-checkpoint` URL (`http://` or `https://`).
+    public var url: String
+    /// The witness's cosigner key text, `<name>+<key id>+<base64(0x04 ‖ key)>`.
+    public var publicKey: String
+
+    /// Creates the entry.
+    public init(url: String, publicKey: String) {
+        self.url = url
+        self.publicKey = publicKey
     }
 }

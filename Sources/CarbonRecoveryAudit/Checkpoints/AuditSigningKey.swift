@@ -43,20 +43,14 @@ public struct AuditSigningKey: Sendable {
     ///
     /// - Throws: ``RecoveryError/Code/invalidInput`` when the text is not a private Ed25519 note key.
     public init(parsing text: String) throws {
-        // The base64 key data may itself contain '+': split off only the four fields before it.
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY",
-            let raw = Data(base64Encoded: String(parts[4])), raw.count == 33, raw.first == 0x01,
-            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw.dropFirst())
-        else {
-            throw RecoveryError.invalidInput(
-                "the signing key is not a private Ed25519 note key (expected PRIVATE+KEY+<name>+<id>+<base64>)")
+        let parsed = try NoteKeyText.parsePrivate(
+            text, type: 0x01, expected: "the signing key is not a private Ed25519 note key (expected PRIVATE+KEY+<name>+<id>+<base64>)")
+        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: parsed.seed) else {
+            throw RecoveryError.invalidInput("the signing key is not a private Ed25519 note key (expected PRIVATE+KEY+<name>+<id>+<base64>)")
         }
-        let name = String(parts[2])
-        try AuditVerifierKey.validateName(name)
-        self.init(name: name, privateKey: key)
-        guard verifierKey.keyID == String(parts[3]) else {
-            throw RecoveryError.invalidInput("the signing key's id \(parts[3]) does not match its key material")
+        self.init(name: parsed.name, privateKey: key)
+        guard verifierKey.keyID == parsed.id else {
+            throw RecoveryError.invalidInput("the signing key's id \(parsed.id) does not match its key material")
         }
     }
 
@@ -64,16 +58,12 @@ public struct AuditSigningKey: Sendable {
     ///
     /// - Throws: ``RecoveryError`` when the file cannot be read or does not hold a key.
     public init(contentsOf url: URL) throws {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw RecoveryError(.notFound, "cannot read the audit signing key", target: url.path, underlying: error)
-        }
-        try self.init(parsing: text)
+        try self.init(parsing: NoteKeyText.read(url, what: "the audit signing key"))
     }
 
     /// The private key text. Keep it secret: whoever has it can sign checkpoints.
     public var text: String {
-        "PRIVATE+KEY+\(name)+\(verifierKey.keyID)+" + (Data([0x01]) + privateKey.rawRepresentation).base64EncodedString()
+        NoteKeyText.privateText(name: name, type: 0x01, seed: seed, publicKey: Array(privateKey.publicKey.rawRepresentation))
     }
 
     /// The public half, to give to whoever verifies.
@@ -114,53 +104,32 @@ public struct AuditVerifierKey: Sendable, Hashable {
     ///
     /// - Throws: ``RecoveryError/Code/invalidInput`` when the text is not an Ed25519 note verifier key.
     public init(parsing text: String) throws {
-        // The base64 key data may itself contain '+': split off only the two fields before it.
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let raw = Data(base64Encoded: String(parts[2])), raw.count == 33, raw.first == 0x01,
-            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw.dropFirst())
-        else {
-            throw RecoveryError.invalidInput("the public key is not an Ed25519 note verifier key (expected <name>+<id>+<base64>)")
-        }
-        try AuditVerifierKey.validateName(String(parts[0]))
-        self.init(name: String(parts[0]), publicKey: key)
-        guard keyID == String(parts[1]) else {
-            throw RecoveryError.invalidInput("the public key's id \(parts[1]) does not match its key material")
+        let expected = "the public key is not an Ed25519 note verifier key (expected <name>+<id>+<base64>)"
+        let parsed = try NoteKeyText.parsePublic(text, type: 0x01, expected: expected)
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: parsed.key) else { throw RecoveryError.invalidInput(expected) }
+        self.init(name: parsed.name, publicKey: key)
+        guard keyID == parsed.id else {
+            throw RecoveryError.invalidInput("the public key's id \(parsed.id) does not match its key material")
         }
     }
 
     /// Reads a verifier key file.
     public init(contentsOf url: URL) throws {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw RecoveryError(.notFound, "cannot read the public key file", target: url.path, underlying: error)
-        }
-        try self.init(parsing: text)
+        try self.init(parsing: NoteKeyText.read(url, what: "the public key file"))
     }
 
     /// The 4-byte key hash in hex.
-    public var keyID: String { keyHash.map { String(format: "%02x", $0) }.joined() }
+    public var keyID: String { NoteKeyText.hex(keyHash) }
 
     /// The verifier key text.
     public var text: String {
-        "\(name)+\(keyID)+" + (Data([0x01]) + publicKey.rawRepresentation).base64EncodedString()
+        NoteKeyText.publicText(name: name, type: 0x01, key: publicKeyBytes)
     }
 
-    var keyHash: [UInt8] {
-        var input = Array(name.utf8)
-        input.append(0x0A)
-        input.append(0x01)
-        input.append(contentsOf: publicKey.rawRepresentation)
-        return Array(SHA256.hash(data: input).prefix(4))
-    }
+    var keyHash: [UInt8] { NoteKeyText.keyHash(name: name, type: 0x01, publicKey: publicKeyBytes) }
 
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         publicKey.isValidSignature(signature, for: message)
-    }
-
-    static func validateName(_ name: String) throws {
-        guard !name.isEmpty, !name.contains("+"), !name.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
-            throw RecoveryError.invalidInput("key name '\(name)' must be non-empty with no '+' or white space")
-        }
     }
 }
 
@@ -275,53 +244,6 @@ public struct AuditCheckpoint: Sendable, Hashable {
         self.size = size
         self.headHash = headHash
         self.note = note
-    }
-}
-
-/// A signed note split into its signed body and its signature lines; nothing is verified yet.
-private struct SignedNote {
-    /// What a note's signature lines say about one key.
-    enum SignatureState {
-        /// A line by the key verifies.
-        case valid
-        /// No line is by the key (matching name and key id).
-        case absent
-        /// A line is by the key, and none of the key's lines verifies.
-        case invalid
-    }
-
-    /// The signed text: the lines before the blank line, with their final newline.
-    let body: String
-    let signatureLines: [Substring]
-
-    /// `nil` when there is no blank line between body and signatures.
-    init?(_ note: String) {
-        guard let split = note.range(of: "\n\n") else { return nil }
-        body = String(note[..<split.lowerBound]) + "\n"
-        signatureLines = note[split.upperBound...].split(separator: "\n")
-    }
-
-    /// The checkpoint body's origin, size and head hash (hex), when it has exactly that shape.
-    var fields: (origin: String, size: Int64, headHash: String)? {
-        let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        guard lines.count == 3, let size = Int64(lines[lines.startIndex + 1]), size >= 0,
-            let hash = Data(base64Encoded: String(lines[lines.startIndex + 2])), hash.count == 32
-        else { return nil }
-        return (String(lines[lines.startIndex]), size, hash.map { String(format: "%02x", $0) }.joined())
-    }
-
-    /// Checks the signature lines that name `key`.
-    func signature(by key: AuditVerifierKey) -> SignatureState {
-        var state = SignatureState.absent
-        for line in signatureLines {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, fields[0] == "—", fields[1] == Substring(key.name),
-                let raw = Data(base64Encoded: String(fields[2])), raw.count == 68, Array(raw.prefix(4)) == key.keyHash
-            else { continue }
-            if key.isValidSignature(Array(raw.dropFirst(4)), for: Array(body.utf8)) { return .valid }
-            state = .invalid
-        }
-        return state
     }
 }
 
