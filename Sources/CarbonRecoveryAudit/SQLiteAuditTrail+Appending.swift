@@ -10,9 +10,6 @@ import Synchronization
 /// recovery of attempts whose process died.
 extension SQLiteAuditTrail {
     func appendInTransaction(_ database: SQLiteConnection, _ record: AuditRecord, time: String, periodicCheckpoint: Bool = true) throws -> AuditEntry {
-        guard let insertStatement = writer.insertStatement else {
-            throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
-        }
         let (lastSequence, lastHash) = try head()
         // Read before the insert moves the head: the tree as of the entry before this one.
         var frontier = try frontier()
@@ -23,6 +20,38 @@ extension SQLiteAuditTrail {
             session: session, previousHash: lastHash, hash: "")
         entry.hash = HexEncoding.string(SHA256.hash(data: entry.canonicalBytes(includingHash: false)))
 
+        try insert(entry, frontier: &frontier)
+
+        if !writer.sessionRegistered {
+            let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
+            register.bind(1, session)
+            register.bind(2, entry.sequence)
+            register.bind(3, Int64(getpid()))
+            register.bind(4, time)
+            try register.run()
+            writer.sessionRegistered = true
+        }
+        switch entry.kind {
+        case .attempt: writer.openAttempts.insert(entry.correlationID)
+        case .outcome: writer.openAttempts.remove(entry.correlationID)
+        }
+        if periodicCheckpoint, let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
+            entry.sequence % interval == 0
+        {
+            if let checkpoint = try checkpointInTransaction(database), configuration.anchors != nil {
+                // Anchored once committed, by the append that made it (see anchorPendingCheckpoints).
+                anchorState.withLock { $0.pending.append(checkpoint) }
+            }
+        }
+        return entry
+    }
+
+    /// Inserts `entry` as the next row with the tree hashes it completes; `frontier` is the tree
+    /// before it and becomes the tree with it. The transaction's head moves to it.
+    func insert(_ entry: AuditEntry, frontier: inout MerkleFrontier) throws {
+        guard let insertStatement = writer.insertStatement else {
+            throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
+        }
         insertStatement.bind(1, entry.sequence)
         insertStatement.bind(2, entry.version)
         insertStatement.bind(3, entry.time)
@@ -43,26 +72,6 @@ extension SQLiteAuditTrail {
         try insertStatement.run()
         writer.cachedHead = (entry.sequence, entry.hash)
         writer.cachedFrontier = frontier
-
-        if !writer.sessionRegistered {
-            let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
-            register.bind(1, session)
-            register.bind(2, entry.sequence)
-            register.bind(3, Int64(getpid()))
-            register.bind(4, time)
-            try register.run()
-            writer.sessionRegistered = true
-        }
-        switch entry.kind {
-        case .attempt: writer.openAttempts.insert(entry.correlationID)
-        case .outcome: writer.openAttempts.remove(entry.correlationID)
-        }
-        if periodicCheckpoint, let interval = configuration.checkpointInterval, interval > 0, configuration.signingKey != nil,
-            entry.sequence % interval == 0
-        {
-            _ = try checkpointInTransaction(database)
-        }
-        return entry
     }
 
     /// The head as of this transaction. Inside one transaction the head only moves by our own

@@ -54,6 +54,10 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         public var durability: Durability
         /// Close attempts of dead processes as `abandoned` when opening for writing.
         public var recoverAbandonedAttempts: Bool
+        /// Where checkpoints are anchored (an object-lock bucket); `nil` for nowhere. With it, a
+        /// writable handle checks on open and at each checkpoint that the trail extends the
+        /// newest anchored checkpoint, and refuses to append when it does not (see ``SQLiteAuditTrail/forkDetected``).
+        public var anchors: AuditAnchors?
 
         /// SQLite's `synchronous` setting for the trail.
         public enum Durability: String, Sendable {
@@ -67,8 +71,9 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         public init(
             readOnly: Bool = false, checkpointInterval: Int64? = 10_000, signingKey: AuditSigningKey? = nil,
             verifierKey: AuditVerifierKey? = nil, previousVerifierKeys: [AuditVerifierKey] = [], busyTimeout: Duration = .seconds(30),
-            durability: Durability = .full, recoverAbandonedAttempts: Bool = true
+            durability: Durability = .full, recoverAbandonedAttempts: Bool = true, anchors: AuditAnchors? = nil
         ) {
+            self.anchors = anchors
             self.previousVerifierKeys = previousVerifierKeys
             self.readOnly = readOnly
             self.checkpointInterval = checkpointInterval
@@ -96,6 +101,9 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     let clock: any WallClock
     /// Appends waiting for the next group commit, and whether a commit job is submitted.
     let waitingAppends = Mutex<(appends: [WaitingAppend], commitSubmitted: Bool)>(([], false))
+    /// Why this handle refuses to append (a fork against the anchors), and checkpoints signed by
+    /// appends that are still to be anchored.
+    let anchorState = Mutex<(fork: String?, pending: [AuditCheckpoint])>((nil, []))
 
     /// The folder holding the session lock files of a trail.
     static func sessionDirectory(for path: String) -> String { path + "-sessions" }
@@ -156,6 +164,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         if !configuration.readOnly && configuration.recoverAbandonedAttempts {
             try await database.run { [self] database in try recoverAbandonedAttempts(database) }
         }
+        if !configuration.readOnly { await checkAnchorsOnOpen() }
     }
 
     /// Ends this handle's session and closes its connection: forgets its row in
@@ -201,7 +210,10 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
     public func record(contentsOf records: [AuditRecord]) async throws -> [AuditEntry] {
         guard !records.isEmpty else { return [] }
         for record in records { try record.validate() }
-        return try await withCheckedThrowingContinuation { continuation in
+        if let fork = forkDetected {
+            throw RecoveryError(.auditTampered, "fork detected, so nothing is appended: \(fork)", target: path)
+        }
+        let entries = try await withCheckedThrowingContinuation { continuation in
             let submit = waitingAppends.withLock { waiting in
                 waiting.appends.append(WaitingAppend(records: records, continuation: continuation))
                 defer { waiting.commitSubmitted = true }
@@ -209,6 +221,8 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
             }
             if submit { database.submit { [self] database in commitWaitingAppends(database) } }
         }
+        await anchorPendingCheckpoints()
+        return entries
     }
 
     /// On the queue: commits every waiting append in one transaction and resumes their callers.
@@ -320,7 +334,7 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
         guard configuration.signingKey != nil else {
             throw RecoveryError.invalidInput("no signing key is configured, so no checkpoint can be signed")
         }
-        return try await database.run { [self] database in
+        let checkpoint = try await database.run { [self] database in
             try writeTransaction(database, "write a checkpoint") {
                 guard let checkpoint = try checkpointInTransaction(database) else {
                     throw RecoveryError.invalidInput("the audit trail is empty: there is nothing to checkpoint")
@@ -328,6 +342,8 @@ public final class SQLiteAuditTrail: AuditTrail, Sendable {
                 return checkpoint
             }
         }
+        try await anchor(checkpoint)
+        return checkpoint
     }
 
     /// The hash a stored checkpoint's note states: its tree root, or for a checkpoint from

@@ -286,7 +286,7 @@ struct Reader {
         var audit = AuditPolicy()
         if let node = top["audit"] {
             note(node, "audit")
-            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport", "checkpointEvery", "witnesses"])
+            let fields = try mapping(node, "audit", allowed: ["signingKey", "checkpointInterval", "checkpointExport", "checkpointEvery", "witnesses", "anchors"])
             func absolutePath(_ key: String) throws -> String? {
                 guard let value = fields[key] else { return nil }
                 note(value, "audit.\(key)")
@@ -331,6 +331,30 @@ struct Reader {
                     }
                     audit.witnesses.append(AuditWitnessPolicy(url: url, publicKey: key))
                 }
+            }
+            if let value = fields["anchors"] {
+                note(value, "audit.anchors")
+                let anchor = try mapping(
+                    value, "audit.anchors", allowed: ["endpoint", "bucket", "prefix", "region", "credentials", "retention"],
+                    required: ["endpoint", "bucket", "credentials"])
+                let endpoint = try string(anchor["endpoint"]!, "audit.anchors.endpoint")
+                guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.user == nil, url.password == nil else {
+                    throw fail(anchor["endpoint"]!, "audit.anchors.endpoint", "'\(AuditRedaction.redact(text: endpoint))' is not an http(s)://host:port URL without credentials")
+                }
+                let bucket = try string(anchor["bucket"]!, "audit.anchors.bucket")
+                try checked(anchor["bucket"]!, "audit.anchors.bucket") { try KubernetesName.validateSubdomain(bucket, what: "bucket") }
+                var policy = AuditAnchorPolicy(
+                    endpoint: endpoint, bucket: bucket, credentials: try credentials(anchor["credentials"]!, "audit.anchors.credentials", allowSecret: false))
+                if let prefix = anchor["prefix"] { policy.prefix = try string(prefix, "audit.anchors.prefix") }
+                if let region = anchor["region"] { policy.region = try string(region, "audit.anchors.region") }
+                if let node = anchor["retention"] {
+                    let retention = try duration(node, "audit.anchors.retention")
+                    guard retention.nanoseconds >= 86_400 * 1_000_000_000 else {
+                        throw fail(node, "audit.anchors.retention", "write a retention of a day or more (such as 9600h): an anchor that unlocks soon protects nothing")
+                    }
+                    policy.retention = .nanoseconds(retention.nanoseconds)
+                }
+                audit.anchors = policy
             }
         }
         var recovery = ClusterRecoveryPolicy()

@@ -14,35 +14,7 @@ extension Reader {
         }
         let bucket = try string(fields["bucket"]!, "storage.bucket")
         try checked(fields["bucket"]!, "storage.bucket") { try KubernetesName.validateSubdomain(bucket, what: "bucket") }
-        let credentialsNode = fields["credentials"]!
-        let credentials = try mapping(credentialsNode, "storage.credentials", allowed: ["environment", "file", "secret"])
-        guard credentials.count == 1, let (kind, value) = credentials.first else {
-            throw fail(credentialsNode, "storage.credentials", "give exactly one of environment, file or secret (never the keys themselves)")
-        }
-        let reference: CredentialsReference
-        switch kind {
-        case "environment":
-            let names = try mapping(value, "storage.credentials.environment", allowed: ["accessKeyID", "secretAccessKey"], required: ["accessKeyID", "secretAccessKey"])
-            let id = try string(names["accessKeyID"]!, "storage.credentials.environment.accessKeyID")
-            let secret = try string(names["secretAccessKey"]!, "storage.credentials.environment.secretAccessKey")
-            for (name, node, field) in [(id, names["accessKeyID"]!, "accessKeyID"), (secret, names["secretAccessKey"]!, "secretAccessKey")]
-            where name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
-                throw fail(node, "storage.credentials.environment.\(field)", "name the environment variable that holds the key (e.g. VELERO_S3_ACCESS_KEY), not the key itself")
-            }
-            reference = .environment(accessKeyID: id, secretAccessKey: secret)
-        case "file":
-            let fileFields = try mapping(value, "storage.credentials.file", allowed: ["path", "profile"], required: ["path"])
-            reference = .file(
-                path: try string(fileFields["path"]!, "storage.credentials.file.path"),
-                profile: try fileFields["profile"].map { try string($0, "storage.credentials.file.profile") } ?? "default")
-        default:
-            let secretFields = try mapping(value, "storage.credentials.secret", allowed: ["namespace", "name", "key"], required: ["name"])
-            let name = try string(secretFields["name"]!, "storage.credentials.secret.name")
-            try checked(secretFields["name"]!, "storage.credentials.secret.name") { try KubernetesName.validateSubdomain(name, what: "secret name") }
-            reference = .secret(
-                namespace: try secretFields["namespace"].map { try string($0, "storage.credentials.secret.namespace") } ?? "velero", name: name,
-                key: try secretFields["key"].map { try string($0, "storage.credentials.secret.key") } ?? "cloud")
-        }
+        let reference = try credentials(fields["credentials"]!, "storage.credentials", allowSecret: true)
         var encryption = StorageEncryptionSetting.none
         if let node = fields["encryption"] {
             let settings = try mapping(node, "storage.encryption", allowed: ["type", "kmsKeyID", "customerKeyFile"], required: ["type"])
@@ -80,4 +52,38 @@ extension Reader {
             region: try fields["region"].map { try string($0, "storage.region") } ?? "us-east-1", credentials: reference,
             encryption: encryption, caCertificateFile: caFile)
     }
+
+    /// A credentials reference (`environment`, `file` or, where allowed, `secret`): never the keys.
+    mutating func credentials(_ node: Node, _ path: String, allowSecret: Bool) throws -> CredentialsReference {
+        let credentials = try mapping(node, path, allowed: allowSecret ? ["environment", "file", "secret"] : ["environment", "file"])
+        guard credentials.count == 1, let (kind, value) = credentials.first else {
+            throw fail(node, path, allowSecret ? "give exactly one of environment, file or secret (never the keys themselves)" : "give exactly one of environment or file (never the keys themselves)")
+        }
+        let reference: CredentialsReference
+        switch kind {
+        case "environment":
+            let names = try mapping(value, path + ".environment", allowed: ["accessKeyID", "secretAccessKey"], required: ["accessKeyID", "secretAccessKey"])
+            let id = try string(names["accessKeyID"]!, path + ".environment.accessKeyID")
+            let secret = try string(names["secretAccessKey"]!, path + ".environment.secretAccessKey")
+            for (name, node, field) in [(id, names["accessKeyID"]!, "accessKeyID"), (secret, names["secretAccessKey"]!, "secretAccessKey")]
+            where name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
+                throw fail(node, path + ".environment.\(field)", "name the environment variable that holds the key (e.g. VELERO_S3_ACCESS_KEY), not the key itself")
+            }
+            reference = .environment(accessKeyID: id, secretAccessKey: secret)
+        case "file":
+            let fileFields = try mapping(value, path + ".file", allowed: ["path", "profile"], required: ["path"])
+            reference = .file(
+                path: try string(fileFields["path"]!, path + ".file.path"),
+                profile: try fileFields["profile"].map { try string($0, path + ".file.profile") } ?? "default")
+        default:
+            let secretFields = try mapping(value, path + ".secret", allowed: ["namespace", "name", "key"], required: ["name"])
+            let name = try string(secretFields["name"]!, path + ".secret.name")
+            try checked(secretFields["name"]!, path + ".secret.name") { try KubernetesName.validateSubdomain(name, what: "secret name") }
+            reference = .secret(
+                namespace: try secretFields["namespace"].map { try string($0, path + ".secret.namespace") } ?? "velero", name: name,
+                key: try secretFields["key"].map { try string($0, path + ".secret.key") } ?? "cloud")
+        }
+        return reference
+    }
+
 }

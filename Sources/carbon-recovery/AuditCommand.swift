@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Query, verify, export and checkpoint the audit trail; create its signing key.",
-        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Cosign.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
+        subcommands: [Query.self, Verify.self, Export.self, Stats.self, Checkpoint.self, Cosign.self, RestoreTail.self, Prove.self, Consistency.self, VerifyProof.self, Keygen.self, RotateKey.self, Ingest.self]
     )
 }
 
@@ -90,7 +90,8 @@ func openTrail(
         path: options.auditDatabasePath,
         configuration: .init(
             readOnly: readOnly, checkpointInterval: policy?.audit.checkpointInterval ?? AuditPolicy.defaultCheckpointInterval,
-            signingKey: key, verifierKey: verifierKey, previousVerifierKeys: previousVerifierKeys))
+            signingKey: key, verifierKey: verifierKey, previousVerifierKeys: previousVerifierKeys,
+            anchors: readOnly ? nil : try policy?.audit.anchors.map { try AuditAnchorStorage.anchors($0) }))
 }
 
 extension AuditCommand {
@@ -172,6 +173,11 @@ extension AuditCommand {
             help: ArgumentHelp("How many of the --witness-key witnesses must have cosigned the newest checkpoint (default 1).", valueName: "k"))
         var requiredCosignatures: Int?
 
+        @Flag(
+            name: .customLong("anchors"),
+            help: "Also check every checkpoint anchored in the object-lock bucket of the policy's audit.anchors (--config): each extends the one before, and the trail extends them all.")
+        var anchors = false
+
         @OptionGroup var notify: NotifyOptions
 
         func validate() throws {
@@ -180,6 +186,9 @@ extension AuditCommand {
             }
             if !previousPublicKeys.isEmpty && publicKey == nil {
                 throw ValidationError("--previous-public-key needs --public-key: previous keys only add to the current one")
+            }
+            if anchors && publicKey == nil {
+                throw ValidationError("--anchors needs --public-key: the anchored checkpoints are checked with it")
             }
             if let requiredCosignatures {
                 guard !witnessKeys.isEmpty else { throw ValidationError("--require-cosignatures needs the witnesses' keys: pass --witness-key for each") }
@@ -208,6 +217,15 @@ extension AuditCommand {
                 if report.isValid, !witnesses.isEmpty {
                     report.problem = try await trail.cosignatureProblem(witnesses: witnesses, required: requiredCosignatures ?? 1)
                 }
+                var anchorsChecked: Int?
+                if anchors, let key {
+                    guard let path = notify.path, let policy = try PolicyFile.load(path: path).policy.audit.anchors else {
+                        throw RecoveryError.invalidInput("--anchors needs a policy with audit.anchors: pass --config (or set $CARBON_RECOVERY_CONFIG)")
+                    }
+                    let anchored = try await AuditAnchorStorage.anchors(policy).verify(origin: trail.checkpointOrigin, keys: [key] + previous, trail: trail)
+                    anchorsChecked = anchored.anchors.count
+                    if report.isValid { report.problem = anchored.problem }
+                }
                 switch global.output {
                 case .json:
                     var object: [String: JSONValue] = [
@@ -216,6 +234,7 @@ extension AuditCommand {
                         "checkpointsChecked": .integer(Int64(report.checkpointsChecked)), "origin": .string(trail.checkpointOrigin),
                     ]
                     if let root = report.rootHash { object["rootHash"] = .string(root) }
+                    if let anchorsChecked { object["anchorsChecked"] = .integer(Int64(anchorsChecked)) }
                     if let problem = report.problem {
                         object["problem"] = .object([
                             "kind": .string(problem.kind.rawValue), "sequence": problem.sequence.map { .integer($0) } ?? .null,
@@ -229,7 +248,8 @@ extension AuditCommand {
                         print("verified \(report.entriesChecked) entries before it (head \(report.headSequence) \(report.headHash))")
                     } else {
                         print("OK: \(report.entriesChecked) entries, head \(report.headSequence) \(report.headHash), \(report.checkpointsChecked) checkpoints matched"
-                            + (report.rootHash.map { "; Merkle tree root \($0)" } ?? ""))
+                            + (report.rootHash.map { "; Merkle tree root \($0)" } ?? "")
+                            + (anchorsChecked.map { "; \($0) anchored checkpoints extend one another and the trail extends them" } ?? ""))
                     }
                 }
                 if !report.isValid {
@@ -370,9 +390,13 @@ extension AuditCommand {
         @Option(name: .customLong("public-key-file"), help: ArgumentHelp("Also write the public key to this file.", valueName: "path"))
         var publicKeyFile: String?
 
+        @Option(name: .customLong("config"), help: ArgumentHelp("A policy whose audit.anchors the checkpoint is also anchored in.", valueName: "path"))
+        var config: String?
+
         func run() async throws {
             try await runReportingErrors {
                 try global.requireExistingTrail()
+                let policy = try config.map { try PolicyFile.load(path: $0).policy }
                 let keyPath = global.signingKeyLocation(policy: nil).path
                 let key: AuditSigningKey
                 if FileManager.default.fileExists(atPath: keyPath) {
@@ -381,7 +405,8 @@ extension AuditCommand {
                     key = try Keygen.create(at: keyPath, name: AuditSigningKey.defaultName, trailPath: global.auditDatabasePath)
                     Terminal.printError("created signing key \(keyPath) (public key: \(keyPath).pub)")
                 }
-                let trail = try await openTrail(global, readOnly: false, signingKey: key)
+                let trail = try await openTrail(global, readOnly: false, policy: policy, signingKey: key)
+                if let fork = trail.forkDetected { throw RecoveryError(.auditTampered, "audit trail fork detected: \(fork)", target: global.auditDatabasePath) }
                 let checkpoint = try await trail.checkpoint()
                 if let file { try Data(checkpoint.note.utf8).write(to: URL(fileURLWithPath: file)) }
                 if let publicKeyFile { try Data((key.verifierKey.text + "\n").utf8).write(to: URL(fileURLWithPath: publicKeyFile)) }

@@ -35,6 +35,15 @@ struct OperationContext {
         } else {
             notifications = nil
         }
+        if let fork = trail.forkDetected {
+            // Nothing may run unaudited, and this trail refuses to append: say so, loudly, and stop.
+            try await notifications?.outbox.enqueue(RecoveryEvent(
+                kind: .auditForkDetected, severity: .critical, target: "audit/\(global.auditDatabasePath)",
+                summary: "the audit trail does not extend its anchored checkpoints, so carbon-recovery refuses to write to it: \(fork)",
+                details: ["path": global.auditDatabasePath], occurredAt: Date(), idempotencyKey: "audit-fork-detected:\(trail.checkpointOrigin)"))
+            await notifications?.deliver()
+            throw RecoveryError(.auditTampered, "audit trail fork detected: \(fork); see docs/audit-trail.md \"Anchors\" for the way back", target: global.auditDatabasePath)
+        }
         var configuration = RecoveryCoordinator.Configuration()
         if let slow = policy?.alerts.slowBackup { configuration.slowBackupThreshold = .nanoseconds(slow.nanoseconds) }
         coordinator = RecoveryCoordinator(

@@ -30,6 +30,9 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         /// The newest checkpoint is not cosigned by as many of the given witnesses as required,
         /// or a stored cosignature does not verify or belongs to no stored checkpoint.
         public static let insufficientCosignatures = Kind(rawValue: "insufficient-cosignatures")
+        /// The checkpoints anchored in the object-lock bucket do not form one history, are not
+        /// locked, or the trail is not an extension of them (a rolled-back or forked database).
+        public static let anchorMismatch = Kind(rawValue: "anchor-mismatch")
     }
 
     /// What kind of problem it is.

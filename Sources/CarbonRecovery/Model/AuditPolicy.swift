@@ -10,6 +10,12 @@
 ///   witnesses:
 ///     - url: http://127.0.0.1:7380/add-checkpoint
 ///       publicKey: witness-1+5c3b1f0e+BK2…   # the witness's cosigner key text (type 0x04)
+///   anchors:
+///     endpoint: https://s3.example.com
+///     bucket: audit-anchors          # object lock enabled
+///     prefix: carbon-recovery
+///     retention: 9600h
+///     credentials: {environment: {accessKeyID: ANCHOR_ACCESS_KEY, secretAccessKey: ANCHOR_SECRET_KEY}}
 /// ```
 ///
 /// A checkpoint only proves something when it is kept where the trail's writers cannot change
@@ -29,6 +35,8 @@ public struct AuditPolicy: Sendable, Hashable {
     /// The witnesses `carbon-recovery run` and `audit cosign` ask to cosign each new checkpoint
     /// (C2SP tlog-witness); empty for none.
     public var witnesses: [AuditWitnessPolicy]
+    /// The object-lock bucket the trail's checkpoints are anchored in; `nil` for none.
+    public var anchors: AuditAnchorPolicy?
 
     /// The default interval between checkpoints, in entries.
     public static let defaultCheckpointInterval: Int64 = 10_000
@@ -39,8 +47,10 @@ public struct AuditPolicy: Sendable, Hashable {
     /// Creates the settings.
     public init(
         signingKey: String? = nil, checkpointInterval: Int64 = AuditPolicy.defaultCheckpointInterval, checkpointExport: String? = nil,
-        checkpointEvery: Duration? = AuditPolicy.defaultCheckpointEvery, witnesses: [AuditWitnessPolicy] = []
+        checkpointEvery: Duration? = AuditPolicy.defaultCheckpointEvery, witnesses: [AuditWitnessPolicy] = [],
+        anchors: AuditAnchorPolicy? = nil
     ) {
+        self.anchors = anchors
         self.witnesses = witnesses
         self.signingKey = signingKey
         self.checkpointInterval = checkpointInterval
@@ -61,5 +71,38 @@ public struct AuditWitnessPolicy: Sendable, Hashable {
     public init(url: String, publicKey: String) {
         self.url = url
         self.publicKey = publicKey
+    }
+}
+
+/// Where the audit trail's checkpoints are anchored: an S3 bucket with object lock, each anchor
+/// locked in compliance mode for ``retention`` (docs/audit-trail.md "Anchors").
+public struct AuditAnchorPolicy: Sendable, Hashable {
+    /// The S3 endpoint (`http://` or `https://`).
+    public var endpoint: String
+    /// The bucket; object lock must be enabled on it.
+    public var bucket: String
+    /// The key prefix the anchors go under.
+    public var prefix: String
+    /// The bucket's region.
+    public var region: String
+    /// How the keys are found: environment variables or an AWS-style file (never the keys).
+    public var credentials: CredentialsReference
+    /// How long each anchor is locked.
+    public var retention: Duration
+
+    /// The default retention: 400 days, past a yearly audit.
+    public static let defaultRetention: Duration = .seconds(400 * 86_400)
+
+    /// Creates the settings.
+    public init(
+        endpoint: String, bucket: String, prefix: String = "carbon-recovery/audit-anchors", region: String = "us-east-1",
+        credentials: CredentialsReference, retention: Duration = AuditAnchorPolicy.defaultRetention
+    ) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix
+        self.region = region
+        self.credentials = credentials
+        self.retention = retention
     }
 }

@@ -33,6 +33,9 @@ public struct RecoveryEvent: Sendable, Hashable {
         public static let storageLocationUnavailable = Kind(rawValue: "storage-location-unavailable")
         /// The audit trail failed verification.
         public static let auditVerificationFailed = Kind(rawValue: "audit-verification-failed")
+        /// A writer found that its audit trail does not extend the checkpoints anchored in the
+        /// object-lock bucket (a copied, rolled-back or rewritten database) and refuses to write.
+        public static let auditForkDetected = Kind(rawValue: "audit-fork-detected")
         /// The API server or the storage refused a call as unauthenticated or forbidden (HTTP
         /// 401/403); details name the `source`, `status`, `identity` and what was `refused`.
         public static let accessDenied = Kind(rawValue: "access-denied")
