@@ -258,6 +258,11 @@ struct PolicyFileTests {
         (policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint', publicKey: abc}]}"), "audit.witnesses[0].publicKey: write the witness's public key text"),
         (policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint'}]}"), "audit.witnesses[0].publicKey: missing"),
         (policyText("audit: {witnesses: {url: x}}"), "audit.witnesses: expected a list"),
+        (policyText("audit: {anchors: {endpoint: 'http://127.0.0.1:9', bucket: b}}"), "audit.anchors.credentials: missing"),
+        (policyText("audit: {anchors: {endpoint: 'ftp://x', bucket: b, credentials: {file: {path: /c}}}}"), "audit.anchors.endpoint: 'ftp://x' is not an http(s)"),
+        (policyText("audit: {anchors: {endpoint: 'http://127.0.0.1:9', bucket: b, retention: 1h, credentials: {file: {path: /c}}}}"), "audit.anchors.retention: write a retention of a day or more"),
+        (policyText("audit: {anchors: {endpoint: 'http://127.0.0.1:9', bucket: b, credentials: {secret: {name: s}}}}"), "audit.anchors.credentials.secret: unknown field 'secret'"),
+        (policyText("audit: {anchors: {endpoint: 'http://127.0.0.1:9', bucket: b, credentials: {environment: {accessKeyID: 'AKIA/x', secretAccessKey: S}}}}"), "audit.anchors.credentials.environment.accessKeyID: name the environment variable"),
         (policyText("recovery: {maximumDataLoss: -1h}"), "recovery.maximumDataLoss: write a positive duration"),
         (policyText("recovery: {maximumDataLoss: a day}"), "recovery.maximumDataLoss: "),
         (policyText("recovery: {clusterResourcesSchedule: Weekly_Full}"), "recovery.clusterResourcesSchedule: "),
@@ -318,6 +323,10 @@ struct PolicyFileTests {
         #expect(try PolicyFile.parse(policyText("audit: {checkpointEvery: \"off\"}")).policy.audit.checkpointEvery == nil)
         let witnessed = try PolicyFile.parse(policyText("audit: {witnesses: [{url: 'http://127.0.0.1:7380/add-checkpoint', publicKey: 'w+01020304+BAAA'}]}")).policy
         #expect(witnessed.audit.witnesses == [AuditWitnessPolicy(url: "http://127.0.0.1:7380/add-checkpoint", publicKey: "w+01020304+BAAA")])
+        let anchored = try PolicyFile.parse(policyText(
+            "audit: {anchors: {endpoint: 'http://127.0.0.1:9000', bucket: audit-anchors, retention: 48h, credentials: {environment: {accessKeyID: A, secretAccessKey: S}}}}")).policy
+        #expect(anchored.audit.anchors == AuditAnchorPolicy(
+            endpoint: "http://127.0.0.1:9000", bucket: "audit-anchors", credentials: .environment(accessKeyID: "A", secretAccessKey: "S"), retention: .seconds(172_800)))
     }
 
     @Test("drills at the guide's three levels; a recovery drill names its DR cluster by context and kubeconfig")
