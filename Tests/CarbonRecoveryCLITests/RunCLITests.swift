@@ -191,16 +191,7 @@ struct RunCLITests {
     func timedCheckpoints() async throws {
         _ = try Sandbox.current()
         let directory = try TemporaryDirectory()
-        let file = directory.file("carbon-recovery.yaml")
-        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
-        try """
-            storage:
-              endpoint: \(endpoint)
-              bucket: 254carbon-backups
-              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
-            automation: {validate: "0 3 * * *", rpoCheck: "off", cleanup: "off"}
-            audit: {checkpointInterval: 1000, checkpointEvery: 2s}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let file = try Self.quietPolicy(in: directory, audit: "audit: {checkpointInterval: 1000, checkpointEvery: 2s}")
         let signingKey = directory.file("keys/audit.key")
         let environment = [
             "XDG_STATE_HOME": directory.file("state"), "XDG_CONFIG_HOME": directory.file("config"), "CARBON_RECOVERY_AUDIT_DB": "",
@@ -243,19 +234,12 @@ struct RunCLITests {
             environment: environment)
         defer { witness.kill() }
         _ = try await witness.waitForLine(timeout: .seconds(30)) { $0.contains("listening on") }
-        let file = directory.file("carbon-recovery.yaml")
-        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
-        try """
-            storage:
-              endpoint: \(endpoint)
-              bucket: 254carbon-backups
-              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
-            automation: {validate: "0 3 * * *", rpoCheck: "off", cleanup: "off"}
+        let file = try Self.quietPolicy(in: directory, audit: """
             audit:
               checkpointEvery: 2s
               witnesses:
                 - {url: "http://127.0.0.1:\(port)/add-checkpoint", publicKey: "\(keygen.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))"}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """)
         let process = try CLIProcess(["run", "--config", file], environment: environment)
         let cosigned = try await process.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("witness witness.test/w1: ") }
         #expect(cosigned == "witness witness.test/w1: cosigned 1 entries", "\(process.output)")
@@ -265,5 +249,21 @@ struct RunCLITests {
             cli, ["audit", "verify", "--public-key", signingKey + ".pub", "--witness-key", directory.file("keys/w1.key.pub"), "--require-cosignatures", "1"],
             environment: environment)
         #expect(verify.status == 0, "\(verify.standardOutput)\(verify.standardError)")
+    }
+
+    /// A policy on the sandbox's storage whose scheduler does nothing for hours (validation at
+    /// 03:00 only), with `audit` as its audit section; returns the file.
+    static func quietPolicy(in directory: TemporaryDirectory, audit: String) throws -> String {
+        let file = directory.file("carbon-recovery.yaml")
+        let endpoint = ProcessInfo.processInfo.environment["CARBON_RECOVERY_S3_ENDPOINT"] ?? ""
+        try """
+            storage:
+              endpoint: \(endpoint)
+              bucket: 254carbon-backups
+              credentials: {environment: {accessKeyID: TEST_S3_ACCESS_KEY, secretAccessKey: TEST_S3_SECRET_KEY}}
+            automation: {validate: "0 3 * * *", rpoCheck: "off", cleanup: "off"}
+
+            """.appending(audit + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return file
     }
 }
