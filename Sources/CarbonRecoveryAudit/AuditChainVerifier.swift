@@ -125,9 +125,10 @@ struct AuditChainVerifier {
         before?.bind(1, range.lowerBound)
         before?.bind(2, range.upperBound)
         defer { before?.reset() }
-        var leafData = ByteBuffer(capacity: 1 << 16)
         var frontier = MerkleFrontier()
-        let planWithHash = Self.planWithHash
+        // Where the `hash` member goes in the row's encoding without it: the leaf's data is that
+        // encoding with `,"hash":"<hex>"` spliced in there, hashed in pieces (no second encoding).
+        var hashSlot = 0
 
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
         var expected = range.lowerBound
@@ -191,7 +192,7 @@ struct AuditChainVerifier {
                 return result
             }
             buffer.count = 0
-            Self.encode(row, plan: plan, linked: result.checked > 0 || isFirst, into: &buffer)
+            Self.encode(row, plan: plan, linked: result.checked > 0 || isFirst, into: &buffer, hashSlot: &hashSlot)
             HexEncoding.write(SHA256.hash(data: buffer.bytes), into: &computed)
             guard let storedHash = row.text(15), Self.equal(storedHash, computed) else {
                 result.problem = AuditProblem(
@@ -203,10 +204,17 @@ struct AuditChainVerifier {
             // into `computed` would then copy it (an allocation per row).
             swap(&result.lastHash, &computed)
             if tree {
-                leafData.count = 0
-                Self.leafPrefix.withUnsafeBufferPointer { leafData.append($0) }
-                Self.encode(row, plan: planWithHash, linked: result.checked > 0 || isFirst, into: &leafData)
-                let completed = frontier.append(leafHash: Array(SHA256.hash(data: leafData.bytes)))
+                // The canonical line: the members up to `error`, then `hash` (the stored hash, just
+                // found equal to the computed hex), then the rest; RFC 9162's 0x00 before it.
+                var leaf = SHA256()
+                leaf.update(data: Self.leafPrefix)
+                let encoded = buffer.bytes
+                leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: encoded[..<hashSlot]))
+                leaf.update(data: Self.hashMemberPrefix)
+                leaf.update(data: result.lastHash)
+                leaf.update(data: Self.quote)
+                leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: encoded[hashSlot...]))
+                let completed = frontier.append(leafHash: Array(leaf.finalize()))
                 guard try Self.storedTreeHashes(statement, before: before, sequence: sequence, equal: completed) else {
                     result.problem = Self.treeProblem(sequence)
                     return result
@@ -303,20 +311,27 @@ struct AuditChainVerifier {
     struct Plan {
         var steps: [Step]
         var prefixBytes: [UInt8]
+        /// The step before which the left-out `hash` member would go (`steps.count` when none is left out).
+        var hashSlotStep: Int
     }
 
     /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``: what the entry's hash covers.
     static let plan = makePlan(includingHash: false)
 
-    /// The members with `hash`: the entry's canonical line, its Merkle leaf's data. Used only
-    /// after the stored hash was found equal to the computed one, so it is hex and copied as is.
-    static let planWithHash = makePlan(includingHash: true)
+    /// `,"hash":"` and `"`: the hash member spliced into a leaf's data.
+    private static let hashMemberPrefix = AuditCanonicalEncoding.prefixesWithHash[AuditCanonicalEncoding.fieldsInOrder.firstIndex(of: .hash)!] + [UInt8(ascii: "\"")]
+    private static let quote: [UInt8] = [UInt8(ascii: "\"")]
 
     private static func makePlan(includingHash: Bool) -> Plan {
         var steps: [Step] = []
         var offset = 0
+        var hashSlotStep: Int?
         let prefixes = includingHash ? AuditCanonicalEncoding.prefixesWithHash : AuditCanonicalEncoding.prefixesWithoutHash
-        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() where includingHash || field != .hash {
+        for (position, field) in AuditCanonicalEncoding.fieldsInOrder.enumerated() {
+            if field == .hash && !includingHash {
+                hashSlotStep = steps.count
+                continue
+            }
             let count = prefixes[position].count
             let (column, kind): (Int32, Step.Kind) =
                 switch field {
@@ -340,7 +355,7 @@ struct AuditChainVerifier {
             steps.append(Step(prefixStart: offset, prefixCount: count, column: column, kind: kind))
             offset += count
         }
-        return Plan(steps: steps, prefixBytes: prefixes.flatMap { $0 })
+        return Plan(steps: steps, prefixBytes: prefixes.flatMap { $0 }, hashSlotStep: hashSlotStep ?? steps.count)
     }
 
     /// The same bytes as ``AuditEntry/canonicalBytes(includingHash:)`` without the hash, read from a row.
@@ -348,10 +363,13 @@ struct AuditChainVerifier {
     ///
     /// `linked` says that `prev_hash` was found equal to the previous entry's hash (so it is hex);
     /// the first entry of a later range is linked only afterwards, and is escaped like any text.
-    static func encode(_ row: borrowing AuditRowColumns, plan: Plan, linked: Bool, into buffer: inout ByteBuffer) {
+    static func encode(_ row: borrowing AuditRowColumns, plan: Plan, linked: Bool, into buffer: inout ByteBuffer, hashSlot: inout Int) {
+        hashSlot = -1
         plan.prefixBytes.withUnsafeBufferPointer { prefixes in
             plan.steps.withUnsafeBufferPointer { steps in
-                for step in steps {
+                for index in steps.indices {
+                    let step = steps[index]
+                    if index == plan.hashSlotStep { hashSlot = buffer.count }
                     buffer.append(UnsafeBufferPointer(rebasing: prefixes[step.prefixStart..<(step.prefixStart + step.prefixCount)]))
                     switch step.kind {
                     case .integer:
@@ -373,6 +391,7 @@ struct AuditChainVerifier {
                 }
             }
         }
+        if hashSlot < 0 { hashSlot = buffer.count }
         buffer.append(closingBrace)
     }
 
