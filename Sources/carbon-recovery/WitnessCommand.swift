@@ -35,6 +35,13 @@ extension WitnessCommand {
         @Option(help: "The TCP port on 127.0.0.1 (0 picks a free one).")
         var port: Int = 7380
 
+        @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Close a connection that has not sent its whole request within this many seconds.", valueName: "seconds"))
+        var requestTimeout: Int = 30
+
+        func validate() throws {
+            guard (1...3600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be from 1 to 3600 seconds") }
+        }
+
         func run() async throws {
             try await runReportingErrors {
                 guard !trails.isEmpty else { throw RecoveryError.invalidInput("name at least one --trail ORIGIN=PUBLIC-KEY-FILE to witness") }
@@ -50,7 +57,7 @@ extension WitnessCommand {
                 }
                 let witness = try await AuditWitness(path: state, key: cosigningKey, logs: logs)
                 let name = cosigningKey.name
-                try await WitnessHTTPServer(witness: witness, port: port).run { bound in
+                try await WitnessHTTPServer(witness: witness, port: port, requestTimeout: .seconds(requestTimeout)).run { bound in
                     // Written at once, unbuffered: a supervisor (or a test) waits for this line.
                     FileHandle.standardOutput.write(Data("witness \(name) listening on http://127.0.0.1:\(bound)/add-checkpoint\n".utf8))
                 }

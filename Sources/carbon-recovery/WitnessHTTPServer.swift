@@ -7,10 +7,12 @@ import NIOPosix
 
 /// `carbon-recovery witness serve`'s HTTP side: C2SP tlog-witness `POST /add-checkpoint` on
 /// 127.0.0.1 only, one request per connection. A body over 64 KiB is 413, another path 404,
-/// another method 405; everything else is the witness's answer.
+/// another method 405; everything else is the witness's answer. A connection that has not
+/// sent its whole request within ``requestTimeout`` is closed, so idle clients cannot pile up.
 struct WitnessHTTPServer {
     let witness: AuditWitness
     let port: Int
+    var requestTimeout: Duration = .seconds(30)
 
     /// Listens until the task is cancelled; calls `onListening` with the bound port once.
     func run(onListening: @Sendable (Int) -> Void) async throws {
@@ -32,7 +34,16 @@ struct WitnessHTTPServer {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
                 for try await connection in connections {
-                    group.addTask { try? await handle(connection) }
+                    group.addTask {
+                        // Whichever ends first: the request answered, or its time up (which closes it).
+                        await withTaskGroup(of: Void.self) { race in
+                            race.addTask { try? await handle(connection) }
+                            race.addTask { try? await Task.sleep(for: requestTimeout) }
+                            await race.next()
+                            race.cancelAll()
+                            try? await connection.channel.close()
+                        }
+                    }
                 }
             }
         }

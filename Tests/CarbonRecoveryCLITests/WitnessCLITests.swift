@@ -26,10 +26,10 @@ struct WitnessCLITests {
     }
 
     /// Starts `witness serve` on `port` and waits until it listens.
-    func serve(_ index: Int, port: Int, origin: String, trailKey: String) async throws -> CLIProcess {
+    func serve(_ index: Int, port: Int, origin: String, trailKey: String, extra: [String] = []) async throws -> CLIProcess {
         let process = try CLIProcess(
             ["witness", "serve", "--key", keys.file("w\(index).key"), "--state", directory.file("w\(index).db"),
-             "--trail", "\(origin)=\(trailKey)", "--port", String(port)],
+             "--trail", "\(origin)=\(trailKey)", "--port", String(port)] + extra,
             environment: environment)
         _ = try await process.waitForLine(timeout: .seconds(30)) { $0.contains("listening on http://127.0.0.1:\(port)/add-checkpoint") }
         return process
@@ -102,8 +102,21 @@ struct WitnessCLITests {
         let again = try await carbon(["witness", "keygen", "--key", keys.file("w1.key"), "--name", "witness.test/w1"])
         #expect(again.status != 0 && again.standardError.contains("exists"), "\(again.standardError)")
         let port = try ListeningSocket.unusedPort()
-        let server = try await serve(1, port: port, origin: "carbon-recovery.audit/x", trailKey: trailKey)
+        let server = try await serve(1, port: port, origin: "carbon-recovery.audit/x", trailKey: trailKey, extra: ["--request-timeout", "1"])
         defer { server.kill() }
+        // A client that never finishes its request is cut off after the timeout.
+        let idle = """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"POST /add-checkpoint HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\nold")
+            s.settimeout(20)
+            started = time.time()
+            data = s.recv(100)
+            print("closed" if data == b"" else "answered", round(time.time() - started))
+            """
+        let cut = try await run(try python3(), ["-c", idle, String(port)])
+        let seconds = Int(cut.standardOutput.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+        #expect(cut.standardOutput.hasPrefix("closed") && (1...10).contains(seconds), "cut off by the timeout, not at once: \(cut.standardOutput)\(cut.standardError)")
         let script = """
             import sys, urllib.request, urllib.error
             url, method, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -119,6 +132,7 @@ struct WitnessCLITests {
         }
         for (arguments, message) in [
             (["witness", "serve", "--key", keys.file("w1.key"), "--state", directory.file("s.db")], "--trail"),
+            (["witness", "serve", "--key", keys.file("w1.key"), "--state", directory.file("s.db"), "--trail", "o=\(trailKey)", "--request-timeout", "0"], "--request-timeout must be"),
             (["witness", "serve", "--key", trailKey, "--state", directory.file("s.db"), "--trail", "o=\(trailKey)"], "not a private cosignature/v1 key"),
             (["witness", "serve", "--key", keys.file("w1.key"), "--state", directory.file("s.db"), "--trail", "o=\(keys.file("w1.key.pub"))"], "not an Ed25519 note verifier key"),
             (["audit", "verify", "--audit-db", directory.file("none.db"), "--require-cosignatures", "1"], "--require-cosignatures needs"),
