@@ -39,8 +39,9 @@ extension SQLiteAuditTrail {
             entry.sequence % interval == 0
         {
             if let checkpoint = try checkpointInTransaction(database), configuration.anchors != nil {
-                // Anchored once committed, by the append that made it (see anchorPendingCheckpoints).
-                anchorState.withLock { $0.pending.append(checkpoint) }
+                // Anchored once committed, by the append that made it (see anchorPendingCheckpoints);
+                // dropped if the transaction rolls back.
+                writer.uncommittedCheckpoints.append(checkpoint)
             }
         }
         return entry
@@ -114,13 +115,18 @@ extension SQLiteAuditTrail {
         }
         writer.cachedHead = nil
         writer.cachedFrontier = nil
-        defer { (writer.cachedHead, writer.cachedFrontier) = (nil, nil) }
+        writer.uncommittedCheckpoints = []
+        defer { (writer.cachedHead, writer.cachedFrontier, writer.uncommittedCheckpoints) = (nil, nil, []) }
         // What the body changes in memory must be undone if the transaction rolls back.
         let (registered, open) = (writer.sessionRegistered, writer.openAttempts)
         do {
             let result = try database.immediateTransaction(body)
             if let frontier = writer.cachedFrontier, let head = writer.cachedHead, frontier.size == head.0 {
                 writer.committedFrontier = (frontier, head.0, head.1)
+            }
+            if !writer.uncommittedCheckpoints.isEmpty {
+                let committed = writer.uncommittedCheckpoints
+                anchorState.withLock { $0.pending += committed }
             }
             return result
         } catch {

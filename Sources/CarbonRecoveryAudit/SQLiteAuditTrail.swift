@@ -440,6 +440,8 @@ final class WriterState: @unchecked Sendable {
     let hasTree: Bool
     /// Whether the file has the cosignatures table (schema 3 on).
     let hasCosignatures: Bool
+    /// Checkpoints signed inside the current write transaction, to be anchored once it commits.
+    var uncommittedCheckpoints: [AuditCheckpoint] = []
     /// The stored tree's reader on this connection; `nil` for a trail from before it.
     private var treeStore: AuditTreeStore?
 

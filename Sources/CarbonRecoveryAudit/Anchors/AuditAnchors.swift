@@ -125,13 +125,20 @@ public struct AuditAnchors: Sendable {
     }
 
     /// Anchors `checkpoint` (stored in `trail`): checks that the trail extends the newest anchor,
-    /// then writes the proof from it and the note, each locked in compliance mode. Anchoring a
-    /// checkpoint already anchored with the same note does nothing.
+    /// then writes the proof from it, the entries since and the note, each locked in compliance
+    /// mode. Anchoring a checkpoint already anchored with the same root does nothing; one smaller
+    /// than the newest anchor is only checked against it (anchors are never added in the middle).
     ///
     /// - Throws: ``RecoveryError/Code/auditTampered`` ("fork detected") when the trail does not
     ///   extend the newest anchor or another note is anchored at that size; storage errors as they come.
     public func anchor(_ checkpoint: AuditCheckpoint, of trail: SQLiteAuditTrail) async throws {
         let origin = checkpoint.origin
+        // Only a checkpoint of the trail as committed: its root must be the stored tree's.
+        guard checkpoint.size <= (try await trail.size()),
+            NoteKeyText.hex(try await trail.treeHead(size: checkpoint.size).rootHash) == checkpoint.headHash
+        else {
+            throw RecoveryError(.auditFailure, "the checkpoint of \(checkpoint.size) entries is not of the trail as it is stored: not anchored", target: trail.path)
+        }
         let sizes = try await sizes(origin: origin)
         let noteKey = objectKey(origin, size: checkpoint.size, ".note")
         if sizes.contains(checkpoint.size) {
@@ -141,8 +148,16 @@ public struct AuditAnchors: Sendable {
             }
             return
         }
-        // The newest anchor below this one: the trail must extend it, and the proof starts there.
-        let previousSize = sizes.last(where: { $0 < checkpoint.size })
+        if let newest = sizes.last, newest > checkpoint.size {
+            // A larger one is anchored already (another writer was quicker): the trail must extend
+            // it; this one is not added in the middle, where the next anchor's proof does not start.
+            if let problem = try await forkProblem(in: trail, against: try await anchor(origin: origin, size: newest).checkpoint) {
+                throw RecoveryError(.auditTampered, "fork detected: \(problem)", target: noteKey)
+            }
+            return
+        }
+        // The newest anchor, below this one: the trail must extend it, and the proof starts there.
+        let previousSize = sizes.last
         if let previousSize {
             let previous = try await anchor(origin: origin, size: previousSize)
             if let problem = try await forkProblem(in: trail, against: previous.checkpoint) {
@@ -154,9 +169,6 @@ public struct AuditAnchors: Sendable {
         }
         let lines = try await trail.exportLines(after: previousSize ?? 0, through: checkpoint.size)
         try await putLocked(objectKey(origin, size: checkpoint.size, ".entries"), Array(lines.joined().utf8))
-        if let larger = sizes.last, larger > checkpoint.size, let problem = try await forkProblem(in: trail, against: try await anchor(origin: origin, size: larger).checkpoint) {
-            throw RecoveryError(.auditTampered, "fork detected: \(problem)", target: noteKey)
-        }
         try await putLocked(noteKey, Array(checkpoint.note.utf8))
     }
 
