@@ -479,75 +479,6 @@ struct AuditChainVerifier {
     }
 }
 
-/// A growable byte buffer written through pointers: the verifier's encoding target, so that
-/// encoding an entry costs copies rather than `Array` bookkeeping.
-struct ByteBuffer: ~Copyable {
-    private var base: UnsafeMutablePointer<UInt8>
-    private var capacity: Int
-    var count = 0
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        base = .allocate(capacity: capacity)
-    }
-
-    deinit { base.deallocate() }
-
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
-
-    @inline(__always)
-    private mutating func reserve(_ extra: Int) {
-        guard count + extra > capacity else { return }
-        let newCapacity = max(capacity * 2, count + extra)
-        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        grown.update(from: base, count: count)
-        base.deallocate()
-        base = grown
-        capacity = newCapacity
-    }
-
-    @inline(__always)
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
-        reserve(bytes.count)
-        if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
-        count += bytes.count
-    }
-
-    mutating func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { append($0) }
-    }
-
-    @inline(__always)
-    mutating func appendString(_ utf8: UnsafeBufferPointer<UInt8>) {
-        reserve(CanonicalJSON.maximumStringLength(utf8.count))
-        count += CanonicalJSON.writeString(utf8, to: base + count)
-    }
-
-    /// A string that needs no escaping, between quotes.
-    @inline(__always)
-    mutating func appendQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
-        reserve(utf8.count + 2)
-        (base + count).initialize(to: UInt8(ascii: "\""))
-        if let source = utf8.baseAddress { (base + count + 1).update(from: source, count: utf8.count) }
-        (base + count + 1 + utf8.count).initialize(to: UInt8(ascii: "\""))
-        count += utf8.count + 2
-    }
-
-    mutating func appendInteger(_ value: Int64) {
-        reserve(CanonicalJSON.maximumIntegerLength)
-        count += CanonicalJSON.writeInteger(value, to: base + count)
-    }
-
-    mutating func appendNull() {
-        reserve(4)
-        (base + count).initialize(to: UInt8(ascii: "n"))
-        (base + count + 1).initialize(to: UInt8(ascii: "u"))
-        (base + count + 2).initialize(to: UInt8(ascii: "l"))
-        (base + count + 3).initialize(to: UInt8(ascii: "l"))
-        count += 4
-    }
-}
-
 /// Results of the parallel range scans.
 private final class Results: Sendable {
     private let slots: Mutex<[Result<AuditChainVerifier.RangeResult, any Error>?]>
@@ -560,39 +491,5 @@ private final class Results: Sendable {
 
     func values() throws -> [AuditChainVerifier.RangeResult] {
         try slots.withLock { slots in try slots.map { try $0!.get() } }
-    }
-}
-
-/// Lower-case hex.
-enum HexEncoding {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    /// Writes the 64 hex digits of a SHA-256 digest into `hex` (which has 64 elements).
-    static func write(_ digest: SHA256.Digest, into hex: inout [UInt8]) {
-        hex.withUnsafeMutableBufferPointer { out in
-            digest.withUnsafeBytes { bytes in
-                for index in 0..<bytes.count {
-                    out[2 * index] = digits[Int(bytes[index] >> 4)]
-                    out[2 * index + 1] = digits[Int(bytes[index] & 0x0F)]
-                }
-            }
-        }
-    }
-
-    /// The hex string of bytes (a hash kept as bytes).
-    static func string(_ bytes: [UInt8]) -> String {
-        var hex = [UInt8](repeating: 0, count: 2 * bytes.count)
-        for (index, byte) in bytes.enumerated() {
-            hex[2 * index] = digits[Int(byte >> 4)]
-            hex[2 * index + 1] = digits[Int(byte & 0x0F)]
-        }
-        return String(decoding: hex, as: UTF8.self)
-    }
-
-    /// The hex string of a digest.
-    static func string(_ digest: SHA256.Digest) -> String {
-        var hex = [UInt8](repeating: 0, count: 64)
-        write(digest, into: &hex)
-        return String(decoding: hex, as: UTF8.self)
     }
 }

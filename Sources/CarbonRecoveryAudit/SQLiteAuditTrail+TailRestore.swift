@@ -33,7 +33,7 @@ extension SQLiteAuditTrail {
         let local = try await size()
         guard let newest = report.anchors.last?.checkpoint, newest.size > local else { return (local, local) }
         for anchor in report.anchors where anchor.checkpoint.size <= local {
-            let root = NoteKeyText.hex(try await treeHead(size: anchor.checkpoint.size).rootHash)
+            let root = HexEncoding.string(try await treeHead(size: anchor.checkpoint.size).rootHash)
             guard root == anchor.checkpoint.headHash else {
                 throw RecoveryError(
                     .auditTampered,

@@ -53,9 +53,7 @@ struct AuditProofTests {
         let (trail, first) = try await Self.signedTrail(directory, key: key, pairs: 10)
         await trail.close()
         // A copy of the file made now, then both go on differently: a fork with the same origin and key.
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: directory.file("audit.db") + suffix) {
-            try FileManager.default.copyItem(atPath: directory.file("audit.db") + suffix, toPath: directory.file("fork.db") + suffix)
-        }
+        try copyDatabase(directory.file("audit.db"), to: directory.file("fork.db"))
         let honest = try await SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(checkpointInterval: nil, signingKey: key))
         try await fill(honest, pairs: 7, tag: "honest")
         let second = try await honest.checkpoint()

@@ -53,9 +53,7 @@ struct AuditWitnessAnchorPropertyTests {
                 if step == 0 {   // a backup of the database, to be restored later
                     backupAt = try await trail.size()
                     await trail.close()
-                    for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
-                        try FileManager.default.copyItem(atPath: path + suffix, toPath: directory.file("backup-\(round).db") + suffix)
-                    }
+                    try copyDatabase(path, to: directory.file("backup-\(round).db"))
                     trail = try await SQLiteAuditTrail(path: path, configuration: configuration)
                 }
             }

@@ -157,9 +157,7 @@ struct AuditWitnessTests {
         let pairs = zip(witnesses, keys.map(\.cosignerKey)).map { ($0, $1) }
         #expect(try await Self.collector(trail, pairs).cosignNewest().allSatisfy(\.cosigned))
         await trail.close()
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: directory.file("audit.db") + suffix) {
-            try FileManager.default.copyItem(atPath: directory.file("audit.db") + suffix, toPath: directory.file("fork.db") + suffix)
-        }
+        try copyDatabase(directory.file("audit.db"), to: directory.file("fork.db"))
         let honest = try await SQLiteAuditTrail(path: directory.file("audit.db"), configuration: .init(checkpointInterval: nil, signingKey: key))
         try await fill(honest, pairs: 4, tag: "honest")
         _ = try await honest.checkpoint()

@@ -67,9 +67,7 @@ struct WitnessCLITests {
         #expect(verified.status == 0, "\(verified.standardOutput)\(verified.standardError)")
 
         // A copy of the trail now: the fork starts from here.
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: database + suffix) {
-            try FileManager.default.copyItem(atPath: database + suffix, toPath: directory.file("fork.db") + suffix)
-        }
+        try copyDatabase(database, to: directory.file("fork.db"))
 
         // Witness 2 stops and starts again on its port; the trail grows and is cosigned again.
         servers[1].kill()

@@ -25,12 +25,6 @@ struct AuditAnchorTests {
         }
     }
 
-    static func copy(_ from: String, to: String) throws {
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: from + suffix) {
-            try FileManager.default.copyItem(atPath: from + suffix, toPath: to + suffix)
-        }
-    }
-
     @Test("every tenth entry's checkpoint is anchored, locked in compliance mode, each with a proof from the one before; a rolled-back and a forked copy are refused, and a replaced anchor is caught")
     func anchoredHistory() async throws {
         let directory = try TemporaryDirectory()
@@ -44,9 +38,9 @@ struct AuditAnchorTests {
         try await Self.append(trail, pairs: 10, tag: "a")
         #expect(try await anchors.sizes(origin: origin) == [10, 20])
         await trail.close()
-        try Self.copy(path, to: directory.file("rolled-back.db"))   // a backup of the database, taken at 20 entries
-        try Self.copy(path, to: directory.file("fork.db"))
-        try Self.copy(path, to: directory.file("rolled-back-2.db"))
+        try copyDatabase(path, to: directory.file("rolled-back.db"))   // a backup of the database, taken at 20 entries
+        try copyDatabase(path, to: directory.file("fork.db"))
+        try copyDatabase(path, to: directory.file("rolled-back-2.db"))
         trail = try await SQLiteAuditTrail(path: path, configuration: configuration)
         #expect(trail.forkDetected == nil)
         try await Self.append(trail, pairs: 12, tag: "b")
@@ -67,7 +61,7 @@ struct AuditAnchorTests {
         let fork = try #require(rolledBack.forkDetected)
         #expect(fork.contains("has 20 entries, but a checkpoint of 45 entries is anchored"), "\(fork)")
         await #expect(throws: RecoveryError.self) { try await Self.append(rolledBack, pairs: 1, tag: "late") }
-        #expect(RawSQLCount.entries(directory.file("rolled-back.db")) == 20, "nothing was appended")
+        #expect(try await entryCount(directory.file("rolled-back.db")) == 20, "nothing was appended")
         #expect(try await anchors.verify(origin: origin, keys: [key.verifierKey], trail: rolledBack).problem?.kind == .truncated)
         // The way back: the lost tail, fetched from the anchors' mirror and checked against their roots.
         let restored = try await rolledBack.restoreTail(from: anchors, keys: [key.verifierKey], actor: AuditActor(user: "ops", cluster: nil))
@@ -86,7 +80,7 @@ struct AuditAnchorTests {
         try await storage.put(tailKey, data: Array(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"bob\"", with: "\"eve\"").utf8))
         let second = try await SQLiteAuditTrail(path: directory.file("rolled-back-2.db"), configuration: configuration)
         await #expect(throws: RecoveryError.self) { _ = try await second.restoreTail(from: anchors, keys: [key.verifierKey], actor: AuditActor(user: "ops", cluster: nil)) }
-        #expect(RawSQLCount.entries(directory.file("rolled-back-2.db")) == 20, "a refused restore inserted nothing")
+        #expect(try await entryCount(directory.file("rolled-back-2.db")) == 20, "a refused restore inserted nothing")
         #expect(second.forkDetected != nil)
         await second.close()
         try await storage.put(tailKey, data: original)
@@ -143,7 +137,7 @@ struct AuditAnchorTests {
         let signingKey = keys.file("audit.key")
         let first = try await run(cli, ["audit", "checkpoint", "--signing-key", signingKey, "--public-key-file", keys.file("audit.pub"), "--config", policy], environment: environment)
         #expect(first.status == 0, "\(first.standardError)")
-        try Self.copy(database, to: directory.file("backup.db"))
+        try copyDatabase(database, to: directory.file("backup.db"))
         let more = try await SQLiteAuditTrail(path: database)
         try await Self.append(more, pairs: 2, tag: "b")
         await more.close()
@@ -168,23 +162,10 @@ struct AuditAnchorTests {
     }
 }
 
-/// Counts rows the way an outsider would (sqlite3's C API through the audit test helpers is in
-/// another target): a read-only open of the file.
-enum RawSQLCount {
-    static func entries(_ path: String) -> Int {
-        (try? SQLiteAuditTrailCount.count(path)) ?? -1
-    }
-}
-
-enum SQLiteAuditTrailCount {
-    static func count(_ path: String) throws -> Int {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = ["-readonly", path, "SELECT count(*) FROM audit_entries"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        return Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-    }
+/// The number of entries in the trail file, read through a read-only handle.
+func entryCount(_ path: String) async throws -> Int64 {
+    let trail = try await SQLiteAuditTrail(path: path, configuration: .init(readOnly: true))
+    let size = try await trail.size()
+    await trail.close()
+    return size
 }

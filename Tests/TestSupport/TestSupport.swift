@@ -234,6 +234,14 @@ public final class ListeningSocket: @unchecked Sendable {
     public static func unusedPort() throws -> Int { try LoopbackPort.unused() }
 }
 
+/// Copies a SQLite database with its write-ahead log and shared-memory files, the way someone
+/// with file access copies (or backs up) it.
+public func copyDatabase(_ from: String, to: String) throws {
+    for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: from + suffix) {
+        try FileManager.default.copyItem(atPath: from + suffix, toPath: to + suffix)
+    }
+}
+
 /// A helper server started for one test (argv only), stopped by PID when the test ends.
 /// It must print its port on the first line of standard output; later lines are kept.
 public final class BackgroundServer: @unchecked Sendable {

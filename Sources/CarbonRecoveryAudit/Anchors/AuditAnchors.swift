@@ -118,7 +118,7 @@ public struct AuditAnchors: Sendable {
             return "the trail has \(size) entries, but a checkpoint of \(anchored.size) entries is anchored: this database was rolled back (restored from a backup, or copied before its last entries)"
         }
         let root = try await trail.treeHead(size: anchored.size).rootHash
-        guard NoteKeyText.hex(root) == anchored.headHash else {
+        guard HexEncoding.string(root) == anchored.headHash else {
             return "the trail's first \(anchored.size) entries are not the ones of the anchored checkpoint: this database is a rewritten or forked copy"
         }
         return nil
@@ -135,7 +135,7 @@ public struct AuditAnchors: Sendable {
         let origin = checkpoint.origin
         // Only a checkpoint of the trail as committed: its root must be the stored tree's.
         guard checkpoint.size <= (try await trail.size()),
-            NoteKeyText.hex(try await trail.treeHead(size: checkpoint.size).rootHash) == checkpoint.headHash
+            HexEncoding.string(try await trail.treeHead(size: checkpoint.size).rootHash) == checkpoint.headHash
         else {
             throw RecoveryError(.auditFailure, "the checkpoint of \(checkpoint.size) entries is not of the trail as it is stored: not anchored", target: trail.path)
         }
@@ -215,7 +215,7 @@ public struct AuditAnchors: Sendable {
             }
             if let trail, let localSize, size <= localSize {
                 let root = try await trail.treeHead(size: size).rootHash
-                guard NoteKeyText.hex(root) == checkpoint.headHash else {
+                guard HexEncoding.string(root) == checkpoint.headHash else {
                     return failed(size, "the trail's first \(size) entries are not the anchored ones: the database was rewritten or is a forked copy")
                 }
             }

@@ -119,7 +119,7 @@ public struct AuditVerifierKey: Sendable, Hashable {
     }
 
     /// The 4-byte key hash in hex.
-    public var keyID: String { NoteKeyText.hex(keyHash) }
+    public var keyID: String { HexEncoding.string(keyHash) }
 
     /// The verifier key text.
     public var text: String {

@@ -20,8 +20,6 @@ enum NoteKeyText {
         return Array(SHA256.hash(data: input).prefix(4))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
     /// Parses a public key text: its name, stated key id and key bytes.
     ///
     /// - Throws: ``RecoveryError/Code/invalidInput`` saying `expected` when it is not one of `type`.
@@ -46,11 +44,11 @@ enum NoteKeyText {
     }
 
     static func publicText(name: String, type: UInt8, key: [UInt8]) -> String {
-        "\(name)+\(hex(keyHash(name: name, type: type, publicKey: key)))+" + Data([type] + key).base64EncodedString()
+        "\(name)+\(HexEncoding.string(keyHash(name: name, type: type, publicKey: key)))+" + Data([type] + key).base64EncodedString()
     }
 
     static func privateText(name: String, type: UInt8, seed: [UInt8], publicKey: [UInt8]) -> String {
-        "PRIVATE+KEY+\(name)+\(hex(keyHash(name: name, type: type, publicKey: publicKey)))+" + Data([type] + seed).base64EncodedString()
+        "PRIVATE+KEY+\(name)+\(HexEncoding.string(keyHash(name: name, type: type, publicKey: publicKey)))+" + Data([type] + seed).base64EncodedString()
     }
 
     /// Reads a key file's text.

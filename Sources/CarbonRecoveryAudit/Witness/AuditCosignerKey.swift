@@ -35,7 +35,7 @@ public struct AuditCosignerKey: Sendable, Hashable {
     }
 
     /// The 4-byte key hash in hex.
-    public var keyID: String { NoteKeyText.hex(keyHash) }
+    public var keyID: String { HexEncoding.string(keyHash) }
 
     /// The key's text.
     public var text: String { NoteKeyText.publicText(name: name, type: AuditCosigningKey.noteKeyType, key: publicKey) }
