@@ -118,7 +118,7 @@ func runReport(_ options: Options) async throws {
 
     // As processes: `report --output json` against `audit export` of the same operations.
     let cli = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("carbon-recovery").path
-    guard FileManager.default.isExecutableFile(atPath: cli) else { throw BenchError("\(cli) is missing: build it with `swift build -c release --product carbon-recovery`") }
+    guard FileManager.default.isExecutableFile(atPath: cli) else { throw BenchError("\(cli) is missing: build it with `swift build -c release --static-swift-stdlib --product carbon-recovery` (as scripts/bench does)") }
     let range = ["--from", RFC3339.format(start), "--to", RFC3339.format(to)]
     var commandTimes: [Double] = [], exportTimes: [Double] = []
     for _ in 0..<3 {

@@ -515,7 +515,7 @@ func runVerifyCommand(trailPath: String) throws -> (seconds: Double, peakBytes: 
     let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("carbon-recovery").path
     guard FileManager.default.isExecutableFile(atPath: executable) else {
-        throw BenchError("\(executable) is missing: build it with `swift build -c release --product carbon-recovery`")
+        throw BenchError("\(executable) is missing: build it with `swift build -c release --static-swift-stdlib --product carbon-recovery` (as scripts/bench does)")
     }
     var pid: pid_t = 0
     var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()

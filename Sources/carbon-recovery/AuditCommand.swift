@@ -97,6 +97,7 @@ func openTrail(
 extension AuditCommand {
     struct Query: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "query",
             abstract: "List audit entries that match the filters, oldest first.",
             discussion: "Pages with --limit and --after: the last line tells the --after value of the next page.")
 
@@ -139,6 +140,7 @@ extension AuditCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Recompute the hash chain and name the first bad entry.",
             discussion: """
                 Without --checkpoint, checks every entry's hash, link and sequence, and the checkpoints stored in the \
@@ -279,6 +281,7 @@ extension AuditCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Export entries as JSON Lines (with hashes, re-verifiable elsewhere) or CSV.",
             discussion: """
                 JSON Lines: a first line naming the trail ({"origin":…,"trail_id":…,"type":"carbon-recovery.audit-export","v":1}), \
@@ -339,7 +342,7 @@ extension AuditCommand {
     }
 
     struct Stats: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Count entries by operation, kind and outcome.")
+        static let configuration = CommandConfiguration(commandName: "stats", abstract: "Count entries by operation, kind and outcome.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var filters: AuditFilterOptions
@@ -374,6 +377,7 @@ extension AuditCommand {
 
     struct Checkpoint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "checkpoint",
             abstract: "Sign a checkpoint of the trail as it is now, and optionally write it to a file.",
             discussion: """
                 The signing key is found as for every command (--signing-key, $CARBON_RECOVERY_AUDIT_SIGNING_KEY, \

@@ -7,6 +7,7 @@ import Foundation
 extension AuditCommand {
     struct Cosign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cosign",
             abstract: "Ask witnesses to cosign the trail's newest checkpoint, and store their cosignatures in the trail.",
             discussion: """
                 The witnesses are the --witness options, or else the policy's audit.witnesses (--config). Each gets the \

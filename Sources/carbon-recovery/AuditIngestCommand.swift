@@ -8,6 +8,7 @@ extension AuditCommand {
     /// own audit log, as external operations in the trail.
     struct Ingest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ingest",
             abstract: "Add the API server's audit log to the trail: who created, changed or read Velero's objects and the credentials secret.",
             discussion: """
                 Reads a kube-apiserver audit log (--audit-log-format=json; the policy in docs/security.md logs Velero's \\

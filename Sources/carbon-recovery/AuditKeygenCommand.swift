@@ -7,6 +7,7 @@ extension AuditCommand {
     /// `carbon-recovery audit keygen` — creates the key that signs the trail's checkpoints.
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "keygen",
             abstract: "Create the private key that signs the audit trail's checkpoints, and its public half.",
             discussion: """
                 Writes the key where every command looks for it (--signing-key, $CARBON_RECOVERY_AUDIT_SIGNING_KEY, \\

@@ -8,6 +8,7 @@ import Foundation
 extension AuditCommand {
     struct Prove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "prove",
             abstract: "Print an inclusion proof of one entry against a signed checkpoint.",
             discussion: """
                 The proof holds the entry's line, its index, the audit path and the checkpoint note; `audit verify-proof` \
@@ -79,6 +80,7 @@ extension AuditCommand {
 
     struct Consistency: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "consistency",
             abstract: "Print a proof that the trail at one checkpoint extends the trail at an earlier one.",
             discussion: """
                 --from and --to are each a signed checkpoint note (a file) or the size of a stored checkpoint. \

@@ -149,6 +149,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Create a backup (Velero's flags); with --wait, follow it to the end.",
             discussion: """
                 Unlike `velero backup create --wait`, the exit status tells the outcome: 0 only when the backup is \
@@ -200,7 +201,7 @@ struct BackupCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List backups, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups, newest first.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ConnectionOptions
 
@@ -217,7 +218,7 @@ struct BackupCommand: AsyncParsableCommand {
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a backup's spec, status, validation errors and stored artifacts.")
+        static let configuration = CommandConfiguration(commandName: "describe", abstract: "Show a backup's spec, status, validation errors and stored artifacts.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The backup's name.") var name: String
@@ -254,6 +255,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Check that a backup can be restored from: phase, errors, expiration, stored artifacts (audited).",
             discussion: "Exit status 1 when a check fails.")
         @OptionGroup var global: GlobalOptions
@@ -278,6 +280,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "delete",
             abstract: "Delete a backup and its data through a DeleteBackupRequest, and confirm both are gone (audited).",
             discussion: "Never `kubectl delete backup`: that leaves the data, and Velero's backup sync brings the object back.")
         @OptionGroup var global: GlobalOptions

@@ -3,6 +3,8 @@ import CarbonRecovery
 import CarbonRecoveryAudit
 import Foundation
 
+/// The root command. Every command names itself (`commandName:`): a name derived from the type
+/// costs a scan of every protocol conformance in the binary each time the process starts.
 @main
 struct CarbonRecoveryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

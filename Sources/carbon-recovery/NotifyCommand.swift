@@ -86,7 +86,7 @@ struct NotifyCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List deliveries, newest first: pending and dead by default.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List deliveries, newest first: pending and dead by default.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var outbox: OutboxOptions
         @Flag(name: .customLong("failed"), help: "Only dead-lettered deliveries.") var failed = false
@@ -117,6 +117,7 @@ struct NotifyCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "retry",
             abstract: "Replay dead-lettered deliveries: move them back to pending and deliver them now.",
             discussion: "Audited as notify.retry, and each delivery as notify.deliver.")
         @OptionGroup var global: GlobalOptions
@@ -144,6 +145,7 @@ struct NotifyCommand: AsyncParsableCommand {
 
     struct Flush: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "flush",
             abstract: "Deliver everything queued, waiting for retries, until nothing is pending or --timeout passes.",
             discussion: "Exit status 0 when nothing is left pending or dead-lettered by this flush, 1 otherwise. SIGTERM stops after the deliveries in flight.")
         @OptionGroup var global: GlobalOptions

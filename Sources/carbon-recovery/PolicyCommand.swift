@@ -12,6 +12,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Lint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "lint",
             abstract: "Find contradictions in a policy file: each with the rule, the evidence and a fix.",
             discussion: """
                 Rules: schedule-slower-than-rpo, objective-not-covered, retention-shorter-than-drill, unknown-schedule, \

@@ -7,6 +7,7 @@ extension PostgresCommand {
     /// `carbon-recovery pg cleanup --keep N` — retention of base backups and the WAL only they need.
     struct Cleanup: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cleanup",
             abstract: "Delete base backups beyond the newest --keep, and the WAL no kept backup needs.",
             discussion: """
                 Keeps the newest N base backups (by stop time) and every WAL file from the earliest start segment of any \\

@@ -183,6 +183,7 @@ extension PostgresCommand {
     /// `carbon-recovery pg restore`.
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "restore",
             abstract: "Restore into a new data folder and replay WAL to a moment, a position or the end of the archive.",
             discussion: """
                 Picks the newest base backup complete before the target, refuses a gap in the archive on the way (naming the \
@@ -319,6 +320,7 @@ extension PostgresCommand {
     /// `carbon-recovery pg list`.
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "Show the base backups, the restore window and every gap in the WAL archive.",
             discussion: """
                 The window runs from the oldest base backup that can be made consistent to the moment the last segment of \
@@ -371,6 +373,7 @@ extension PostgresCommand {
     /// `carbon-recovery pg status` — the live server's archive lag.
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Measure how far the running server's WAL is ahead of the archive (the archive lag); change nothing.",
             discussion: """
                 Bytes: the server's current WAL position minus the end of the newest segment of its timeline in the archive \

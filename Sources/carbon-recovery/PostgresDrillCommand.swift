@@ -11,6 +11,7 @@ extension PostgresCommand {
     /// `carbon-recovery pg drill` — a point-in-time recovery drill into a scratch instance.
     struct Drill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "drill",
             abstract: "Restore the archive to a marked moment into a scratch instance, compare, and measure against the RTO.",
             discussion: """
                 Writes a marker row just before a moment T and one just after into carbon_recovery.drill_markers on the \\

@@ -11,6 +11,7 @@ struct RecoverCommand: AsyncParsableCommand {
 
     struct Cluster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cluster",
             abstract: "Full cluster loss: preflight, restore cluster resources and then each namespace class, verify, measure.",
             discussion: """
                 Run it against the NEW cluster (--kubeconfig/--context), whose Velero reads the old cluster's storage \

@@ -13,6 +13,7 @@ struct RenderCommand: AsyncParsableCommand {
 
     struct Manifests: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "manifests",
             abstract: "Write the guide's Velero files: k8s/storage/velero-backup-config.yaml and velero-restore-{full,namespace,app,test}.yaml.",
             discussion: """
                 The backup config holds the BackupStorageLocation (naming the credentials secret, never its content) and \
@@ -35,6 +36,7 @@ struct RenderCommand: AsyncParsableCommand {
 
     struct Alerts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "alerts",
             abstract: "Write Prometheus alert rules: prometheus/carbon-recovery-alerts.rules.yaml and k8s/monitoring/carbon-recovery-alerts.yaml.",
             discussion: """
                 The first is a plain rules file (check it with `promtool check rules`); the second holds the same groups as a \

@@ -24,6 +24,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Restore from a backup or a schedule's latest completed backup (Velero's flags).",
             discussion: """
                 The guide's recoveries: full cluster (no filters), a namespace (--include-namespaces), an \
@@ -95,6 +96,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "test",
             abstract: "The guide's non-destructive restore test: the whole backup into scratch namespaces (audited).",
             discussion: """
                 Maps every namespace of the backup to <namespace>-<suffix>, restores, waits, checks every object of the \
@@ -151,7 +153,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List restores.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List restores.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ConnectionOptions
 
@@ -170,7 +172,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a restore's spec and status.")
+        static let configuration = CommandConfiguration(commandName: "describe", abstract: "Show a restore's spec and status.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The restore's name.") var name: String

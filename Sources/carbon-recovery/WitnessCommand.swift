@@ -14,6 +14,7 @@ struct WitnessCommand: AsyncParsableCommand {
 extension WitnessCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Serve C2SP tlog-witness POST /add-checkpoint on 127.0.0.1.",
             discussion: """
                 For each trail it witnesses (--trail ORIGIN=PUBLIC-KEY-FILE, the origin as `audit verify --output json` \
@@ -67,6 +68,7 @@ extension WitnessCommand {
 
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "keygen",
             abstract: "Create a witness key: the private key file (mode 0600) and its public key beside it as .pub.",
             discussion: "Give the public key text it prints to whoever verifies the trail (`audit verify --witness-key`) and to the policy's audit.witnesses.")
 
