@@ -133,8 +133,10 @@ struct AuditChainVerifier {
         var result = RangeResult(firstPreviousHash: nil, lastHash: Array(AuditCanonicalEncoding.genesisHash.utf8), checked: 0, checkpointsChecked: 0)
         var expected = range.lowerBound
         // The checkpoints inside this range, the next one last, so that each row costs one comparison.
+        // (A plain variable, not a computed one over the list: a local that a nested function
+        // captures is boxed, and every access to it is then checked for exclusivity at run time.)
         var pendingCheckpoints = checkpoints.filter { range.contains($0.key) }.sorted { $0.key > $1.key }.map { (size: $0.key, hash: Array($0.value.utf8)) }
-        var nextCheckpoint: (size: Int64, hash: [UInt8])? { pendingCheckpoints.last }
+        var nextCheckpointSize = pendingCheckpoints.last?.size ?? 0
         var buffer = ByteBuffer(capacity: 1 << 16)
         var row = AuditRowColumns()
         var computed = [UInt8](repeating: 0, count: 64)
@@ -163,6 +165,7 @@ struct AuditChainVerifier {
                 return result
             }
         }
+        var checker = StoredTreeChecker(frontier)
 
         while try statement.step() {
             row.load(statement)
@@ -214,16 +217,17 @@ struct AuditChainVerifier {
                 leaf.update(data: result.lastHash)
                 leaf.update(data: Self.quote)
                 leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: encoded[hashSlot...]))
-                let completed = frontier.append(leafHash: Array(leaf.finalize()))
-                guard try Self.storedTreeHashes(statement, before: before, sequence: sequence, equal: completed) else {
+                guard let stored = try Self.storedTreeHashes(statement, before: before, sequence: sequence),
+                    checker.append(leaf: leaf, stored: stored.pointer, count: stored.count)
+                else {
                     result.problem = Self.treeProblem(sequence)
                     return result
                 }
             }
             result.checked += 1
             expected += 1
-            if sequence == nextCheckpoint?.size, let checkpointHash = nextCheckpoint?.hash {
-                pendingCheckpoints.removeLast()
+            if sequence == nextCheckpointSize, let checkpointHash = pendingCheckpoints.popLast()?.hash {
+                nextCheckpointSize = pendingCheckpoints.last?.size ?? 0
                 result.checkpointsChecked += 1
                 guard Self.equal(checkpointHash, result.lastHash) else {
                     result.problem = AuditProblem(
@@ -253,26 +257,20 @@ struct AuditChainVerifier {
         return result
     }
 
-    /// Whether the tree hashes stored for entry `sequence` (column 16 of its row, a BLOB, or when
-    /// that is NULL its `audit_tree_before` row) are exactly `completed`, back to back.
-    private static func storedTreeHashes(_ statement: SQLiteStatement, before: SQLiteStatement?, sequence: Int64, equal completed: [MerkleTree.Hash]) throws -> Bool {
+    /// The tree hashes stored for entry `sequence`: column 16 of its row (a BLOB), or when that
+    /// is NULL its `audit_tree_before` row. Valid until the statement steps again.
+    private static func storedTreeHashes(_ statement: SQLiteStatement, before: SQLiteStatement?, sequence: Int64) throws -> (pointer: UnsafeRawPointer, count: Int)? {
         var source = statement, column: Int32 = 16
         if sqlite3_column_type(statement.handle, 16) == SQLITE_NULL {
-            guard let before else { return false }
+            guard let before else { return nil }
             repeat {
-                guard try before.step() else { return false }
+                guard try before.step() else { return nil }
             } while before.int64(0) < sequence
-            guard before.int64(0) == sequence else { return false }
+            guard before.int64(0) == sequence else { return nil }
             (source, column) = (before, 1)
         }
-        guard sqlite3_column_type(source.handle, column) == SQLITE_BLOB,
-            let pointer = sqlite3_column_blob(source.handle, column),
-            Int(sqlite3_column_bytes(source.handle, column)) == completed.count * 32
-        else { return false }
-        for (position, hash) in completed.enumerated() {
-            guard hash.withUnsafeBytes({ memcmp(pointer + position * 32, $0.baseAddress!, 32) }) == 0 else { return false }
-        }
-        return true
+        guard sqlite3_column_type(source.handle, column) == SQLITE_BLOB, let pointer = sqlite3_column_blob(source.handle, column) else { return nil }
+        return (pointer, Int(sqlite3_column_bytes(source.handle, column)))
     }
 
     private static func treeProblem(_ sequence: Int64) -> AuditProblem {

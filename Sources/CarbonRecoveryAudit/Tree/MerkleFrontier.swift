@@ -21,6 +21,9 @@ struct MerkleFrontier: Sendable, Equatable {
         }
     }
 
+    /// The complete subtree at `level`, if bit `level` of ``size`` is set.
+    func subtree(level: Int) -> MerkleTree.Hash? { hashes[level] }
+
     /// Adds the next leaf. Returns the hashes that became complete, the leaf's first and then one
     /// per level it closes (level 1, 2, …): what the entry's row stores, back to back.
     mutating func append(leafHash: MerkleTree.Hash) -> [MerkleTree.Hash] {

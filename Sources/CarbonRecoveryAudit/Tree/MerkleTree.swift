@@ -22,16 +22,25 @@ public enum MerkleTree {
         var hasher = SHA256()
         hasher.update(data: [0x00])
         hasher.update(data: Array(data))
-        return Array(hasher.finalize())
+        return hash(hasher.finalize())
     }
 
     /// SHA-256(0x01 ‖ left ‖ right): the hash of an interior node.
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: nodePrefix) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hash(hasher.finalize())
+    }
+
+    /// RFC 9162's interior-node prefix.
+    private static let nodePrefix: UInt8 = 0x01
+
+    /// A digest's bytes as a ``Hash``, copied at once (`Array(digest)` iterates byte by byte).
+    @inline(__always)
+    static func hash(_ digest: SHA256Digest) -> Hash {
+        digest.withUnsafeBytes { Array($0) }
     }
 
     /// SHA-256 of nothing: the hash of the empty tree.
