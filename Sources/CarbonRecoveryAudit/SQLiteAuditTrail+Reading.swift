@@ -59,7 +59,10 @@ extension SQLiteAuditTrail {
                                 message: "the checkpoint is for '\(externalCheckpoint.origin)' but this trail is '\(checkpointOrigin)': the file was replaced or it is another trail"))
                         }
                     }
-                    let head = try database.prepare("SELECT coalesce(max(seq), 0), min(seq) FROM audit_entries")
+                    // Two subqueries: SQLite answers a lone max() or min() from the primary key's
+                    // ends, but both in one SELECT read the whole table (a tenth of the verify time).
+                    let head = try database.prepare(
+                        "SELECT coalesce((SELECT max(seq) FROM audit_entries), 0), (SELECT min(seq) FROM audit_entries)")
                     _ = try head.step()
                     let lastSequence = head.int64(0)
                     let lowest = head.type(1) == SQLITE_NULL ? nil : head.int64(1)

@@ -262,8 +262,8 @@ struct SQLiteAuditTrailTests {
         let path = directory.file("audit.db")
         let trail = try await SQLiteAuditTrail(path: path, configuration: .init(checkpointInterval: nil, durability: .normal))
         let actor = AuditActor(user: "alice")
-        // 100,002 entries: past the size where verification splits the trail (four ranges, at
-        // entries 25,000, 50,001 and 75,001).
+        // 100,002 entries: past the size where verification splits the trail (eight ranges of
+        // about 12,500: the second starts at entry 12,501, the fourth at 37,501, the seventh at 75,001).
         for batch in 0..<10 {
             let records = (0..<10_000).map { index in
                 AuditRecord.attempt(operation: "backup.create", target: "backup/\(batch)-\(index)", parameters: [:], actor: actor, correlationID: "\(batch)-\(index)")
@@ -277,7 +277,7 @@ struct SQLiteAuditTrailTests {
         await trail.close()
         // Two entries removed at the end of a range, across a boundary, at the start of one: a
         // small trail names the entry after the gap, and so must every split.
-        for (first, second) in [(25_000, 25_001), (50_000, 50_001), (75_001, 75_002), (99_999, 100_000)] as [(Int64, Int64)] {
+        for (first, second) in [(12_499, 12_500), (37_500, 37_501), (50_000, 50_001), (75_001, 75_002), (99_999, 100_000)] as [(Int64, Int64)] {
             let copy = directory.file("gap-\(first).db")
             try FileManager.default.copyItem(atPath: path, toPath: copy)
             #expect(RawSQL.exec(copy, RawSQL.dropTriggers + "DELETE FROM audit_entries WHERE seq IN (\(first), \(second))") == nil)
