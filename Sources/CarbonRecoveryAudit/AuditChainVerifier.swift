@@ -209,16 +209,8 @@ struct AuditChainVerifier {
             // into `computed` would then copy it (an allocation per row).
             swap(&result.lastHash, &computed)
             if tree {
-                // The canonical line: the members up to `error`, then `hash` (the stored hash, just
-                // found equal to the computed hex), then the rest; RFC 9162's 0x00 before it.
-                var leaf = SHA256()
-                leaf.update(data: Self.leafPrefix)
-                let encoded = buffer.bytes
-                leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: encoded[..<hashSlot]))
-                leaf.update(data: Self.hashMemberPrefix)
-                leaf.update(data: result.lastHash)
-                leaf.update(data: Self.quote)
-                leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: encoded[hashSlot...]))
+                // The canonical line, the stored hash (just found equal to the computed hex) spliced in.
+                let leaf = result.lastHash.withUnsafeBytes { MerkleTree.entryLeafHasher(unhashed: buffer.bytes, hashSlot: hashSlot, hash: $0) }
                 guard let stored = try Self.storedTreeHashes(statement, before: before, sequence: sequence),
                     checker.append(leaf: leaf, stored: stored.pointer, count: stored.count)
                 else {
@@ -318,9 +310,6 @@ struct AuditChainVerifier {
     /// The members without `hash`, in canonical order, mapped to columns of ``AuditSchema/entryColumns``: what the entry's hash covers.
     static let plan = makePlan(includingHash: false)
 
-    /// `,"hash":"` and `"`: the hash member spliced into a leaf's data.
-    private static let hashMemberPrefix = AuditCanonicalEncoding.prefixesWithHash[AuditCanonicalEncoding.fieldsInOrder.firstIndex(of: .hash)!] + [UInt8(ascii: "\"")]
-    private static let quote: [UInt8] = [UInt8(ascii: "\"")]
 
     private static func makePlan(includingHash: Bool) -> Plan {
         var steps: [Step] = []
@@ -396,8 +385,6 @@ struct AuditChainVerifier {
     }
 
     private static let closingBrace: [UInt8] = [UInt8(ascii: "}")]
-    /// RFC 9162's leaf prefix, 0x00.
-    private static let leafPrefix: [UInt8] = [0x00]
 
     private static let attemptBytes = Array(AuditEntryKind.attempt.rawValue.utf8)
     private static let outcomeBytes = Array(AuditEntryKind.outcome.rawValue.utf8)

@@ -18,9 +18,15 @@ extension SQLiteAuditTrail {
             operation: record.operation, target: record.target, parameters: record.parameters, outcome: record.outcome,
             error: record.error, durationMilliseconds: record.durationMilliseconds, correlationID: record.correlationID,
             session: session, previousHash: lastHash, hash: "")
-        entry.hash = HexEncoding.string(SHA256.hash(data: entry.canonicalBytes(includingHash: false)))
+        // One encoding for both hashes: the chain's over it, the leaf's with the hash spliced in.
+        let (unhashed, hashSlot) = entry.canonicalEncoding(includingHash: false)
+        entry.hash = HexEncoding.string(SHA256.hash(data: unhashed))
+        let leafHash = unhashed.withUnsafeBytes { unhashed in
+            var hash = entry.hash
+            return hash.withUTF8 { MerkleTree.hash(MerkleTree.entryLeafHasher(unhashed: unhashed, hashSlot: hashSlot, hash: UnsafeRawBufferPointer($0)).finalize()) }
+        }
 
-        try insert(entry, frontier: &frontier)
+        try insert(entry, leafHash: leafHash, frontier: &frontier)
 
         if !writer.sessionRegistered {
             let register = try database.prepare("INSERT OR IGNORE INTO audit_sessions (session, first_seq, pid, started) VALUES (?1, ?2, ?3, ?4)")
@@ -49,7 +55,9 @@ extension SQLiteAuditTrail {
 
     /// Inserts `entry` as the next row with the tree hashes it completes; `frontier` is the tree
     /// before it and becomes the tree with it. The transaction's head moves to it.
-    func insert(_ entry: AuditEntry, frontier: inout MerkleFrontier) throws {
+    ///
+    /// - Parameter leafHash: The entry's leaf hash when the caller has it; else computed here.
+    func insert(_ entry: AuditEntry, leafHash: MerkleTree.Hash? = nil, frontier: inout MerkleFrontier) throws {
         guard let insertStatement = writer.insertStatement else {
             throw RecoveryError(.auditFailure, "the audit trail was opened read-only", target: path)
         }
@@ -69,7 +77,9 @@ extension SQLiteAuditTrail {
         insertStatement.bind(14, entry.session)
         insertStatement.bind(15, entry.previousHash)
         insertStatement.bind(16, entry.hash)
-        insertStatement.bind(17, bytes: try Self.treeHashes(entry, frontier: &frontier, path: path))
+        let treeHashes = try leafHash.map { try Self.treeHashes(leafHash: $0, sequence: entry.sequence, frontier: &frontier, path: path) }
+            ?? Self.treeHashes(entry, frontier: &frontier, path: path)
+        insertStatement.bind(17, bytes: treeHashes)
         try insertStatement.run()
         writer.cachedHead = (entry.sequence, entry.hash)
         writer.cachedFrontier = frontier

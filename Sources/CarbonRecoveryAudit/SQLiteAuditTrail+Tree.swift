@@ -26,12 +26,17 @@ extension SQLiteAuditTrail {
     /// The tree hashes `entry` completes, for its row: its leaf, then each subtree it closes.
     /// `frontier` is the tree before the entry and becomes the tree with it.
     static func treeHashes(_ entry: AuditEntry, frontier: inout MerkleFrontier, path: String) throws -> [UInt8] {
-        guard frontier.size == entry.sequence - 1 else {
+        try treeHashes(leafHash: MerkleTree.leafHash(entry.canonicalBytes(includingHash: true)), sequence: entry.sequence, frontier: &frontier, path: path)
+    }
+
+    /// The same for the leaf hash of entry `sequence`, computed by the caller.
+    static func treeHashes(leafHash: MerkleTree.Hash, sequence: Int64, frontier: inout MerkleFrontier, path: String) throws -> [UInt8] {
+        guard frontier.size == sequence - 1 else {
             throw RecoveryError(
-                .auditFailure, "the trail's Merkle tree has \(frontier.size) leaves but entry \(entry.sequence) is next: the tree was changed",
+                .auditFailure, "the trail's Merkle tree has \(frontier.size) leaves but entry \(sequence) is next: the tree was changed",
                 target: path)
         }
-        return frontier.append(leafHash: MerkleTree.leafHash(entry.canonicalBytes(includingHash: true))).flatMap { $0 }
+        return frontier.append(leafHash: leafHash)
     }
 
     /// Builds the tree over every entry of a trail from before the tree (schema 1 → 2): rows of

@@ -48,8 +48,9 @@ struct MerkleTreeTests {
         var stored: [String: [UInt8]] = [:]
         for (position, leaf) in leaves.enumerated() {
             // The leaf, then the subtree of 2, 4, … leaves that it closes.
-            for (level, hash) in frontier.append(leafHash: MerkleTree.leafHash(leaf)).enumerated() {
-                stored["\(level)/\((position + 1) >> level - 1)"] = hash
+            let completed = frontier.append(leafHash: MerkleTree.leafHash(leaf))
+            for level in 0..<(completed.count / 32) {
+                stored["\(level)/\((position + 1) >> level - 1)"] = Array(completed[(level * 32)..<((level + 1) * 32)])
             }
         }
         return stored

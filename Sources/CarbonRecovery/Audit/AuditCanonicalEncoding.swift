@@ -28,17 +28,26 @@ package enum AuditCanonicalEncoding {
     }()
 
     /// Appends the encoding, asking `value` to append each member's JSON value.
-    @inlinable
+    ///
+    /// - Returns: Where the `hash` member starts (its `,"hash":` prefix), or without it where it
+    ///   would go: the leaf of the Merkle tree hashes the encoding with the member, the chain
+    ///   hash the encoding without it, and the writer splices it in rather than encoding twice.
+    @inlinable @discardableResult
     package static func append(
         to bytes: inout [UInt8], includingHash: Bool, value: (AuditField, inout [UInt8]) -> Void
-    ) {
+    ) -> Int {
         let prefixes = includingHash ? prefixesWithHash : prefixesWithoutHash
+        var hashSlot = bytes.count
         for position in 0..<fieldsInOrder.count {
             let field = fieldsInOrder[position]
-            if field == .hash && !includingHash { continue }
+            if field == .hash {
+                hashSlot = bytes.count
+                if !includingHash { continue }
+            }
             bytes.append(contentsOf: prefixes[position])
             value(field, &bytes)
         }
         bytes.append(UInt8(ascii: "}"))
+        return hashSlot
     }
 }

@@ -73,9 +73,15 @@ public struct AuditEntry: Sendable, Hashable {
 
     /// The canonical encoding: what is hashed (without the hash) or exported (with it).
     public func canonicalBytes(includingHash: Bool) -> [UInt8] {
+        canonicalEncoding(includingHash: includingHash).bytes
+    }
+
+    /// The canonical encoding and where its `hash` member starts, or without it would go (see
+    /// ``AuditCanonicalEncoding/append(to:includingHash:value:)``).
+    package func canonicalEncoding(includingHash: Bool) -> (bytes: [UInt8], hashSlot: Int) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + parameters.utf8.count)
-        AuditCanonicalEncoding.append(to: &bytes, includingHash: includingHash) { field, out in
+        let hashSlot = AuditCanonicalEncoding.append(to: &bytes, includingHash: includingHash) { field, out in
             switch field {
             case .actor: CanonicalJSON.appendString(actor, to: &out)
             case .cluster: appendOptional(cluster, to: &out)
@@ -96,7 +102,7 @@ public struct AuditEntry: Sendable, Hashable {
             case .version: CanonicalJSON.appendInteger(version, to: &out)
             }
         }
-        return bytes
+        return (bytes, hashSlot)
     }
 
     /// One JSON Lines record of an export: the canonical encoding with the hash.

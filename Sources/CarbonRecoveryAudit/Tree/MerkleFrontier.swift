@@ -24,16 +24,18 @@ struct MerkleFrontier: Sendable, Equatable {
     /// The complete subtree at `level`, if bit `level` of ``size`` is set.
     func subtree(level: Int) -> MerkleTree.Hash? { hashes[level] }
 
-    /// Adds the next leaf. Returns the hashes that became complete, the leaf's first and then one
-    /// per level it closes (level 1, 2, …): what the entry's row stores, back to back.
-    mutating func append(leafHash: MerkleTree.Hash) -> [MerkleTree.Hash] {
-        var completed = [leafHash]
+    /// Adds the next leaf. Returns the hashes that became complete, back to back (32 bytes
+    /// each): the leaf's first and then one per level it closes (level 1, 2, …), which is what
+    /// the entry's row stores.
+    mutating func append(leafHash: MerkleTree.Hash) -> [UInt8] {
+        var completed = leafHash
+        completed.reserveCapacity(32 * ((~size).trailingZeroBitCount + 1))
         var level = 0, current = leafHash
         while let left = hashes[level] {
             hashes[level] = nil
             current = MerkleTree.nodeHash(left, current)
             level += 1
-            completed.append(current)
+            completed.append(contentsOf: current)
         }
         hashes[level] = current
         size += 1

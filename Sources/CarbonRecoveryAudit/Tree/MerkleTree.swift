@@ -1,3 +1,4 @@
+import CarbonRecovery
 import Crypto
 
 /// RFC 9162 (Certificate Transparency 2.0) Merkle tree hashing, proofs and their verification,
@@ -24,6 +25,26 @@ public enum MerkleTree {
         hasher.update(data: Array(data))
         return hash(hasher.finalize())
     }
+
+    /// The leaf hasher of an audit entry, fed and not yet finalized: 0x00, then the entry's
+    /// canonical line, given as its encoding without the `hash` member (`unhashed`, what the
+    /// chain hash covers) with `,"hash":"<hash>"` spliced in at `hashSlot`. One encoding serves
+    /// the chain and the tree.
+    static func entryLeafHasher(unhashed: UnsafeRawBufferPointer, hashSlot: Int, hash: UnsafeRawBufferPointer) -> SHA256 {
+        var leaf = SHA256()
+        withUnsafeBytes(of: leafPrefix) { leaf.update(bufferPointer: $0) }
+        leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: unhashed[..<hashSlot]))
+        hashMemberPrefix.withUnsafeBytes { leaf.update(bufferPointer: $0) }
+        leaf.update(bufferPointer: hash)
+        withUnsafeBytes(of: UInt8(ascii: "\"")) { leaf.update(bufferPointer: $0) }
+        leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: unhashed[hashSlot...]))
+        return leaf
+    }
+
+    /// RFC 9162's leaf prefix.
+    private static let leafPrefix: UInt8 = 0x00
+    /// `,"hash":"`: the hash member's start in a canonical line.
+    private static let hashMemberPrefix = AuditCanonicalEncoding.prefixesWithHash[AuditCanonicalEncoding.fieldsInOrder.firstIndex(of: .hash)!] + [UInt8(ascii: "\"")]
 
     /// SHA-256(0x01 ‖ left ‖ right): the hash of an interior node.
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
