@@ -140,6 +140,7 @@ struct AuditChainVerifier {
         var pendingCheckpoints = checkpoints.filter { range.contains($0.key) }.sorted { $0.key > $1.key }.map { (size: $0.key, hash: Array($0.value.utf8)) }
         var nextCheckpointSize = pendingCheckpoints.last?.size ?? 0
         var buffer = ByteBuffer(capacity: 1 << 16)
+        var leaf = ByteBuffer(capacity: 1 << 16)
         var row = AuditRowColumns()
         var computed = [UInt8](repeating: 0, count: 64)
         let plan = Self.plan
@@ -210,9 +211,9 @@ struct AuditChainVerifier {
             swap(&result.lastHash, &computed)
             if tree {
                 // The canonical line, the stored hash (just found equal to the computed hex) spliced in.
-                let leaf = result.lastHash.withUnsafeBytes { MerkleTree.entryLeafHasher(unhashed: buffer.bytes, hashSlot: hashSlot, hash: $0) }
+                result.lastHash.withUnsafeBytes { MerkleTree.writeEntryLeaf(unhashed: buffer.bytes, hashSlot: hashSlot, hash: $0, into: &leaf) }
                 guard let stored = try Self.storedTreeHashes(statement, before: before, sequence: sequence),
-                    checker.append(leaf: leaf, stored: stored.pointer, count: stored.count)
+                    checker.append(leafHash: SHA256.hash(data: leaf.bytes), stored: stored.pointer, count: stored.count)
                 else {
                     result.problem = Self.treeProblem(sequence)
                     return result

@@ -21,10 +21,12 @@ extension SQLiteAuditTrail {
         // One encoding for both hashes: the chain's over it, the leaf's with the hash spliced in.
         let (unhashed, hashSlot) = entry.canonicalEncoding(includingHash: false)
         entry.hash = HexEncoding.string(SHA256.hash(data: unhashed))
-        let leafHash = unhashed.withUnsafeBytes { unhashed in
-            var hash = entry.hash
-            return hash.withUTF8 { MerkleTree.hash(MerkleTree.entryLeafHasher(unhashed: unhashed, hashSlot: hashSlot, hash: UnsafeRawBufferPointer($0)).finalize()) }
+        var leaf = ByteBuffer(capacity: unhashed.count + 80)
+        var hash = entry.hash
+        unhashed.withUnsafeBytes { unhashed in
+            hash.withUTF8 { MerkleTree.writeEntryLeaf(unhashed: unhashed, hashSlot: hashSlot, hash: UnsafeRawBufferPointer($0), into: &leaf) }
         }
+        let leafHash = MerkleTree.hash(SHA256.hash(data: leaf.bytes))
 
         try insert(entry, leafHash: leafHash, frontier: &frontier)
 

@@ -26,6 +26,38 @@ struct JSONAndRedactionTests {
         #expect(try JSONValue(parsing: Array(value.canonicalString.utf8)) == value)
     }
 
+    @Test("string escaping, eight bytes at a time, writes what the byte-by-byte rule writes, and Foundation reads it back")
+    func stringEscapingMatchesTheRule() throws {
+        // Weighted towards what must be escaped, at every position of an eight-byte word and in
+        // the tail after the last whole word (lengths 0…40).
+        let pieces: [String] = ["\"", "\\", "\u{0}", "\u{8}", "\u{9}", "\n", "\u{c}", "\r", "\u{1f}", "\u{7f}", " ", "a", "Z", "0", "/", "é", "€", "𝄞", "\u{0301}"]
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<3_000 {
+            let text = (0..<Int.random(in: 0...40, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+            var written: [UInt8] = []
+            CanonicalJSON.appendString(text, to: &written)
+            // The rule (docs/audit-trail.md, "The canonical encoding"), one byte at a time.
+            var expected: [UInt8] = [0x22]
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22: expected += Array(#"\""#.utf8)
+                case 0x5C: expected += Array(#"\\"#.utf8)
+                case 0x08: expected += Array(#"\b"#.utf8)
+                case 0x09: expected += Array(#"\t"#.utf8)
+                case 0x0A: expected += Array(#"\n"#.utf8)
+                case 0x0C: expected += Array(#"\f"#.utf8)
+                case 0x0D: expected += Array(#"\r"#.utf8)
+                case 0x00..<0x20: expected += Array(String(format: "\\u%04x", byte).utf8)
+                default: expected.append(byte)
+                }
+            }
+            expected.append(0x22)
+            #expect(written == expected, "\(Array(text.utf8))")
+            let parsed = try JSONSerialization.jsonObject(with: Data(written), options: .fragmentsAllowed) as? String
+            #expect(parsed == text, "\(Array(text.utf8))")
+        }
+    }
+
     @Test("invalid JSON is a clear invalid-object error")
     func invalidJSON() {
         let error = #expect(throws: RecoveryError.self) { try JSONValue(parsing: Array("{\"a\":".utf8)) }

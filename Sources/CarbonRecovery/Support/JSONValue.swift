@@ -344,17 +344,26 @@ package enum CanonicalJSON {
                 written += end - runStart
             }
         }
-        while index < count {
-            if index + 8 <= count, !wordNeedsEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+        while index + 8 <= count {
+            let mask = escapeMask(UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)))
+            if mask == 0 {
                 index += 8
                 continue
             }
-            // Fewer than eight bytes left: when the last eight (overlapping what was checked) are
-            // clean, so is the rest.
-            if index + 8 > count, count >= 8, !wordNeedsEscape(UnsafeRawPointer(base + count - 8).loadUnaligned(as: UInt64.self)) {
-                index = count
-                break
-            }
+            // The lowest flagged byte is exact (those above it may be flagged falsely by a
+            // borrow): escape it and go on right after it.
+            index += mask.trailingZeroBitCount >> 3
+            flush(upTo: index)
+            written += writeEscape(base[index], to: out + written)
+            index += 1
+            runStart = index
+        }
+        // Fewer than eight bytes left: when the last eight (overlapping what was checked) are
+        // clean, so is the rest.
+        if index < count, count >= 8, escapeMask(UnsafeRawPointer(base + count - 8).loadUnaligned(as: UInt64.self)) == 0 {
+            index = count
+        }
+        while index < count {
             let byte = base[index]
             if byteNeedsEscape(byte) {
                 flush(upTo: index)
@@ -370,12 +379,18 @@ package enum CanonicalJSON {
 
     /// Whether any of the eight bytes is below 0x20, `"` or `\\` (SWAR: no branch per byte).
     @inlinable @inline(__always)
-    static func wordNeedsEscape(_ word: UInt64) -> Bool {
+    static func wordNeedsEscape(_ word: UInt64) -> Bool { escapeMask(word) != 0 }
+
+    /// The high bit of each of the eight bytes (little-endian) that is below 0x20, `"` or `\\`.
+    /// The lowest bit set is always an exact hit; bits above it may be false (a borrow carries
+    /// into the next byte), so a caller takes the lowest and looks again after it.
+    @inlinable @inline(__always)
+    static func escapeMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         func hasZeroByte(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
         let control = (word &- ones &* 0x20) & ~word & highs
-        return (control | hasZeroByte(word ^ (ones &* 0x22)) | hasZeroByte(word ^ (ones &* 0x5C))) != 0
+        return control | hasZeroByte(word ^ (ones &* 0x22)) | hasZeroByte(word ^ (ones &* 0x5C))
     }
 
     /// Writes the escape of one byte that needs it; returns 2 or 6.

@@ -26,19 +26,19 @@ public enum MerkleTree {
         return hash(hasher.finalize())
     }
 
-    /// The leaf hasher of an audit entry, fed and not yet finalized: 0x00, then the entry's
-    /// canonical line, given as its encoding without the `hash` member (`unhashed`, what the
-    /// chain hash covers) with `,"hash":"<hash>"` spliced in at `hashSlot`. One encoding serves
-    /// the chain and the tree.
-    static func entryLeafHasher(unhashed: UnsafeRawBufferPointer, hashSlot: Int, hash: UnsafeRawBufferPointer) -> SHA256 {
-        var leaf = SHA256()
-        withUnsafeBytes(of: leafPrefix) { leaf.update(bufferPointer: $0) }
-        leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: unhashed[..<hashSlot]))
-        hashMemberPrefix.withUnsafeBytes { leaf.update(bufferPointer: $0) }
-        leaf.update(bufferPointer: hash)
-        withUnsafeBytes(of: UInt8(ascii: "\"")) { leaf.update(bufferPointer: $0) }
-        leaf.update(bufferPointer: UnsafeRawBufferPointer(rebasing: unhashed[hashSlot...]))
-        return leaf
+    /// Writes the leaf data of an audit entry into `leaf` (emptied first): 0x00, then the
+    /// entry's canonical line, given as its encoding without the `hash` member (`unhashed`, what
+    /// the chain hash covers) with `,"hash":"<hash>"` spliced in at `hashSlot`. One encoding
+    /// serves the chain and the tree, and the leaf is hashed in one call (each `update` of a
+    /// hasher has a cost of its own).
+    static func writeEntryLeaf(unhashed: UnsafeRawBufferPointer, hashSlot: Int, hash: UnsafeRawBufferPointer, into leaf: inout ByteBuffer) {
+        leaf.count = 0
+        withUnsafeBytes(of: leafPrefix) { leaf.append($0.assumingMemoryBound(to: UInt8.self)) }
+        leaf.append(UnsafeRawBufferPointer(rebasing: unhashed[..<hashSlot]).assumingMemoryBound(to: UInt8.self))
+        leaf.append(hashMemberPrefix)
+        leaf.append(hash.assumingMemoryBound(to: UInt8.self))
+        withUnsafeBytes(of: UInt8(ascii: "\"")) { leaf.append($0.assumingMemoryBound(to: UInt8.self)) }
+        leaf.append(UnsafeRawBufferPointer(rebasing: unhashed[hashSlot...]).assumingMemoryBound(to: UInt8.self))
     }
 
     /// RFC 9162's leaf prefix.
