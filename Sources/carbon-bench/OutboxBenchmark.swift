@@ -1,6 +1,6 @@
 // carbon-bench outbox — the notification outbox's enqueue rate and end-to-end delivery latency.
 //
-//   swift run -c release carbon-bench outbox [--count 5000] [--runs 500] [--dir DIR]
+//   swift run -c release --static-swift-stdlib carbon-bench outbox [--count 5000] [--runs 500] [--dir DIR]
 //
 // 1. Enqueue: --count single-event enqueues (one durable transaction each, WAL, synchronous=FULL)
 //    through NotificationOutbox.enqueue from one caller, and from 16 concurrent producers (group
