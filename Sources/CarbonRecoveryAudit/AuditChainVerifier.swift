@@ -7,7 +7,7 @@ import Foundation
 import Synchronization
 
 /// Recomputes the hash chain straight from SQLite's column bytes (no per-row `String`s), over
-/// up to four ranges of sequence numbers in parallel, each on its own read connection.
+/// ranges of sequence numbers in parallel (one thread per core), each on its own read connection.
 struct AuditChainVerifier {
     /// Hash at each checkpointed size, to compare while scanning.
     var checkpoints: [Int64: String]
@@ -45,10 +45,26 @@ struct AuditChainVerifier {
         let ranges: [ClosedRange<Int64>] = (0..<parts).map { part in
             (lastSequence * part / parts + 1)...(lastSequence * (part + 1) / parts)
         }
+        // One worker per core, each taking the next range until none is left: this thread and
+        // threads of their own. (With DispatchQueue.concurrentPerform, a process whose dispatch
+        // pool had no idle thread to lend, such as a busy `run` or a benchmark, scanned every
+        // range on this thread alone.)
         let results = Results(count: ranges.count)
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
-            results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
+        let work = { @Sendable [self] in
+            while let index = results.claim() {
+                results.set(index, Result { try scan(path: path, range: ranges[index], isFirst: index == 0) })
+            }
         }
+        let finished = DispatchGroup()
+        for _ in 1..<min(ProcessInfo.processInfo.activeProcessorCount, ranges.count) {
+            finished.enter()
+            Thread {
+                work()
+                finished.leave()
+            }.start()
+        }
+        work()
+        finished.wait()
         var previous = Array(AuditCanonicalEncoding.genesisHash.utf8)
         var checked: Int64 = 0
         var checkpointsChecked = 0
@@ -467,11 +483,19 @@ struct AuditChainVerifier {
     }
 }
 
-/// Results of the parallel range scans.
+/// Results of the parallel range scans, and which range is next.
 private final class Results: Sendable {
     private let slots: Mutex<[Result<AuditChainVerifier.RangeResult, any Error>?]>
 
+    private let next = Atomic<Int>(0)
+
     init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+
+    /// The next range nobody has taken, if any.
+    func claim() -> Int? {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return index < slots.withLock { $0.count } ? index : nil
+    }
 
     func set(_ index: Int, _ value: Result<AuditChainVerifier.RangeResult, any Error>) {
         slots.withLock { $0[index] = value }

@@ -1,7 +1,7 @@
 // carbon-bench — release-mode benchmarks. Each figure is printed beside a baseline measured in
 // the same run on the same machine, and the ratio is what the targets are about.
 //
-//   swift run -c release --static-swift-stdlib carbon-bench audit [--entries 1000000] [--single 2000] [--batch 1000] [--keep trail.db]
+//   swift run -c release --static-swift-stdlib carbon-bench audit [--entries 1000000] [--single 4000] [--batch 1000] [--keep trail.db]
 //
 // Audit mode:
 //   1. durable single appends (one entry per transaction, synchronous=FULL) through the public
@@ -36,7 +36,7 @@ import Foundation
 struct Options {
     var mode = "audit"
     var entries = 1_000_000
-    var single = 2_000
+    var single = 4_000
     var batch = 1_000
     var keep: String?
     var directory: String?
@@ -194,7 +194,7 @@ func runAudit(_ options: Options) async throws {
     let rawSingle = try await RawDatabase(path: directory + "/raw-single.db", synchronous: "FULL")
     var trailRates: [Double] = []
     var rawRates: [Double] = []
-    let rounds = 8
+    let rounds = 16
     let perRound = max(1, options.single / rounds)
     for round in 0..<rounds {
         let records = syntheticRecords(count: perRound, offset: round * perRound)
