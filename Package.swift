@@ -302,7 +302,7 @@ let package = Package(
         .testTarget(
             name: "CarbonRecoveryNotifiersTests",
             dependencies: [
-                "CarbonRecovery", "CarbonRecoveryNotifiers", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "CarbonRecoveryTestKit", "TestSupport",
+                "CarbonRecovery", "CarbonRecoveryNotifiers", "CarbonRecoveryAudit", "CarbonRecoveryPolicy", "CarbonRecoverySQLite", "CarbonRecoveryTestKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -1,5 +1,4 @@
 import CSQLite
-import Dispatch
 
 /// One SQLite connection with a thread of its own: every call into libsqlite3 runs there, never
 /// on Swift's cooperative pool.
@@ -8,8 +7,11 @@ import Dispatch
 /// another process's write lock for up to its timeout — holds the thread it runs on. Swift's
 /// concurrency runtime has one thread per core, so a blocking call inside an `async` function or
 /// an actor stalls every task scheduled there. Like GRDB's `DatabaseQueue` (a serial dispatch
-/// queue per connection) and vapor/sqlite-nio (a thread pool), a `SQLiteQueue` runs each job on
-/// a serial dispatch queue, whose threads are libdispatch's, and the caller awaits the result.
+/// queue per connection) and vapor/sqlite-nio (a thread pool), a `SQLiteQueue` runs each job
+/// away from the pool, on a thread of its own (``SQLiteQueueThread``, which spins briefly
+/// between jobs so that calls made back to back pay no thread wake-up), and the caller awaits
+/// the result. It watches for the result for up to 50 µs before it suspends (``SQLiteReply``),
+/// so a short job costs no wake-up on that side either.
 ///
 /// ```swift
 /// let queue = try SQLiteQueue(path: path, readOnly: false, label: "outbox")
@@ -25,8 +27,9 @@ import Dispatch
 package final class SQLiteQueue: Sendable {
     /// The database file.
     package let path: String
-    private let queue: DispatchQueue
+    private let thread: SQLiteQueueThread
     private let box: ConnectionBox
+    private let watchLimit: Duration
 
     /// Opens a connection to `path`. Opening touches no lock; configure the connection (pragmas,
     /// schema) in a first ``run(_:)``.
@@ -34,15 +37,24 @@ package final class SQLiteQueue: Sendable {
     /// - Parameters:
     ///   - path: The database file.
     ///   - readOnly: Open for reading only.
-    ///   - label: Names the queue's thread in debuggers and crash reports.
+    ///   - label: Names the queue's thread in debuggers and crash reports (`sqlite <label>`; Linux
+    ///     keeps the first 15 bytes of a thread's name).
     ///   - busyTimeout: How long a statement waits for another connection's lock before it fails with `SQLITE_BUSY`.
+    ///   - watchLimit: How long ``run(_:)`` watches for a job's result before it suspends
+    ///     (``callerWatchLimit``; tests choose the path with it).
     /// - Throws: ``SQLiteError`` when the file cannot be opened.
-    package init(path: String, readOnly: Bool, label: String, busyTimeout: Duration) throws {
+    package init(path: String, readOnly: Bool, label: String, busyTimeout: Duration, watchLimit: Duration = callerWatchLimit) throws {
         let connection = try SQLiteConnection(path: path, readOnly: readOnly)
         connection.setBusyTimeout(busyTimeout)
         self.path = path
+        self.watchLimit = watchLimit
         self.box = ConnectionBox(connection)
-        self.queue = DispatchQueue(label: "carbon-recovery.sqlite.\(label)")
+        self.thread = SQLiteQueueThread(name: "sqlite \(label)")
+    }
+
+    deinit {
+        // Jobs already submitted (a trail's clean-up from its own `deinit`) still run.
+        thread.finish()
     }
 
     /// Runs `body` with the connection on the queue's thread and returns its result.
@@ -51,21 +63,26 @@ package final class SQLiteQueue: Sendable {
     /// is never left half done); the caller sees the result either way.
     /// - Throws: What `body` throws; ``SQLiteError`` (`SQLITE_MISUSE`) once the queue is closed.
     package func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { [box] in
-                continuation.resume(with: Result {
-                    guard !box.connection.isClosed else { throw SQLiteError(code: SQLITE_MISUSE, message: "the database connection is closed") }
-                    return try body(box.connection)
-                })
-            }
+        let reply = SQLiteReply<T>()
+        thread.submit { [box] in
+            reply.deliver(Result {
+                guard !box.connection.isClosed else { throw SQLiteError(code: SQLITE_MISUSE, message: "the database connection is closed") }
+                return try body(box.connection)
+            })
         }
+        if let result = reply.poll(for: watchLimit) { return try result.get() }
+        return try await reply.wait()
     }
+
+    /// How long ``run(_:)`` watches for a job's result before it suspends, unless the queue was
+    /// made with another limit (see ``SQLiteReply``).
+    package static let callerWatchLimit: Duration = .microseconds(50)
 
     /// Runs `body` (to finalize statements kept elsewhere), then closes the connection, after
     /// every job submitted before. Later jobs fail; a second close does nothing.
     package func close(after body: @escaping @Sendable (SQLiteConnection) -> Void = { _ in }) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async { [box] in
+            thread.submit { [box] in
                 if !box.connection.isClosed {
                     body(box.connection)
                     box.connection.close()
@@ -81,13 +98,13 @@ package final class SQLiteQueue: Sendable {
     /// Unlike ``run(_:)``, `body` runs after ``close(after:)`` too (to fail the callers it would
     /// have resumed): it must check ``SQLiteConnection/isClosed`` before using the connection.
     package func submit(_ body: @escaping @Sendable (SQLiteConnection) -> Void) {
-        queue.async { [box] in body(box.connection) }
+        thread.submit { [box] in body(box.connection) }
     }
 }
 
 /// Holds the connection for the queue's jobs.
 // `@unchecked Sendable`: the connection is only ever touched by jobs of the owning
-// `SQLiteQueue`'s serial dispatch queue, one at a time; it is never handed out otherwise.
+// `SQLiteQueue`'s thread, one at a time; it is never handed out otherwise.
 private final class ConnectionBox: @unchecked Sendable {
     let connection: SQLiteConnection
     init(_ connection: SQLiteConnection) { self.connection = connection }
