@@ -10,8 +10,9 @@ import CSQLite
 /// queue per connection) and vapor/sqlite-nio (a thread pool), a `SQLiteQueue` runs each job
 /// away from the pool, on a thread of its own (``SQLiteQueueThread``, which spins briefly
 /// between jobs so that calls made back to back pay no thread wake-up), and the caller awaits
-/// the result. It watches for the result for up to 50 µs before it suspends (``SQLiteReply``),
-/// so a short job costs no wake-up on that side either.
+/// the result. It watches for the result for a while before it suspends (``SQLiteReply``),
+/// sized to the queue's recent jobs and at most 250 µs, so a short job costs no wake-up on that
+/// side either.
 ///
 /// ```swift
 /// let queue = try SQLiteQueue(path: path, readOnly: false, label: "outbox")
@@ -29,7 +30,7 @@ package final class SQLiteQueue: Sendable {
     package let path: String
     private let thread: SQLiteQueueThread
     private let box: ConnectionBox
-    private let watchLimit: Duration
+    private let watchLimit: Duration?
 
     /// Opens a connection to `path`. Opening touches no lock; configure the connection (pragmas,
     /// schema) in a first ``run(_:)``.
@@ -40,10 +41,11 @@ package final class SQLiteQueue: Sendable {
     ///   - label: Names the queue's thread in debuggers and crash reports (`sqlite <label>`; Linux
     ///     keeps the first 15 bytes of a thread's name).
     ///   - busyTimeout: How long a statement waits for another connection's lock before it fails with `SQLITE_BUSY`.
-    ///   - watchLimit: How long ``run(_:)`` watches for a job's result before it suspends
-    ///     (``callerWatchLimit``; tests choose the path with it).
+    ///   - watchLimit: How long ``run(_:)`` watches for a job's result before it suspends; `nil`
+    ///     (the default) sizes the watch to the queue's recent jobs (``watch(typicalJob:)``).
+    ///     Tests choose the path with it.
     /// - Throws: ``SQLiteError`` when the file cannot be opened.
-    package init(path: String, readOnly: Bool, label: String, busyTimeout: Duration, watchLimit: Duration = callerWatchLimit) throws {
+    package init(path: String, readOnly: Bool, label: String, busyTimeout: Duration, watchLimit: Duration? = nil) throws {
         let connection = try SQLiteConnection(path: path, readOnly: readOnly)
         connection.setBusyTimeout(busyTimeout)
         self.path = path
@@ -70,13 +72,22 @@ package final class SQLiteQueue: Sendable {
                 return try body(box.connection)
             })
         }
-        if let result = reply.poll(for: watchLimit) { return try result.get() }
+        if let result = reply.poll(for: watchLimit ?? Self.watch(typicalJob: thread.typicalJob)) { return try result.get() }
         return try await reply.wait()
     }
 
-    /// How long ``run(_:)`` watches for a job's result before it suspends, unless the queue was
-    /// made with another limit (see ``SQLiteReply``).
-    package static let callerWatchLimit: Duration = .microseconds(50)
+    /// The longest ``run(_:)`` watches for a job's result before it suspends (see ``SQLiteReply``).
+    package static let callerWatchLimit: Duration = .microseconds(250)
+
+    /// How long ``run(_:)`` watches, given how long this queue's jobs have recently taken: twice
+    /// that and 20 µs more, at most ``callerWatchLimit``; not at all when they typically take
+    /// longer than the limit (they block: a commit's `fsync`, a query over the whole trail), so
+    /// that a caller does not spin for a result it will suspend for anyway. (Like the adaptive
+    /// spin of glibc's mutexes, which sizes its spin to how long the lock was held before.)
+    package static func watch(typicalJob: Duration) -> Duration {
+        guard typicalJob <= callerWatchLimit else { return .zero }
+        return min(callerWatchLimit, typicalJob * 2 + .microseconds(20))
+    }
 
     /// Runs `body` (to finalize statements kept elsewhere), then closes the connection, after
     /// every job submitted before. Later jobs fail; a second close does nothing.

@@ -26,6 +26,12 @@ final class SQLiteQueueThread: @unchecked Sendable {
     private var parked = false
     /// Jobs submitted and not yet taken, for the spin to watch without the lock.
     private let submitted = Atomic<Int>(0)
+    /// A running average of how long a job takes here, in nanoseconds (each job weighs 1/8, and
+    /// counts as at most 1 ms, so that one long job is forgotten after a dozen short ones).
+    private let averageJob = Atomic<Int>(0)
+
+    /// How long a job has recently taken on this thread.
+    var typicalJob: Duration { .nanoseconds(averageJob.load(ordering: .relaxed)) }
 
     /// Starts the thread.
     ///
@@ -83,7 +89,14 @@ final class SQLiteQueueThread: @unchecked Sendable {
             jobs.removeAll(keepingCapacity: true)
             submitted.store(0, ordering: .releasing)
             condition.unlock()
-            for job in batch { job() }
+            for job in batch {
+                let started = clock.now
+                job()
+                let took = started.duration(to: clock.now).components
+                let sample = took.seconds > 0 ? 1_000_000 : min(1_000_000, Int(took.attoseconds / 1_000_000_000))
+                let average = averageJob.load(ordering: .relaxed)
+                averageJob.store(average + (sample - average) / 8, ordering: .relaxed)
+            }
         }
     }
 }

@@ -6,9 +6,9 @@ import Synchronization
 /// then suspends (``wait()``). A short job (a point read, a proof: a few to some tens of
 /// microseconds) is then back before the caller has suspended, and the caller does not pay the
 /// 10–30 µs it takes on these VMs to wake a thread of Swift's pool to resume it. The watch holds
-/// a pool thread for at most its limit, like that much computation would; a job that blocks (a
-/// durable commit's `fsync`, a wait for another process's lock) outlasts it, and the caller
-/// suspends as before.
+/// a pool thread for at most its limit (``SQLiteQueue/callerWatchLimit``, 250 µs), like that
+/// much computation would; a job that blocks (a durable commit's `fsync`, a wait for another
+/// process's lock) outlasts it, and the caller suspends as before.
 package final class SQLiteReply<T: Sendable>: Sendable {
     private enum State {
         case pending

@@ -9,14 +9,14 @@ import Testing
 
 @Suite("SQLiteQueue hands each job's result to its own caller")
 struct SQLiteQueueHandOffTests {
-    /// Watch limits that take each path: always the watch (no job here lasts a second), never
-    /// the watch, and the default, at which jobs of 0 to 3 times the limit come back both
-    /// during the watch and after it, and some at the moment the caller gives up.
+    /// Watch limits that take each path: nearly always the watch (no job here lasts 20 ms), never
+    /// the watch, and the default sized to recent jobs, at which jobs of 0 to 3 times its limit
+    /// come back both during the watch and after it, and some at the moment the caller gives up.
     @Test(
         "callers get their own job's result or error, whether it arrives during the watch or after they suspend",
         .timeLimit(.minutes(2)),
-        arguments: [Duration.seconds(1), .zero, SQLiteQueue.callerWatchLimit])
-    func resultsReachTheirCallers(watchLimit: Duration) async throws {
+        arguments: [Duration.milliseconds(20), .zero, nil])
+    func resultsReachTheirCallers(watchLimit: Duration?) async throws {
         let directory = try TemporaryDirectory()
         let queue = try SQLiteQueue(
             path: directory.file("hand-off.db"), readOnly: false, label: "hand-off", busyTimeout: .seconds(5), watchLimit: watchLimit)
@@ -97,6 +97,14 @@ struct SQLiteQueueHandOffTests {
             try? await Task.sleep(for: .milliseconds(5))
         }
         return nil
+    }
+
+    @Test("the watch follows the queue's recent jobs, up to its limit, and stops for jobs that block")
+    func watchFollowsJobs() {
+        #expect(SQLiteQueue.watch(typicalJob: .zero) == .microseconds(20))
+        #expect(SQLiteQueue.watch(typicalJob: .microseconds(40)) == .microseconds(100))
+        #expect(SQLiteQueue.watch(typicalJob: .microseconds(200)) == SQLiteQueue.callerWatchLimit)
+        #expect(SQLiteQueue.watch(typicalJob: .milliseconds(3)) == .zero)
     }
 
     @Test("a queue's thread exits once the queue is released, after the jobs submitted before", .timeLimit(.minutes(1)))
