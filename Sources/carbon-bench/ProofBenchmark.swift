@@ -72,7 +72,7 @@ func runProofBenchmarks(trail: SQLiteAuditTrail, trailPath: String, signingKey: 
         consistencyTimes.append(try await seconds { for older in olderSizes { _ = try await trail.consistencyProof(from: older, to: size) } })
         consistencyRaw.append(raw(consistencyPlans, entries: nil))
     }
-    // For scale: the round trip every call makes to the trail's own serial queue (SQLite never
+    // For scale: the round trip every call makes to the trail's own SQLite thread (SQLite never
     // runs on the cooperative pool), with the one point read `size()` does.
     var roundTrips: [Double] = []
     for _ in 0..<3 { roundTrips.append(try await seconds { for _ in sequences { _ = try await trail.size() } }) }
